@@ -1,0 +1,44 @@
+# Escalation Ledger. `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KAFKA_LIBS := infra/kafka/libs/.complete
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint typecheck check bench kafka-jars clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+$(KAFKA_LIBS): infra/kafka/pom.xml
+	cd infra/kafka && mvn -q -B dependency:copy-dependencies
+	touch $(KAFKA_LIBS)
+
+kafka-jars: $(KAFKA_LIBS) ## Download the Apache Kafka broker's jars from Maven Central (once)
+
+run: $(STAMP) ## Run the main job: the demo on the embedded broker and SQLite
+	$(BIN)/escalations demo
+
+test: $(STAMP) $(KAFKA_LIBS) ## Install everything, start Kafka and PostgreSQL, run every test, stop them
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP) ## mypy --strict
+	$(BIN)/mypy
+
+check: lint typecheck ## lint and type-check
+
+bench: $(STAMP) $(KAFKA_LIBS) ## Benchmarks against the raw stack (FULL=1 for the 1M-event rebuild)
+	$(BIN)/python -m bench $(if $(FULL),--full,)
+
+clean: ## Remove the virtualenv, downloaded jars and local data
+	rm -rf $(VENV) infra/kafka/libs var

@@ -1,0 +1,681 @@
+"""The Escalation aggregate: one customer account escalation, from opening to retrospective.
+
+Every public method is a command from the handbook. It checks the rule it must keep, raising an
+error that says what to do instead, and only then records an event. State changes happen only in
+the events' `apply`, so replaying history rebuilds exactly the same escalation.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import IllegalTransitionError, InvalidCommandError
+from domain.events import (
+    CorrectionRecorded,
+    EmergencyRaised,
+    EmergencyWorkReviewed,
+    EscalatedToSpecialistTeam,
+    EscalationClosed,
+    EscalationEvent,
+    EscalationOpened,
+    ExitCriterionMet,
+    LeadEngineerAssigned,
+    MonitoringInterrupted,
+    MonitoringStarted,
+    PreparationCompleted,
+    ProductDriAssigned,
+    ProgressResumed,
+    ProgressStalled,
+    RetrospectiveOpened,
+    RiskDefined,
+    ScopeDefined,
+    SyncCadenceAgreed,
+    UncertaintyAnswered,
+    UncertaintyRaised,
+    UpdatePosted,
+    UpdatesPaused,
+)
+from domain.values import (
+    ExitCriterionData,
+    Level,
+    Outcome,
+    Phase,
+    Region,
+    Severity,
+    Source,
+    Stamp,
+    TaskData,
+    UpdateCadence,
+    parse_choice,
+    require_text,
+    require_tickets,
+    working_days_between,
+)
+
+WORKING_PHASES = (Phase.ACTIVE, Phase.MONITORING)
+
+
+class Escalation(Aggregate):
+    def __init__(self) -> None:
+        self.customer = ""
+        self.region = Region.AMER
+        self.account_owner = ""
+        self.dri_manager = ""
+        self.escalation_dri = ""
+        self.source = Source.SUPPORT_MANAGER
+        self.severity = Severity.LOW
+        self.summary = ""
+        self.reason: str | None = None
+        self.channel = ""
+        self.cadence = UpdateCadence("", None)
+        self.opened_at: datetime | None = None
+        self.phase = Phase.OPENED
+        self.cs_process_followed = False
+        self.tickets_reviewed: list[str] = []
+        self.lead_engineer: str | None = None
+        self.lead_region: str | None = None
+        self.backup_engineer: str | None = None
+        self.previous_leads: list[str] = []
+        self.product_dri: str | None = None
+        self.scope_version = 0
+        self.exit_criteria: dict[str, str] = {}
+        self.criteria_met: dict[str, str] = {}
+        self.related_tickets: list[str] = []
+        self.unrelated_tickets: list[str] = []
+        self.uncertainties: dict[str, dict[str, Any]] = {}
+        self.updates_posted = 0
+        self.last_update_at: datetime | None = None
+        self.updates_paused_until: str | None = None
+        self.stalled_since: datetime | None = None
+        self.stall_count = 0
+        self.specialist_teams: list[str] = []
+        self.emergencies: dict[str, dict[str, Any]] = {}
+        self.sync_cadence: str | None = None
+        self.monitoring_ends_at: datetime | None = None
+        self.outcome: str | None = None
+        self.closed_at: datetime | None = None
+        self.retrospective: str | None = None
+        self.corrections: list[int] = []
+
+    # -- Opening ---------------------------------------------------------------------------------
+
+    @classmethod
+    def open(  # noqa: PLR0913 - the handbook's opening facts
+        cls,
+        stamp: Stamp,
+        *,
+        escalation_id: UUID,
+        customer: str,
+        region: str,
+        account_owner: str,
+        dri_manager: str,
+        source: str,
+        severity: str,
+        summary: str,
+        channel: str,
+        cadence: UpdateCadence,
+        escalation_dri: str | None = None,
+        reason: str | None = None,
+    ) -> Escalation:
+        return cls._create(
+            EscalationOpened,
+            id=escalation_id,
+            timestamp=stamp.recorded_at,
+            occurred_at=stamp.occurred_at,
+            actor=stamp.actor,
+            customer=require_text(customer, "customer"),
+            region=parse_choice(Region, region, "region").value,
+            account_owner=require_text(account_owner, "account_owner"),
+            dri_manager=require_text(dri_manager, "dri_manager"),
+            escalation_dri=require_text(escalation_dri or dri_manager, "escalation_dri"),
+            source=parse_choice(Source, source, "source").value,
+            severity=parse_choice(Severity, severity, "severity").value,
+            summary=require_text(summary, "summary"),
+            reason=reason.strip() if reason and reason.strip() else None,
+            channel=channel,
+            update_cadence=cadence.as_data(),
+        )
+
+    def start(self, opened: EscalationOpened) -> None:
+        self.customer = opened.customer
+        self.region = Region(opened.region)
+        self.account_owner = opened.account_owner
+        self.dri_manager = opened.dri_manager
+        self.escalation_dri = opened.escalation_dri
+        self.source = Source(opened.source)
+        self.severity = Severity(opened.severity)
+        self.summary = opened.summary
+        self.reason = opened.reason
+        self.channel = opened.channel
+        self.cadence = UpdateCadence(**opened.update_cadence)
+        self.opened_at = opened.occurred_at
+
+    # -- Step 0: preparation ---------------------------------------------------------------------
+
+    def complete_preparation(
+        self, stamp: Stamp, *, cs_process_followed: bool, tickets_reviewed: list[str], notes: str = ""
+    ) -> None:
+        self.check_open_for(stamp, "complete preparation")
+        if self.phase is not Phase.OPENED:
+            msg = "preparation is already complete; assign the lead engineer next"
+            raise IllegalTransitionError(msg)
+        self._record(
+            PreparationCompleted,
+            stamp,
+            cs_process_followed=bool(cs_process_followed),
+            tickets_reviewed=require_tickets(tickets_reviewed, "tickets_reviewed"),
+            notes=notes,
+        )
+
+    # -- Step 1: lead support engineer -----------------------------------------------------------
+
+    def assign_lead_engineer(
+        self,
+        stamp: Stamp,
+        *,
+        engineer: str,
+        engineer_region: str,
+        handed_off_tickets: list[str] | None = None,
+        backup_engineer: str | None = None,
+        region_override_reason: str | None = None,
+    ) -> None:
+        self.check_open_for(stamp, "assign a lead engineer")
+        if self.phase is Phase.OPENED:
+            msg = "cannot assign a lead engineer before preparation is complete; complete preparation first"
+            raise IllegalTransitionError(msg)
+        engineer = require_text(engineer, "engineer")
+        region = parse_choice(Region, engineer_region, "engineer_region")
+        if engineer == self.lead_engineer:
+            msg = f"{engineer} is already the lead engineer; name a different engineer to reassign"
+            raise IllegalTransitionError(msg)
+        override = (region_override_reason or "").strip() or None
+        if region is not self.region and override is None:
+            msg = (
+                f"lead engineer {engineer} is in {region}, but the customer is in {self.region}; "
+                f"assign an engineer in {self.region} or give a region_override_reason"
+            )
+            raise InvalidCommandError(msg)
+        if backup_engineer is not None and backup_engineer.strip() == engineer:
+            msg = "the backup engineer must be someone other than the lead; name another engineer"
+            raise InvalidCommandError(msg)
+        self._record(
+            LeadEngineerAssigned,
+            stamp,
+            engineer=engineer,
+            engineer_region=region.value,
+            backup_engineer=backup_engineer.strip() if backup_engineer else None,
+            handed_off_tickets=require_tickets(handed_off_tickets or [], "handed_off_tickets"),
+            region_override_reason=override,
+        )
+
+    def assign_product_dri(self, stamp: Stamp, *, product_dri: str) -> None:
+        self.check_open_for(stamp, "assign a product DRI")
+        if self.severity not in (Severity.HIGH, Severity.CRITICAL):
+            msg = (
+                f"a product DRI is assigned only to high or critical escalations, "
+                f"and this one is {self.severity}; raise the severity first if it is product-related"
+            )
+            raise IllegalTransitionError(msg)
+        self._record(ProductDriAssigned, stamp, product_dri=require_text(product_dri, "product_dri"))
+
+    # -- Step 2: scope ---------------------------------------------------------------------------
+
+    def define_scope(
+        self,
+        stamp: Stamp,
+        *,
+        exit_criteria: list[ExitCriterionData],
+        related_tickets: list[str],
+        unrelated_tickets: list[str],
+        agreed_with: str,
+        customer_acknowledged_delays: bool,
+    ) -> None:
+        self.check_open_for(stamp, "define scope")
+        if self.phase in (Phase.OPENED, Phase.PREPARED):
+            msg = "cannot define scope before a lead engineer is assigned; assign the lead engineer first"
+            raise IllegalTransitionError(msg)
+        if self.phase is Phase.MONITORING:
+            msg = "cannot redefine scope during monitoring; interrupt monitoring first"
+            raise IllegalTransitionError(msg)
+        self._check_agreed_with_account_owner(agreed_with, "scope")
+        if not customer_acknowledged_delays:
+            msg = (
+                "the customer must acknowledge that lower-priority tickets may be delayed; "
+                "get that acknowledgement, then define scope"
+            )
+            raise InvalidCommandError(msg)
+        criteria = _checked_criteria(exit_criteria)
+        related = require_tickets(related_tickets, "related_tickets")
+        unrelated = require_tickets(unrelated_tickets, "unrelated_tickets")
+        both = sorted(set(related) & set(unrelated))
+        if both:
+            msg = f"tickets {', '.join(both)} are listed as both related and unrelated; agree on one"
+            raise InvalidCommandError(msg)
+        self._record(
+            ScopeDefined,
+            stamp,
+            scope_version=self.scope_version + 1,
+            exit_criteria=criteria,
+            related_tickets=related,
+            unrelated_tickets=unrelated,
+            agreed_with=agreed_with.strip(),
+            customer_acknowledged_delays=True,
+        )
+
+    def meet_exit_criterion(self, stamp: Stamp, *, criterion_id: str, evidence: str) -> None:
+        self.check_open_for(stamp, "mark an exit criterion met")
+        self._check_scope_defined("mark an exit criterion met")
+        if criterion_id not in self.exit_criteria:
+            known = ", ".join(self.exit_criteria)
+            msg = f"exit criterion {criterion_id!r} is not in the current scope; use one of: {known}"
+            raise InvalidCommandError(msg)
+        if criterion_id in self.criteria_met:
+            msg = f"exit criterion {criterion_id!r} is already met; nothing to record"
+            raise IllegalTransitionError(msg)
+        self._record(
+            ExitCriterionMet, stamp, criterion_id=criterion_id, evidence=require_text(evidence, "evidence")
+        )
+
+    # -- Uncertainty into risk (the manager's core job) ------------------------------------------
+
+    def raise_uncertainty(self, stamp: Stamp, *, question: str) -> str:
+        self.check_open_for(stamp, "raise an uncertainty")
+        uncertainty_id = f"U{len(self.uncertainties) + 1}"
+        self._record(
+            UncertaintyRaised,
+            stamp,
+            uncertainty_id=uncertainty_id,
+            question=require_text(question, "question"),
+        )
+        return uncertainty_id
+
+    def define_risk(
+        self,
+        stamp: Stamp,
+        *,
+        uncertainty_id: str,
+        description: str,
+        likelihood: str,
+        impact: str,
+        mitigation: str,
+    ) -> None:
+        self.check_open_for(stamp, "define a risk")
+        self._check_uncertainty_open(uncertainty_id)
+        self._record(
+            RiskDefined,
+            stamp,
+            uncertainty_id=uncertainty_id,
+            description=require_text(description, "description"),
+            likelihood=parse_choice(Level, likelihood, "likelihood").value,
+            impact=parse_choice(Level, impact, "impact").value,
+            mitigation=require_text(mitigation, "mitigation"),
+        )
+
+    def answer_uncertainty(self, stamp: Stamp, *, uncertainty_id: str, answer: str) -> None:
+        self.check_open_for(stamp, "answer an uncertainty")
+        self._check_uncertainty_open(uncertainty_id)
+        self._record(
+            UncertaintyAnswered, stamp, uncertainty_id=uncertainty_id, answer=require_text(answer, "answer")
+        )
+
+    # -- Step 3: daily updates -------------------------------------------------------------------
+
+    def post_update(
+        self,
+        stamp: Stamp,
+        *,
+        progress: str,
+        status: str,
+        current_tasks: list[TaskData],
+        next_steps: list[str],
+        next_steps_owner: str,
+        blockers: list[str],
+        author: str | None = None,
+        exit_criteria_change: str | None = None,
+    ) -> None:
+        self.check_open_for(stamp, "post an update")
+        if self.scope_version == 0:
+            msg = "cannot post an update before scope is defined; define scope first"
+            raise IllegalTransitionError(msg)
+        tasks = [_checked_task(task) for task in current_tasks]
+        steps = [require_text(step, "each next step") for step in next_steps]
+        if not steps:
+            msg = "an update needs at least one next step; say what happens next"
+            raise InvalidCommandError(msg)
+        change = (exit_criteria_change or "").strip() or None
+        self._record(
+            UpdatePosted,
+            stamp,
+            update_number=self.updates_posted + 1,
+            channel=self.channel,
+            author=require_text(author or stamp.actor, "author"),
+            progress=require_text(progress, "progress"),
+            criteria_met=len(self.criteria_met),
+            criteria_total=len(self.exit_criteria),
+            status=require_text(status, "status"),
+            current_tasks=tasks,
+            next_steps=steps,
+            next_steps_owner=require_text(next_steps_owner, "next_steps_owner"),
+            blockers=[require_text(blocker, "each blocker") for blocker in blockers],
+            exit_criteria_changed=change is not None,
+            exit_criteria_change=change,
+        )
+
+    # -- Step 4: evaluate progress ---------------------------------------------------------------
+
+    def mark_stalled(self, stamp: Stamp, *, reason: str, noticed_by: str) -> None:
+        self.check_open_for(stamp, "mark progress stalled")
+        self._check_phase(Phase.ACTIVE, "mark progress stalled")
+        if self.is_stalled:
+            msg = "progress is already marked stalled; resume it or escalate to a specialist team"
+            raise IllegalTransitionError(msg)
+        self._record(
+            ProgressStalled,
+            stamp,
+            reason=require_text(reason, "reason"),
+            noticed_by=require_text(noticed_by, "noticed_by"),
+        )
+
+    def resume_progress(self, stamp: Stamp, *, note: str) -> None:
+        self.check_open_for(stamp, "resume progress")
+        if not self.is_stalled:
+            msg = "progress is not stalled; mark it stalled before resuming it"
+            raise IllegalTransitionError(msg)
+        self._record(ProgressResumed, stamp, note=require_text(note, "note"))
+
+    def escalate_to_specialist_team(self, stamp: Stamp, *, team: str, reference: str, reason: str) -> None:
+        self.check_open_for(stamp, "escalate to a specialist team")
+        self._check_phase(Phase.ACTIVE, "escalate to a specialist team")
+        self._record(
+            EscalatedToSpecialistTeam,
+            stamp,
+            team=require_text(team, "team"),
+            reference=require_text(reference, "reference"),
+            reason=require_text(reason, "reason"),
+        )
+
+    # -- Emergencies during the escalation (the handbook's FAQ) ----------------------------------
+
+    def raise_emergency(self, stamp: Stamp, *, ticket: str, out_of_hours: bool, handled_by: str) -> str:
+        self.check_open_for(stamp, "raise an emergency")
+        handler = require_text(handled_by, "handled_by")
+        if not out_of_hours and self.lead_engineer is not None and handler != self.lead_engineer:
+            msg = (
+                f"an in-hours emergency goes to the lead engineer {self.lead_engineer}, not {handler}; "
+                f"hand it to the lead, or mark it out_of_hours"
+            )
+            raise InvalidCommandError(msg)
+        emergency_id = f"E{len(self.emergencies) + 1}"
+        self._record(
+            EmergencyRaised,
+            stamp,
+            emergency_id=emergency_id,
+            ticket=require_text(ticket, "ticket"),
+            out_of_hours=bool(out_of_hours),
+            handled_by=handler,
+        )
+        return emergency_id
+
+    def review_emergency_work(self, stamp: Stamp, *, emergency_id: str, reviewed_by: str, notes: str) -> None:
+        self.check_open_for(stamp, "review emergency work")
+        emergency = self.emergencies.get(emergency_id)
+        if emergency is None:
+            known = ", ".join(self.emergencies) or "none yet"
+            msg = f"emergency {emergency_id!r} is not known here; known emergencies: {known}"
+            raise InvalidCommandError(msg)
+        if emergency["reviewed"]:
+            msg = f"emergency {emergency_id} was already reviewed; nothing to record"
+            raise IllegalTransitionError(msg)
+        self._record(
+            EmergencyWorkReviewed,
+            stamp,
+            emergency_id=emergency_id,
+            reviewed_by=require_text(reviewed_by, "reviewed_by"),
+            notes=require_text(notes, "notes"),
+        )
+
+    def agree_sync_cadence(self, stamp: Stamp, *, cadence: str, agreed_with: str) -> None:
+        self.check_open_for(stamp, "agree a sync cadence")
+        self._record(
+            SyncCadenceAgreed,
+            stamp,
+            cadence=require_text(cadence, "cadence"),
+            agreed_with=require_text(agreed_with, "agreed_with"),
+        )
+
+    # -- Step 5: monitoring and closing ----------------------------------------------------------
+
+    def start_monitoring(self, stamp: Stamp, *, period_days: int, agreed_with: str) -> None:
+        self.check_open_for(stamp, "start monitoring")
+        self._check_phase(Phase.ACTIVE, "start monitoring")
+        if self.is_stalled:
+            msg = "cannot start monitoring while progress is stalled; resume progress first"
+            raise IllegalTransitionError(msg)
+        if not isinstance(period_days, int) or period_days < 1:
+            msg = f"period_days must be a whole number of days of at least 1, not {period_days!r}"
+            raise InvalidCommandError(msg)
+        self._check_agreed_with_account_owner(agreed_with, "the monitoring period")
+        self._record(MonitoringStarted, stamp, period_days=period_days, agreed_with=agreed_with.strip())
+
+    def pause_updates(self, stamp: Stamp, *, resume_on: date, reason: str) -> None:
+        self.check_open_for(stamp, "pause updates")
+        self._check_phase(Phase.MONITORING, "pause updates")
+        if resume_on <= stamp.occurred_at.date():
+            msg = f"resume_on {resume_on.isoformat()} is not after today; give a later date"
+            raise InvalidCommandError(msg)
+        self._record(
+            UpdatesPaused, stamp, resume_on=resume_on.isoformat(), reason=require_text(reason, "reason")
+        )
+
+    def interrupt_monitoring(self, stamp: Stamp, *, reason: str) -> None:
+        self.check_open_for(stamp, "interrupt monitoring")
+        self._check_phase(Phase.MONITORING, "interrupt monitoring")
+        self._record(MonitoringInterrupted, stamp, reason=require_text(reason, "reason"))
+
+    def close(
+        self,
+        stamp: Stamp,
+        *,
+        outcome: str,
+        exit_criteria_met: bool,
+        summary: str,
+        closing_checklist_done: bool,
+        customer_comfortable: bool,
+        agreed_with_account_owner: bool,
+        override_reason: str | None = None,
+    ) -> None:
+        self.check_open_for(stamp, "close")
+        override = (override_reason or "").strip() or None
+        if override is None:
+            self._check_monitoring_period_passed(stamp)
+        for done, what in (
+            (closing_checklist_done, "the closing checklist must be done"),
+            (customer_comfortable, "the customer must be comfortable with the solution and their status"),
+            (agreed_with_account_owner, "closing must be agreed with the account owner"),
+        ):
+            if not done:
+                msg = f"cannot close yet: {what}; do that first, then close"
+                raise IllegalTransitionError(msg)
+        self._record(
+            EscalationClosed,
+            stamp,
+            outcome=parse_choice(Outcome, outcome, "outcome").value,
+            exit_criteria_met=bool(exit_criteria_met),
+            summary=require_text(summary, "summary"),
+            closing_checklist_done=True,
+            customer_comfortable=True,
+            agreed_with_account_owner=True,
+            override_reason=override,
+        )
+
+    # -- Step 6: retrospective -------------------------------------------------------------------
+
+    def open_retrospective(self, stamp: Stamp, *, retro_reference: str) -> None:
+        self._check_not_before_opening(stamp)
+        if self.phase is not Phase.CLOSED:
+            msg = "the retrospective is opened after closing; close the escalation first"
+            raise IllegalTransitionError(msg)
+        if self.retrospective is not None:
+            msg = f"the retrospective is already open at {self.retrospective}; add to that one"
+            raise IllegalTransitionError(msg)
+        self._record(
+            RetrospectiveOpened, stamp, retro_reference=require_text(retro_reference, "retro_reference")
+        )
+
+    # -- Corrections: nothing is overwritten -----------------------------------------------------
+
+    def record_correction(self, stamp: Stamp, *, corrects_version: int, reason: str, correction: str) -> None:
+        self.check_open_for(stamp, "record a correction")
+        if not 1 <= corrects_version <= self.version:
+            msg = (
+                f"corrects_version {corrects_version} is not an event of this escalation; "
+                f"use 1 to {self.version}"
+            )
+            raise InvalidCommandError(msg)
+        self._record(
+            CorrectionRecorded,
+            stamp,
+            corrects_version=corrects_version,
+            reason=require_text(reason, "reason"),
+            correction=require_text(correction, "correction"),
+        )
+
+    # -- Questions -------------------------------------------------------------------------------
+
+    @property
+    def is_stalled(self) -> bool:
+        return self.stalled_since is not None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.phase is Phase.CLOSED
+
+    def update_overdue(self, now: datetime) -> bool:
+        """True when the severity's cadence says an update is due and none came in time."""
+        limit = self.cadence.max_working_days_between_updates
+        if limit is None or self.phase not in WORKING_PHASES:
+            return False
+        if self.updates_paused_until is not None and now.date() < date.fromisoformat(
+            self.updates_paused_until
+        ):
+            return False
+        since = self.last_update_at or self.opened_at
+        assert since is not None
+        return working_days_between(since.date(), now.date()) > limit
+
+    # -- Guards ----------------------------------------------------------------------------------
+
+    def check_open_for(self, stamp: Stamp, action: str) -> None:
+        if self.is_closed:
+            msg = (
+                f"cannot {action}: the escalation is closed; open a new escalation if the customer needs one"
+            )
+            raise IllegalTransitionError(msg)
+        self._check_not_before_opening(stamp)
+
+    def _check_not_before_opening(self, stamp: Stamp) -> None:
+        assert self.opened_at is not None
+        if stamp.occurred_at < self.opened_at:
+            msg = (
+                f"occurred_at {stamp.occurred_at.isoformat()} is before the escalation was opened "
+                f"({self.opened_at.isoformat()}); give a time during the escalation"
+            )
+            raise InvalidCommandError(msg)
+
+    def _check_phase(self, phase: Phase, action: str) -> None:
+        if self.phase is not phase:
+            hint = {
+                Phase.OPENED: "complete preparation, assign the lead engineer and define scope first",
+                Phase.PREPARED: "assign the lead engineer and define scope first",
+                Phase.LEAD_ASSIGNED: "define scope first",
+                Phase.ACTIVE: "start monitoring first",
+                Phase.MONITORING: "interrupt monitoring first",
+            }[self.phase]
+            msg = f"cannot {action} while the escalation is {self.phase}; {hint}"
+            raise IllegalTransitionError(msg)
+
+    def _check_scope_defined(self, action: str) -> None:
+        if self.scope_version == 0:
+            msg = f"cannot {action} before scope is defined; define scope first"
+            raise IllegalTransitionError(msg)
+
+    def _check_uncertainty_open(self, uncertainty_id: str) -> None:
+        uncertainty = self.uncertainties.get(uncertainty_id)
+        if uncertainty is None:
+            known = ", ".join(self.uncertainties) or "none yet"
+            msg = f"uncertainty {uncertainty_id!r} is not known here; known uncertainties: {known}"
+            raise InvalidCommandError(msg)
+        if uncertainty["state"] != "open":
+            msg = f"uncertainty {uncertainty_id} is already settled ({uncertainty['state']}); raise a new one"
+            raise IllegalTransitionError(msg)
+
+    def _check_agreed_with_account_owner(self, agreed_with: str, what: str) -> None:
+        if require_text(agreed_with, "agreed_with") != self.account_owner:
+            msg = (
+                f"{what} must be agreed with the account owner {self.account_owner}, "
+                f"not {agreed_with.strip()}; agree it with {self.account_owner}"
+            )
+            raise InvalidCommandError(msg)
+
+    def _check_monitoring_period_passed(self, stamp: Stamp) -> None:
+        if self.phase is not Phase.MONITORING or self.monitoring_ends_at is None:
+            msg = (
+                f"cannot close while the escalation is {self.phase}: closing comes after an agreed "
+                f"monitoring period; start monitoring first, or give an override_reason"
+            )
+            raise IllegalTransitionError(msg)
+        if stamp.occurred_at < self.monitoring_ends_at:
+            msg = (
+                f"the agreed monitoring period runs until {self.monitoring_ends_at.isoformat()}; "
+                f"close after that, or give an override_reason"
+            )
+            raise IllegalTransitionError(msg)
+
+    def _record(self, event_class: type[EscalationEvent], stamp: Stamp, **fields: Any) -> None:
+        self.trigger_event(
+            event_class,
+            timestamp=stamp.recorded_at,
+            occurred_at=stamp.occurred_at,
+            actor=stamp.actor,
+            **fields,
+        )
+
+
+def _checked_criteria(exit_criteria: list[ExitCriterionData]) -> list[ExitCriterionData]:
+    if not exit_criteria:
+        msg = "scope needs at least one exit criterion; agree what 'done' means with the account owner"
+        raise InvalidCommandError(msg)
+    checked: list[ExitCriterionData] = []
+    for criterion in exit_criteria:
+        try:
+            key, description = criterion["id"], criterion["description"]
+        except (KeyError, TypeError):
+            msg = f"exit criterion {criterion!r} needs an 'id' and a 'description'"
+            raise InvalidCommandError(msg) from None
+        checked.append(
+            {
+                "id": require_text(key, "exit criterion id"),
+                "description": require_text(description, "exit criterion description"),
+            }
+        )
+    ids = [criterion["id"] for criterion in checked]
+    if len(set(ids)) != len(ids):
+        msg = "exit criterion ids must be unique; give each criterion its own id"
+        raise InvalidCommandError(msg)
+    return checked
+
+
+def _checked_task(task: TaskData) -> TaskData:
+    try:
+        description, tickets = task["description"], task["tickets"]
+    except (KeyError, TypeError):
+        msg = f"task {task!r} needs a 'description' and a list of 'tickets'"
+        raise InvalidCommandError(msg) from None
+    return {
+        "description": require_text(description, "task description"),
+        "tickets": require_tickets(list(tickets), "task tickets"),
+    }

@@ -1,0 +1,329 @@
+"""The domain events of an account escalation.
+
+Each event is a frozen, versioned dataclass that carries JSON-friendly values only, and knows how
+it changes the escalation (`apply`). Every event records two times: `occurred_at`, when it happened
+(given by the person, never in the future), and `timestamp`, when the ledger recorded it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from eventsourcing.domain import Aggregate
+
+from domain.values import (
+    CadenceData,
+    ExitCriterionData,
+    Phase,
+    TaskData,
+)
+
+if TYPE_CHECKING:
+    from domain.escalation import Escalation
+
+
+class EscalationEvent(Aggregate.Event):
+    class_version: ClassVar[int] = 1
+    occurred_at: datetime
+    actor: str
+
+
+class EscalationOpened(EscalationEvent, Aggregate.Created):
+    customer: str
+    region: str
+    account_owner: str
+    dri_manager: str
+    escalation_dri: str
+    source: str
+    severity: str
+    summary: str
+    reason: str | None
+    channel: str
+    update_cadence: CadenceData
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.start(self)
+
+
+class PreparationCompleted(EscalationEvent):
+    cs_process_followed: bool
+    tickets_reviewed: list[str]
+    notes: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.phase = Phase.PREPARED
+        aggregate.tickets_reviewed = list(self.tickets_reviewed)
+        aggregate.cs_process_followed = self.cs_process_followed
+
+
+class LeadEngineerAssigned(EscalationEvent):
+    engineer: str
+    engineer_region: str
+    backup_engineer: str | None
+    handed_off_tickets: list[str]
+    region_override_reason: str | None
+
+    def apply(self, aggregate: Escalation) -> None:
+        if aggregate.lead_engineer is not None:
+            aggregate.previous_leads.append(aggregate.lead_engineer)
+        aggregate.lead_engineer = self.engineer
+        aggregate.lead_region = self.engineer_region
+        aggregate.backup_engineer = self.backup_engineer
+        if aggregate.phase is Phase.PREPARED:
+            aggregate.phase = Phase.LEAD_ASSIGNED
+
+
+class ProductDriAssigned(EscalationEvent):
+    product_dri: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.product_dri = self.product_dri
+
+
+class ScopeDefined(EscalationEvent):
+    scope_version: int
+    exit_criteria: list[ExitCriterionData]
+    related_tickets: list[str]
+    unrelated_tickets: list[str]
+    agreed_with: str
+    customer_acknowledged_delays: bool
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.scope_version = self.scope_version
+        aggregate.exit_criteria = {c["id"]: c["description"] for c in self.exit_criteria}
+        aggregate.criteria_met = {
+            key: evidence
+            for key, evidence in aggregate.criteria_met.items()
+            if key in aggregate.exit_criteria
+        }
+        aggregate.related_tickets = list(self.related_tickets)
+        aggregate.unrelated_tickets = list(self.unrelated_tickets)
+        if aggregate.phase is Phase.LEAD_ASSIGNED:
+            aggregate.phase = Phase.ACTIVE
+
+
+class ExitCriterionMet(EscalationEvent):
+    criterion_id: str
+    evidence: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.criteria_met[self.criterion_id] = self.evidence
+
+
+class UncertaintyRaised(EscalationEvent):
+    uncertainty_id: str
+    question: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.uncertainties[self.uncertainty_id] = {
+            "question": self.question,
+            "raised_at": self.occurred_at.isoformat(),
+            "state": "open",
+        }
+
+
+class RiskDefined(EscalationEvent):
+    uncertainty_id: str
+    description: str
+    likelihood: str
+    impact: str
+    mitigation: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.uncertainties[self.uncertainty_id] = {
+            **aggregate.uncertainties[self.uncertainty_id],
+            "state": "risk",
+            "risk": self.description,
+            "likelihood": self.likelihood,
+            "impact": self.impact,
+            "mitigation": self.mitigation,
+            "settled_at": self.occurred_at.isoformat(),
+        }
+
+
+class UncertaintyAnswered(EscalationEvent):
+    uncertainty_id: str
+    answer: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.uncertainties[self.uncertainty_id] = {
+            **aggregate.uncertainties[self.uncertainty_id],
+            "state": "answered",
+            "answer": self.answer,
+            "settled_at": self.occurred_at.isoformat(),
+        }
+
+
+class UpdatePosted(EscalationEvent):
+    update_number: int
+    channel: str
+    author: str
+    progress: str
+    criteria_met: int
+    criteria_total: int
+    status: str
+    current_tasks: list[TaskData]
+    next_steps: list[str]
+    next_steps_owner: str
+    blockers: list[str]
+    exit_criteria_changed: bool
+    exit_criteria_change: str | None
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.updates_posted = self.update_number
+        aggregate.last_update_at = self.occurred_at
+        aggregate.updates_paused_until = None
+
+
+class ProgressStalled(EscalationEvent):
+    reason: str
+    noticed_by: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.stalled_since = self.occurred_at
+        aggregate.stall_count += 1
+
+
+class ProgressResumed(EscalationEvent):
+    note: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.stalled_since = None
+
+
+class EscalatedToSpecialistTeam(EscalationEvent):
+    team: str
+    reference: str
+    reason: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.specialist_teams.append(self.team)
+
+
+class EmergencyRaised(EscalationEvent):
+    emergency_id: str
+    ticket: str
+    out_of_hours: bool
+    handled_by: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.emergencies[self.emergency_id] = {
+            "ticket": self.ticket,
+            "out_of_hours": self.out_of_hours,
+            "handled_by": self.handled_by,
+            "reviewed": False,
+        }
+
+
+class EmergencyWorkReviewed(EscalationEvent):
+    emergency_id: str
+    reviewed_by: str
+    notes: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.emergencies[self.emergency_id] = {
+            **aggregate.emergencies[self.emergency_id],
+            "reviewed": True,
+        }
+
+
+class SyncCadenceAgreed(EscalationEvent):
+    cadence: str
+    agreed_with: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.sync_cadence = self.cadence
+
+
+class MonitoringStarted(EscalationEvent):
+    period_days: int
+    agreed_with: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.phase = Phase.MONITORING
+        aggregate.monitoring_ends_at = self.occurred_at + timedelta(days=self.period_days)
+
+
+class UpdatesPaused(EscalationEvent):
+    resume_on: str
+    reason: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.updates_paused_until = self.resume_on
+
+
+class MonitoringInterrupted(EscalationEvent):
+    reason: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.phase = Phase.ACTIVE
+        aggregate.monitoring_ends_at = None
+        aggregate.updates_paused_until = None
+
+
+class EscalationClosed(EscalationEvent):
+    outcome: str
+    exit_criteria_met: bool
+    summary: str
+    closing_checklist_done: bool
+    customer_comfortable: bool
+    agreed_with_account_owner: bool
+    override_reason: str | None
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.phase = Phase.CLOSED
+        aggregate.outcome = self.outcome
+        aggregate.closed_at = self.occurred_at
+
+
+class RetrospectiveOpened(EscalationEvent):
+    retro_reference: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.retrospective = self.retro_reference
+
+
+class CorrectionRecorded(EscalationEvent):
+    """Points at an earlier event and says what was wrong with it; the earlier event stays."""
+
+    corrects_version: int
+    reason: str
+    correction: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.corrections.append(self.corrects_version)
+
+
+ALL_EVENT_TYPES: tuple[type[EscalationEvent], ...] = (
+    EscalationOpened,
+    PreparationCompleted,
+    LeadEngineerAssigned,
+    ProductDriAssigned,
+    ScopeDefined,
+    ExitCriterionMet,
+    UncertaintyRaised,
+    RiskDefined,
+    UncertaintyAnswered,
+    UpdatePosted,
+    ProgressStalled,
+    ProgressResumed,
+    EscalatedToSpecialistTeam,
+    EmergencyRaised,
+    EmergencyWorkReviewed,
+    SyncCadenceAgreed,
+    MonitoringStarted,
+    UpdatesPaused,
+    MonitoringInterrupted,
+    EscalationClosed,
+    RetrospectiveOpened,
+    CorrectionRecorded,
+)
+
+
+def event_fields(event: EscalationEvent) -> dict[str, Any]:
+    """The event's own data: everything but the library's id, version and record time."""
+    data = dict(vars(event))
+    for bookkeeping in ("originator_id", "originator_version", "timestamp", "originator_topic"):
+        data.pop(bookkeeping, None)
+    return data

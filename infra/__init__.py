@@ -1,0 +1,1 @@
+"""Adapters and operations: settings, stores, Kafka, the relay, the API and the command line."""

@@ -1,0 +1,77 @@
+"""One frozen settings object for the whole system, read from `ESCALATIONS_*` environment variables.
+
+Secrets are `SecretStr` so they never show up in logs or reprs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.values import DEFAULT_CHANNEL_TEMPLATE
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ESCALATIONS_", frozen=True, extra="forbid")
+
+    # Event store (the source of truth).
+    event_store: Literal["sqlite", "postgres"] = "sqlite"
+    data_dir: Path = Field(default=Path("var"), description="where SQLite files live by default")
+    sqlite_path: Path | None = Field(default=None, description="event store file; default DATA_DIR/events.db")
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_user: str = "escalations"
+    postgres_password: SecretStr = SecretStr("")
+    postgres_dbname: str = "escalations"
+    cipher_key: SecretStr | None = Field(
+        default=None, description="AES key (base64) to encrypt stored events"
+    )
+
+    # Domain configuration.
+    channel_template: str = DEFAULT_CHANNEL_TEMPLATE
+
+    # Kafka (the distribution log). No bootstrap servers: the embedded broker is started.
+    kafka_bootstrap_servers: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    events_topic: str = "escalations.events.v1"
+    dead_letter_topic: str = "escalations.events.v1.dlq"
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+
+    @property
+    def event_store_path(self) -> Path:
+        return self.sqlite_path or self.data_dir / "events.db"
+
+    def event_store_env(self) -> dict[str, str]:
+        """The `eventsourcing` library's settings for the event store these settings describe."""
+        env: dict[str, str] = {}
+        if self.event_store == "sqlite":
+            env |= {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.event_store_path)}
+        else:
+            env |= {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_HOST": self.postgres_host,
+                "POSTGRES_PORT": str(self.postgres_port),
+                "POSTGRES_USER": self.postgres_user,
+                "POSTGRES_PASSWORD": self.postgres_password.get_secret_value(),
+                "POSTGRES_DBNAME": self.postgres_dbname,
+            }
+        if self.cipher_key is not None:
+            env |= {
+                "CIPHER_TOPIC": "eventsourcing.cipher:AESCipher",
+                "CIPHER_KEY": self.cipher_key.get_secret_value(),
+            }
+        return env
+
+    def but(self, **changes: object) -> Settings:
+        """A validated copy with some settings changed (for tests, tools and the demo)."""
+        return type(self).model_validate(self.model_dump() | changes)

@@ -1,0 +1,160 @@
+"""The application on real event stores: SQLite files and PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from domain.errors import VersionConflictError
+from domain.events import EscalationClosed, EscalationOpened, RetrospectiveOpened
+from domain.service import EscalationService
+from domain.values import Phase
+from infra.bootstrap import build_service
+from infra.settings import Settings
+from infra.stories import ldap_proxy_story
+from tests.fakes import SteppingClock
+
+MakeService = Callable[..., EscalationService]
+
+
+def test_the_ldap_proxy_story_is_recorded_and_read_back(
+    make_service: MakeService, clock: SteppingClock
+) -> None:
+    writer = make_service()
+
+    escalation_id = ldap_proxy_story(writer, clock.now - timedelta(days=14))
+
+    reader = make_service()
+    escalation = reader.escalation(escalation_id)
+    history = reader.history(escalation_id)
+    assert escalation.phase is Phase.CLOSED
+    assert escalation.retrospective == "escalated-customers#311"
+    assert escalation.uncertainties["U1"]["state"] == "answered"
+    assert escalation.uncertainties["U2"]["state"] == "risk"
+    assert isinstance(history[0], EscalationOpened)
+    assert isinstance(history[-2], EscalationClosed)
+    assert isinstance(history[-1], RetrospectiveOpened)
+    assert [e.originator_version for e in history] == list(range(1, escalation.version + 1))
+
+
+def test_two_writers_with_the_same_expected_version_one_wins_one_gets_a_conflict(
+    make_service: MakeService,
+) -> None:
+    first, second = make_service(), make_service()
+    escalation_id = first.open_escalation(
+        actor="m",
+        customer="Globex",
+        region="EMEA",
+        account_owner="dana",
+        dri_manager="m",
+        source="support_manager",
+        severity="high",
+        summary="s",
+    ).escalation_id
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def prepare(service: EscalationService) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(
+                service.complete_preparation(
+                    escalation_id, 1, actor="m", cs_process_followed=True, tickets_reviewed=[]
+                )
+            )
+        except VersionConflictError as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=prepare, args=(s,)) for s in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    conflicts = [o for o in outcomes if isinstance(o, VersionConflictError)]
+    assert len(outcomes) == 2
+    assert len(conflicts) == 1
+    assert "read it again and retry" in str(conflicts[0])
+    assert len(first.history(escalation_id)) == 2
+
+
+def test_a_lost_race_inside_the_store_is_a_conflict_not_an_overwrite(make_service: MakeService) -> None:
+    first, second = make_service(), make_service()
+    escalation_id = first.open_escalation(
+        actor="m",
+        customer="Globex",
+        region="EMEA",
+        account_owner="dana",
+        dri_manager="m",
+        source="support_manager",
+        severity="high",
+        summary="s",
+    ).escalation_id
+    # Both load version 1 and both pass the expected-version check; only the store can tell.
+    mine, theirs = first.escalation(escalation_id), second.escalation(escalation_id)
+    stamp = first._stamp("m", None)
+    mine.complete_preparation(stamp, cs_process_followed=True, tickets_reviewed=["ZD-1"])
+    theirs.complete_preparation(stamp, cs_process_followed=False, tickets_reviewed=["ZD-2"])
+    first._save(mine)
+
+    with pytest.raises(VersionConflictError, match="changed by someone else"):
+        second._save(theirs)
+
+    assert first.escalation(escalation_id).tickets_reviewed == ["ZD-1"]
+
+
+def test_as_of_gives_the_escalation_as_it_was_then(make_service: MakeService, clock: SteppingClock) -> None:
+    service = make_service()
+    escalation_id = service.open_escalation(
+        actor="m",
+        customer="Globex",
+        region="EMEA",
+        account_owner="dana",
+        dri_manager="m",
+        source="support_manager",
+        severity="high",
+        summary="s",
+    ).escalation_id
+    opened_at = clock.now
+    clock.advance(hours=1)
+    service.complete_preparation(escalation_id, 1, actor="m", cs_process_followed=True, tickets_reviewed=[])
+
+    assert service.escalation_as_of(escalation_id, opened_at).phase is Phase.OPENED
+    assert service.escalation_as_of(escalation_id, clock.now).phase is Phase.PREPARED
+
+
+def test_a_store_written_with_a_key_is_unreadable_without_it(
+    store_settings: Settings, clock: SteppingClock
+) -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    encrypted = store_settings.but(cipher_key=key)
+    service = build_service(encrypted, clock=clock)
+    escalation_id = service.open_escalation(
+        actor="m",
+        customer="Secret Customer Inc",
+        region="EMEA",
+        account_owner="dana",
+        dri_manager="m",
+        source="support_manager",
+        severity="high",
+        summary="confidential outage",
+    ).escalation_id
+    assert build_service(encrypted, clock=clock).escalation(escalation_id).customer == "Secret Customer Inc"
+
+    without_key = build_service(store_settings, clock=clock)
+
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the library's decode error, whatever its type
+        without_key.escalation(escalation_id)
+    if store_settings.event_store == "sqlite":
+        raw = (
+            sqlite3.connect(store_settings.event_store_path)
+            .execute("select state from stored_events")
+            .fetchall()
+        )
+        assert all(b"Secret Customer" not in bytes(row[0]) for row in raw)
