@@ -30,6 +30,8 @@ class EscalationEvent(Aggregate.Event):
 
 
 class EscalationOpened(EscalationEvent, Aggregate.Created):
+    """A customer account escalation was opened, and its channel named."""
+
     customer: str
     region: str
     account_owner: str
@@ -47,6 +49,8 @@ class EscalationOpened(EscalationEvent, Aggregate.Created):
 
 
 class PreparationCompleted(EscalationEvent):
+    """Step 0: the CS escalation process was checked and recent tickets reviewed."""
+
     cs_process_followed: bool
     tickets_reviewed: list[str]
     notes: str
@@ -58,6 +62,8 @@ class PreparationCompleted(EscalationEvent):
 
 
 class LeadEngineerAssigned(EscalationEvent):
+    """Step 1: a lead support engineer was assigned (a later one reassigns)."""
+
     engineer: str
     engineer_region: str
     backup_engineer: str | None
@@ -75,6 +81,8 @@ class LeadEngineerAssigned(EscalationEvent):
 
 
 class ProductDriAssigned(EscalationEvent):
+    """A product DRI was assigned to a high or critical, product-related escalation."""
+
     product_dri: str
 
     def apply(self, aggregate: Escalation) -> None:
@@ -82,6 +90,8 @@ class ProductDriAssigned(EscalationEvent):
 
 
 class ScopeDefined(EscalationEvent):
+    """Step 2: scope and exit criteria were agreed with the account owner (each version kept)."""
+
     scope_version: int
     exit_criteria: list[ExitCriterionData]
     related_tickets: list[str]
@@ -104,6 +114,8 @@ class ScopeDefined(EscalationEvent):
 
 
 class ExitCriterionMet(EscalationEvent):
+    """An exit criterion was met, with evidence."""
+
     criterion_id: str
     evidence: str
 
@@ -112,6 +124,8 @@ class ExitCriterionMet(EscalationEvent):
 
 
 class UncertaintyRaised(EscalationEvent):
+    """An open question the team cannot yet answer."""
+
     uncertainty_id: str
     question: str
 
@@ -124,6 +138,8 @@ class UncertaintyRaised(EscalationEvent):
 
 
 class RiskDefined(EscalationEvent):
+    """An uncertainty became a well-defined risk with likelihood, impact and mitigation."""
+
     uncertainty_id: str
     description: str
     likelihood: str
@@ -143,6 +159,8 @@ class RiskDefined(EscalationEvent):
 
 
 class UncertaintyAnswered(EscalationEvent):
+    """An uncertainty was answered and is no longer a risk."""
+
     uncertainty_id: str
     answer: str
 
@@ -156,6 +174,8 @@ class UncertaintyAnswered(EscalationEvent):
 
 
 class UpdatePosted(EscalationEvent):
+    """Step 3: an update was posted in the escalation channel."""
+
     update_number: int
     channel: str
     author: str
@@ -177,6 +197,8 @@ class UpdatePosted(EscalationEvent):
 
 
 class ProgressStalled(EscalationEvent):
+    """Step 4: progress on the current tasks stalled."""
+
     reason: str
     noticed_by: str
 
@@ -186,6 +208,8 @@ class ProgressStalled(EscalationEvent):
 
 
 class ProgressResumed(EscalationEvent):
+    """Progress resumed after a stall."""
+
     note: str
 
     def apply(self, aggregate: Escalation) -> None:
@@ -193,6 +217,8 @@ class ProgressResumed(EscalationEvent):
 
 
 class EscalatedToSpecialistTeam(EscalationEvent):
+    """Step 4: the escalation went further, to a specialised team."""
+
     team: str
     reference: str
     reason: str
@@ -202,6 +228,8 @@ class EscalatedToSpecialistTeam(EscalationEvent):
 
 
 class EmergencyRaised(EscalationEvent):
+    """The customer raised an emergency during the escalation."""
+
     emergency_id: str
     ticket: str
     out_of_hours: bool
@@ -217,6 +245,8 @@ class EmergencyRaised(EscalationEvent):
 
 
 class EmergencyWorkReviewed(EscalationEvent):
+    """The DRI manager or lead reviewed the work done during an emergency."""
+
     emergency_id: str
     reviewed_by: str
     notes: str
@@ -229,6 +259,8 @@ class EmergencyWorkReviewed(EscalationEvent):
 
 
 class SyncCadenceAgreed(EscalationEvent):
+    """A sync meeting cadence was agreed with the account owner."""
+
     cadence: str
     agreed_with: str
 
@@ -237,6 +269,8 @@ class SyncCadenceAgreed(EscalationEvent):
 
 
 class MonitoringStarted(EscalationEvent):
+    """Step 5: the customer is stable; an agreed monitoring period began."""
+
     period_days: int
     agreed_with: str
 
@@ -246,6 +280,8 @@ class MonitoringStarted(EscalationEvent):
 
 
 class UpdatesPaused(EscalationEvent):
+    """Updates were paused during monitoring until a stated date."""
+
     resume_on: str
     reason: str
 
@@ -254,6 +290,8 @@ class UpdatesPaused(EscalationEvent):
 
 
 class MonitoringInterrupted(EscalationEvent):
+    """The customer destabilised during monitoring; the escalation is active again."""
+
     reason: str
 
     def apply(self, aggregate: Escalation) -> None:
@@ -263,6 +301,8 @@ class MonitoringInterrupted(EscalationEvent):
 
 
 class EscalationClosed(EscalationEvent):
+    """The escalation was closed, with its outcome."""
+
     outcome: str
     exit_criteria_met: bool
     summary: str
@@ -278,6 +318,8 @@ class EscalationClosed(EscalationEvent):
 
 
 class RetrospectiveOpened(EscalationEvent):
+    """Step 6: the retrospective issue was opened."""
+
     retro_reference: str
 
     def apply(self, aggregate: Escalation) -> None:

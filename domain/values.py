@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import TypedDict, TypeVar
+from typing import TypeVar
+
+from typing_extensions import TypedDict  # pydantic's schema generator needs this one on Python 3.11
 
 from domain.errors import InvalidCommandError
 

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
 
 from domain.values import DEFAULT_CHANNEL_TEMPLATE
 
@@ -35,6 +36,8 @@ class Settings(BaseSettings):
 
     # Kafka (the distribution log). No bootstrap servers: the embedded broker is started.
     kafka_bootstrap_servers: str | None = None
+    kafka_bootstrap_timeout_ms: int = Field(default=10_000, ge=100, description="per attempt to reach the cluster")
+    kafka_connect_attempts: int = Field(default=5, ge=1)
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
@@ -46,10 +49,33 @@ class Settings(BaseSettings):
     dead_letter_topic: str = "escalations.events.v1.dlq"
     topic_partitions: int = Field(default=6, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
+    event_source: str = Field(default="urn:escalation-ledger:escalations", description="CloudEvents source")
+
+    # The relay from the event store to Kafka.
+    relay_batch_size: int = Field(default=2000, ge=1, description="notifications read per round")
+    relay_poll_interval: float = Field(default=0.05, gt=0, description="seconds between polls at idle")
+    relay_linger_ms: int = Field(default=5, ge=0)
+    relay_verify_interval: float = Field(
+        default=5.0, gt=0, description="seconds between broker data-loss checks"
+    )
 
     @property
     def event_store_path(self) -> Path:
         return self.sqlite_path or self.data_dir / "events.db"
+
+    @property
+    def event_store_url(self) -> URL:
+        """The event store's database as SQLAlchemy sees it (for the relay's checkpoint and lock)."""
+        if self.event_store == "sqlite":
+            return URL.create("sqlite", database=str(self.event_store_path))
+        return URL.create(
+            "postgresql+psycopg",
+            username=self.postgres_user,
+            password=self.postgres_password.get_secret_value(),
+            host=self.postgres_host,
+            port=self.postgres_port,
+            database=self.postgres_dbname,
+        )
 
     def event_store_env(self) -> dict[str, str]:
         """The `eventsourcing` library's settings for the event store these settings describe."""

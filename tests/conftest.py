@@ -16,6 +16,7 @@ import pytest
 
 from domain.service import EscalationService
 from infra.bootstrap import build_service
+from infra.brokers import ApacheKafka
 from infra.postgres_server import PostgresAddress, PrivatePostgres
 from infra.settings import Settings
 from tests.fakes import SteppingClock
@@ -91,3 +92,27 @@ def make_service(store_settings: Settings, clock: SteppingClock) -> Callable[...
     yield make  # type: ignore[misc]
     for service in built:
         service.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Real Apache Kafka: KAFKA_BOOTSTRAP_SERVERS if set, else a KRaft broker from the Maven jars."""
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    with ApacheKafka() as broker:
+        yield broker.bootstrap_servers
+
+
+@pytest.fixture
+def kafka_settings(store_settings: Settings, kafka_bootstrap: str) -> Settings:
+    """Store settings plus a Kafka cluster and topics of this test's own."""
+    name = f"t{uuid4().hex[:10]}"
+    return store_settings.but(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        events_topic=f"{name}.events",
+        dead_letter_topic=f"{name}.dlq",
+        topic_partitions=3,
+        relay_verify_interval=0.5,
+    )

@@ -1,0 +1,174 @@
+"""The wire format: CloudEvents 1.0 over Kafka, binary content mode, JSON data (orjson).
+
+This is the only module that knows orjson and the header names. Headers:
+`ce_specversion`, `ce_id` (stable across republishing), `ce_source`, `ce_type`
+(`escalations.<EventName>.v<class_version>`), `ce_time` (when it occurred), `ce_subject` (the
+escalation id), `content-type`, and the extensions `ce_aggregateversion` and `ce_position` (the
+event store's global position). The value is the event's data as a JSON object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import orjson
+
+from domain.events import ALL_EVENT_TYPES, EscalationEvent, event_fields
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+TYPE_PREFIX = "escalations."
+REQUIRED_HEADERS = (
+    "ce_specversion",
+    "ce_id",
+    "ce_source",
+    "ce_type",
+    "ce_time",
+    "ce_subject",
+    "content-type",
+    "ce_aggregateversion",
+    "ce_position",
+)
+EVENT_CLASSES: dict[str, type[EscalationEvent]] = {cls.__name__: cls for cls in ALL_EVENT_TYPES}
+
+Headers = list[tuple[str, bytes]]
+
+
+class EnvelopeError(ValueError):
+    """A message that is not a readable escalation event; the text says what is wrong with it."""
+
+
+class NewerSchemaError(EnvelopeError):
+    """An event type we know, from a newer schema version than this consumer understands."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One decoded message: the CloudEvents attributes and the event's data."""
+
+    id: str
+    type: str
+    name: str
+    schema_version: int
+    source: str
+    time: datetime
+    escalation_id: UUID
+    aggregate_version: int
+    position: int
+    data: dict[str, Any]
+
+
+def event_id(escalation_id: UUID, version: int) -> str:
+    """Stable across republishing: the same event always gets the same id."""
+    return str(uuid5(NAMESPACE_URL, f"escalation-ledger:{escalation_id}:{version}"))
+
+
+def type_name(event_class: type[EscalationEvent]) -> str:
+    return f"{TYPE_PREFIX}{event_class.__name__}.v{event_class.class_version}"
+
+
+def event_data(event: EscalationEvent) -> dict[str, Any]:
+    return {
+        "escalation_id": event.originator_id,
+        "version": event.originator_version,
+        "recorded_at": event.timestamp,
+        **event_fields(event),
+    }
+
+
+def encode(event: EscalationEvent, position: int, source: str) -> tuple[bytes, bytes, Headers]:
+    """Key, value and headers of the Kafka record for one recorded event."""
+    headers: Headers = [
+        ("ce_specversion", SPEC_VERSION.encode()),
+        ("ce_id", event_id(event.originator_id, event.originator_version).encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", type_name(type(event)).encode()),
+        ("ce_time", _rfc3339(event.occurred_at).encode()),
+        ("ce_subject", str(event.originator_id).encode()),
+        ("content-type", CONTENT_TYPE.encode()),
+        ("ce_aggregateversion", str(event.originator_version).encode()),
+        ("ce_position", str(position).encode()),
+    ]
+    value = orjson.dumps(event_data(event), option=orjson.OPT_UTC_Z)
+    return str(event.originator_id).encode(), value, headers
+
+
+def decode(headers: Headers | None, value: bytes | None) -> Envelope:
+    """The envelope of one record, or an EnvelopeError that names what is wrong."""
+    attributes = _headers(headers)
+    if attributes["ce_specversion"] != SPEC_VERSION:
+        msg = f"ce_specversion is {attributes['ce_specversion']!r}; only CloudEvents {SPEC_VERSION} is read"
+        raise EnvelopeError(msg)
+    if attributes["content-type"] != CONTENT_TYPE:
+        msg = f"content-type is {attributes['content-type']!r}; expected {CONTENT_TYPE}"
+        raise EnvelopeError(msg)
+    name, schema_version = _parse_type(attributes["ce_type"])
+    try:
+        data = orjson.loads(value or b"")
+    except orjson.JSONDecodeError as error:
+        msg = f"the value is not JSON ({error}); it cannot be an escalation event"
+        raise EnvelopeError(msg) from None
+    if not isinstance(data, dict):
+        msg = f"the value is JSON {type(data).__name__}, not an object; it cannot be an escalation event"
+        raise EnvelopeError(msg)
+    try:
+        return Envelope(
+            id=attributes["ce_id"],
+            type=attributes["ce_type"],
+            name=name,
+            schema_version=schema_version,
+            source=attributes["ce_source"],
+            time=datetime.fromisoformat(attributes["ce_time"]),
+            escalation_id=UUID(attributes["ce_subject"]),
+            aggregate_version=int(attributes["ce_aggregateversion"]),
+            position=int(attributes["ce_position"]),
+            data=data,
+        )
+    except ValueError as error:
+        msg = f"a header has a malformed value: {error}"
+        raise EnvelopeError(msg) from None
+
+
+def parse_time(value: str) -> datetime:
+    """Times in event data are RFC 3339 strings; this is their one way back to datetimes."""
+    return datetime.fromisoformat(value)
+
+
+def _headers(headers: Headers | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key, raw in headers or []:
+        try:
+            found[key] = raw.decode() if raw is not None else ""
+        except UnicodeDecodeError:
+            msg = f"header {key} is not UTF-8 text"
+            raise EnvelopeError(msg) from None
+    missing = [name for name in REQUIRED_HEADERS if name not in found]
+    if missing:
+        msg = f"missing CloudEvents header(s) {', '.join(missing)}; produce in binary content mode"
+        raise EnvelopeError(msg)
+    return found
+
+
+def _parse_type(ce_type: str) -> tuple[str, int]:
+    name, _, version = ce_type.removeprefix(TYPE_PREFIX).rpartition(".v")
+    if not ce_type.startswith(TYPE_PREFIX) or not version.isdigit():
+        msg = f"ce_type {ce_type!r} is not an escalation event type (escalations.<Name>.v<N>)"
+        raise EnvelopeError(msg)
+    known = EVENT_CLASSES.get(name)
+    if known is None:
+        msg = f"unknown event type {ce_type!r}; known types: {', '.join(sorted(EVENT_CLASSES))}"
+        raise EnvelopeError(msg)
+    if int(version) > known.class_version:
+        msg = (
+            f"{ce_type} is from a newer schema (v{version}) than this consumer knows "
+            f"(v{known.class_version}); upgrade the consumer, then replay it from the dead-letter topic"
+        )
+        raise NewerSchemaError(msg)
+    return name, int(version)
+
+
+def _rfc3339(moment: datetime) -> str:
+    return orjson.dumps(moment, option=orjson.OPT_UTC_Z).decode().strip('"')

@@ -1,0 +1,200 @@
+"""The relay (transactional outbox): publishes every recorded escalation event to Kafka, in order.
+
+One round: read notifications after the checkpoint, produce each with the idempotent producer
+(`acks=all`), flush, check every acknowledgement, and only then store the checkpoint. A crash
+between the flush and the checkpoint republishes those events with the same `ce_id`; nothing is
+ever skipped. Commands never publish: this is the only way events leave the event store.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import ApplicationRecorder, Mapper
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from domain.events import EscalationEvent
+from infra import envelope
+from infra.relay_state import Checkpoint
+
+log = structlog.get_logger(__name__)
+
+
+class BrokerUnavailableError(RuntimeError):
+    """Kafka could not be reached; the message names the servers and what to check."""
+
+
+@dataclass(frozen=True)
+class RelayOptions:
+    topic: str
+    source: str
+    bootstrap_servers: str
+    batch_size: int = 2000
+    poll_interval: float = 0.05
+    verify_interval: float = 5.0
+    connect_attempts: int = 5
+    retry_backoff: float = 1.0
+
+
+class Relay:
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        mapper: Mapper[Any],
+        event_topics: list[str],
+        checkpoint: Checkpoint,
+        options: RelayOptions,
+        producer_factory: Callable[[], KafkaProducer],
+        consumer_factory: Callable[[], KafkaConsumer],
+        prepare_topics: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self.event_topics = event_topics
+        self.checkpoint = checkpoint
+        self.options = options
+        self._new_producer = producer_factory
+        self._new_consumer = consumer_factory
+        self._prepare_topics = prepare_topics
+        self._producer: KafkaProducer | None = None
+        self._offsets_reader: KafkaConsumer | None = None
+        self._stopping = threading.Event()
+        self._last_verified = 0.0
+        self.published = 0
+
+    # -- Lifecycle -------------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Reach the broker, retrying a few times; then a clear error instead of a hang."""
+        last_error: Exception | None = None
+        for attempt in range(1, self.options.connect_attempts + 1):
+            try:
+                self._prepare_topics()  # again after a reconnect: the broker may have come back empty
+                self._producer = self._producer or self._new_producer()
+                self._offsets_reader = self._offsets_reader or self._new_consumer()
+            except (KafkaError, OSError) as error:
+                last_error = error
+                log.warning(
+                    "relay.broker_unreachable",
+                    bootstrap=self.options.bootstrap_servers,
+                    attempt=attempt,
+                    of=self.options.connect_attempts,
+                    error=str(error),
+                )
+                if self._stopping.wait(self.options.retry_backoff * attempt):
+                    return
+            else:
+                return
+        msg = (
+            f"cannot reach Kafka at {self.options.bootstrap_servers} after {self.options.connect_attempts} "
+            f"attempts ({last_error}); check ESCALATIONS_KAFKA_BOOTSTRAP_SERVERS and that the broker runs"
+        )
+        raise BrokerUnavailableError(msg)
+
+    def run(self) -> None:
+        """Publish until `stop()`; survives a broker that goes away and comes back."""
+        self.connect()
+        log.info("relay.started", topic=self.options.topic, position=self.checkpoint.position())
+        while not self._stopping.is_set():
+            try:
+                self._verify_broker_kept_our_data()
+                if self.publish_available() == 0:
+                    self._stopping.wait(self.options.poll_interval)
+            except KafkaError as error:
+                log.warning("relay.publish_failed", error=str(error), retry_in=self.options.retry_backoff)
+                self._reset_clients()
+                self._stopping.wait(self.options.retry_backoff)
+                if not self._stopping.is_set():
+                    self._reconnect_quietly()
+        self.close()
+
+    def stop(self) -> None:
+        """Safe from a signal handler: the current round finishes, then the loop ends."""
+        self._stopping.set()
+
+    def close(self) -> None:
+        self._reset_clients()
+        log.info("relay.stopped", published=self.published, position=self.checkpoint.position())
+
+    # -- One round -------------------------------------------------------------------------------
+
+    def publish_available(self) -> int:
+        """Publish what was recorded after the checkpoint (one batch); return how many were published."""
+        start = self.checkpoint.position()
+        notifications = self.recorder.select_notifications(
+            start=start, limit=self.options.batch_size, topics=self.event_topics, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        producer = self._require_producer()
+        futures = []
+        for notification in notifications:
+            event = self.mapper.to_domain_event(notification)
+            assert isinstance(event, EscalationEvent)
+            key, value, headers = envelope.encode(event, notification.id, self.options.source)
+            futures.append(producer.send(self.options.topic, key=key, value=value, headers=headers))
+        producer.flush()
+        flush_starts: dict[int, int] = {}
+        for future in futures:
+            metadata = future.get(timeout=0)  # raises the delivery error, if any: nothing is skipped
+            flush_starts.setdefault(metadata.partition, metadata.offset)
+        self.checkpoint.save(notifications[-1].id, self.options.topic, flush_starts)
+        self.published += len(notifications)
+        log.debug("relay.published", count=len(notifications), position=notifications[-1].id)
+        return len(notifications)
+
+    def republish_everything(self) -> None:
+        """For a new cluster, or a broker that lost its data: start again from the first event."""
+        self.checkpoint.reset()
+        log.warning("relay.republishing_everything", topic=self.options.topic)
+
+    # -- Broker data loss ------------------------------------------------------------------------
+
+    def _verify_broker_kept_our_data(self) -> None:
+        now = time.monotonic()
+        if now - self._last_verified < self.options.verify_interval:
+            return
+        self._last_verified = now
+        marks = self.checkpoint.marks(self.options.topic)
+        if not marks or self._offsets_reader is None:
+            return
+        partitions = [TopicPartition(self.options.topic, p) for p in marks]
+        ends = self._offsets_reader.end_offsets(partitions)
+        # An end offset can undercount on some brokers (Tansu reports the first offset of the last
+        # batch + 1), but never below the first offset of our last flush + 1 unless data was lost.
+        lost = {tp.partition: end for tp, end in ends.items() if end is None or end <= marks[tp.partition]}
+        if lost:
+            log.warning(
+                "relay.broker_lost_data",
+                topic=self.options.topic,
+                partitions={p: {"ends_at": e, "we_had_published_past": marks[p]} for p, e in lost.items()},
+            )
+            self.republish_everything()
+
+    # -- Clients ---------------------------------------------------------------------------------
+
+    def _require_producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = self._new_producer()
+        return self._producer
+
+    def _reconnect_quietly(self) -> None:
+        try:
+            self.connect()
+        except BrokerUnavailableError as error:
+            log.warning("relay.still_unreachable", error=str(error))
+        self._last_verified = 0.0  # the broker may have come back empty: check at once
+
+    def _reset_clients(self) -> None:
+        producer, self._producer = self._producer, None
+        reader, self._offsets_reader = self._offsets_reader, None
+        if producer is not None:
+            producer.close(timeout=1)
+        if reader is not None:
+            reader.close()
