@@ -31,17 +31,18 @@ def build_service(settings: Settings, clock: Clock = utc_now) -> EscalationServi
 
 
 @contextmanager
-def kafka_cluster(settings: Settings) -> Iterator[str]:
-    """The configured cluster's bootstrap servers, or an embedded Tansu broker for as long as needed."""
+def kafka_cluster(settings: Settings) -> Iterator[Settings]:
+    """The settings bound to a running cluster: the configured one, or an embedded Tansu broker."""
     if settings.kafka_bootstrap_servers:
-        yield settings.kafka_bootstrap_servers
+        yield settings
         return
     with TansuBroker() as broker:
-        yield broker.bootstrap_servers
+        # Tansu keeps no topic configs, so there is nothing to check there.
+        yield settings.but(kafka_bootstrap_servers=broker.bootstrap_servers, kafka_check_topic_configs=False)
 
 
-def prepare_topics(settings: Settings, bootstrap_servers: str) -> None:
-    admin = KafkaAdminClient(**connection_config(settings, bootstrap_servers), request_timeout_ms=10_000)
+def prepare_topics(settings: Settings) -> None:
+    admin = KafkaAdminClient(**connection_config(settings), request_timeout_ms=10_000)
     try:
         ensure_topics(
             admin,
@@ -54,14 +55,13 @@ def prepare_topics(settings: Settings, bootstrap_servers: str) -> None:
                 ),
                 TopicSpec(settings.dead_letter_topic, 1, settings.topic_replication_factor, LOG_CONFIG),
             ],
-            # The embedded broker keeps no topic configs, so there is nothing to check there.
-            check_configs=settings.kafka_bootstrap_servers is not None,
+            check_configs=settings.kafka_check_topic_configs,
         )
     finally:
         admin.close()
 
 
-def build_relay(settings: Settings, service: EscalationService, bootstrap_servers: str) -> Relay:
+def build_relay(settings: Settings, service: EscalationService) -> Relay:
     engine = sa.create_engine(settings.event_store_url)
     return Relay(
         recorder=service.recorder,
@@ -71,13 +71,16 @@ def build_relay(settings: Settings, service: EscalationService, bootstrap_server
         options=RelayOptions(
             topic=settings.events_topic,
             source=settings.event_source,
-            bootstrap_servers=bootstrap_servers,
+            bootstrap_servers=settings.bootstrap_servers,
             batch_size=settings.relay_batch_size,
             poll_interval=settings.relay_poll_interval,
             verify_interval=settings.relay_verify_interval,
             connect_attempts=settings.kafka_connect_attempts,
         ),
-        producer_factory=lambda: KafkaProducer(**producer_config(settings, bootstrap_servers)),
-        consumer_factory=lambda: KafkaConsumer(**connection_config(settings, bootstrap_servers)),
-        prepare_topics=lambda: prepare_topics(settings, bootstrap_servers),
+        producer_factory=lambda: KafkaProducer(**producer_config(settings)),
+        # Never let a metadata request create the topic with the broker's defaults: we create it.
+        consumer_factory=lambda: KafkaConsumer(
+            **connection_config(settings), allow_auto_create_topics=False, enable_auto_commit=False
+        ),
+        prepare_topics=lambda: prepare_topics(settings),
     )

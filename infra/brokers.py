@@ -34,7 +34,9 @@ KAFKA_DIR = Path(__file__).parent / "kafka"
 
 def answers_metadata(bootstrap: str) -> bool:
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, bootstrap_timeout_ms=3000)
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=3000, bootstrap_timeout_ms=3000
+        )
     except (KafkaError, OSError, ValueError):
         return False
     try:

@@ -7,7 +7,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -18,11 +17,11 @@ from domain.errors import EscalationError
 from domain.escalation import Escalation
 from domain.events import EscalationEvent, event_fields
 from infra.bootstrap import build_relay, build_service
+from infra.demo import run_demo
 from infra.logs import configure_logging
 from infra.relay import BrokerUnavailableError
 from infra.relay_state import RelayLock, RelayLockedError
 from infra.settings import Settings
-from infra.stories import ldap_proxy_story, quiet_escalation
 from infra.topics import TopicMismatchError
 
 app = typer.Typer(
@@ -68,7 +67,7 @@ def relay(
     with RelayLock(settings.event_store_url) as lock:
         while standby and not lock.try_acquire():
             time.sleep(1)
-        publisher = build_relay(settings, service, settings.kafka_bootstrap_servers)
+        publisher = build_relay(settings, service)
         if from_start:
             publisher.republish_everything()
         stop_on_signals(publisher.stop)
@@ -93,21 +92,14 @@ def demo(
 ) -> None:
     """Walk the handbook's LDAP-proxy escalation and two others through the system and print them."""
     with tempfile.TemporaryDirectory(prefix="escalations-demo-") as tmp:
-        settings = Settings(data_dir=data_dir or Path(tmp))
-        service = build_service(settings)
-        start = (datetime.now(UTC) - timedelta(days=14)).replace(hour=8, minute=0, second=0, microsecond=0)
-        story = ldap_proxy_story(service, start)
-        others = [
-            quiet_escalation(
-                service, start + timedelta(days=10), customer="Initech", region="AMER", lead="ana.lead"
-            ),
-            quiet_escalation(
-                service, start + timedelta(days=11), customer="Umbrella", region="APAC", lead="kenji.lead"
-            ),
-        ]
-        print_history(service.history(story))
-        for escalation_id in (story, *others):
-            print_escalation(service.escalation(escalation_id))
+        result = run_demo(Settings(data_dir=data_dir or Path(tmp)))
+        print_history(result.service.history(result.story))
+        for escalation_id in (result.story, *result.others):
+            print_escalation(result.service.escalation(escalation_id))
+        console.print(
+            f"Published {result.published} events to topic {result.topic} "
+            f"on the embedded Kafka-compatible broker at {result.bootstrap_servers}."
+        )
 
 
 def print_history(events: list[EscalationEvent]) -> None:

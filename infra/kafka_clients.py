@@ -7,9 +7,9 @@ from typing import Any
 from infra.settings import Settings
 
 
-def connection_config(settings: Settings, bootstrap_servers: str) -> dict[str, Any]:
+def connection_config(settings: Settings) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "bootstrap_servers": bootstrap_servers.split(","),
+        "bootstrap_servers": settings.bootstrap_servers.split(","),
         "security_protocol": settings.kafka_security_protocol,
         "bootstrap_timeout_ms": settings.kafka_bootstrap_timeout_ms,
     }
@@ -28,9 +28,9 @@ def connection_config(settings: Settings, bootstrap_servers: str) -> dict[str, A
     return config
 
 
-def producer_config(settings: Settings, bootstrap_servers: str) -> dict[str, Any]:
+def producer_config(settings: Settings) -> dict[str, Any]:
     """The relay's producer: idempotent, acks from every in-sync replica, batched."""
-    return connection_config(settings, bootstrap_servers) | {
+    return connection_config(settings) | {
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": settings.relay_linger_ms,
@@ -40,4 +40,6 @@ def producer_config(settings: Settings, bootstrap_servers: str) -> dict[str, Any
         "delivery_timeout_ms": 30_000,
         "max_block_ms": 10_000,
         "reconnect_backoff_max_ms": 2_000,
+        # Never let a metadata request create the topic with the broker's defaults: we create it.
+        "allow_auto_create_topics": False,
     }

@@ -176,6 +176,10 @@ class Relay:
                 partitions={p: {"ends_at": e, "we_had_published_past": marks[p]} for p, e in lost.items()},
             )
             self.republish_everything()
+            # The old producer's idempotence state means nothing to a broker that forgot it, and
+            # the topic may have come back with the broker's defaults: start both afresh.
+            self._reset_clients()
+            self.connect()
 
     # -- Clients ---------------------------------------------------------------------------------
 

@@ -36,8 +36,13 @@ class Settings(BaseSettings):
 
     # Kafka (the distribution log). No bootstrap servers: the embedded broker is started.
     kafka_bootstrap_servers: str | None = None
-    kafka_bootstrap_timeout_ms: int = Field(default=10_000, ge=100, description="per attempt to reach the cluster")
+    kafka_bootstrap_timeout_ms: int = Field(
+        default=10_000, ge=100, description="per attempt to reach the cluster"
+    )
     kafka_connect_attempts: int = Field(default=5, ge=1)
+    kafka_check_topic_configs: bool = Field(
+        default=True, description="off for brokers that keep no topic configs"
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
@@ -58,6 +63,15 @@ class Settings(BaseSettings):
     relay_verify_interval: float = Field(
         default=5.0, gt=0, description="seconds between broker data-loss checks"
     )
+
+    @property
+    def bootstrap_servers(self) -> str:
+        if not self.kafka_bootstrap_servers:
+            msg = (
+                "no Kafka cluster: set ESCALATIONS_KAFKA_BOOTSTRAP_SERVERS, or run inside `escalations serve`"
+            )
+            raise ValueError(msg)
+        return self.kafka_bootstrap_servers
 
     @property
     def event_store_path(self) -> Path:

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from kafka import KafkaAdminClient
-from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic, OffsetSpec
 from kafka.errors import TopicAlreadyExistsError
+
+from infra.ports import wait_until
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +40,8 @@ def ensure_topics(admin: KafkaAdminClient, specs: list[TopicSpec], *, check_conf
         # Another process may create it between our list and create; it is checked below either way.
         with contextlib.suppress(TopicAlreadyExistsError):
             admin.create_topics(new)
+        for spec in missing:
+            _wait_for_partitions(admin, spec.name)
         log.info("topics.created", topics=[s.name for s in missing])
     for spec in specs:
         _check_partitions(admin, spec)
@@ -46,8 +50,20 @@ def ensure_topics(admin: KafkaAdminClient, specs: list[TopicSpec], *, check_conf
 
 
 def _check_partitions(admin: KafkaAdminClient, spec: TopicSpec) -> None:
-    described: list[dict[str, Any]] = admin.describe_topics([spec.name])
-    partitions = len(described[0]["partitions"]) if described else 0
+    partitions = _partition_count(admin, spec.name)
+    if partitions != spec.partitions and _is_empty(admin, spec.name, partitions):
+        # Some brokers (Tansu) create a topic with their defaults on any metadata request. An empty
+        # topic holds nothing to lose, so it is made again the way we want it.
+        log.warning("topics.recreating_empty", topic=spec.name, partitions=partitions, wanted=spec.partitions)
+        admin.delete_topics([spec.name])
+        wait_until(lambda: spec.name not in admin.list_topics(), timeout=30, what=f"deletion of {spec.name}")
+        admin.create_topics(
+            [NewTopic(spec.name, spec.partitions, spec.replication_factor, topic_configs=spec.configs)]
+        )
+        wait_until(
+            lambda: _partition_count(admin, spec.name) > 0, timeout=30, what=f"creation of {spec.name}"
+        )
+        partitions = _partition_count(admin, spec.name)
     if partitions != spec.partitions:
         msg = (
             f"topic {spec.name} has {partitions} partitions but the settings ask for {spec.partitions}; "
@@ -57,10 +73,31 @@ def _check_partitions(admin: KafkaAdminClient, spec: TopicSpec) -> None:
         raise TopicMismatchError(msg)
 
 
+def _partition_count(admin: KafkaAdminClient, topic: str) -> int:
+    described: list[dict[str, Any]] = admin.describe_topics([topic])
+    return len(described[0]["partitions"]) if described else 0
+
+
+def _wait_for_partitions(admin: KafkaAdminClient, topic: str) -> None:
+    """A new topic's metadata reaches the brokers a moment after it is created."""
+    wait_until(lambda: _partition_count(admin, topic) > 0, timeout=30, what=f"creation of {topic}")
+
+
+def _is_empty(admin: KafkaAdminClient, topic: str, partitions: int) -> bool:
+    specs = {TopicPartition(topic, p): OffsetSpec.LATEST for p in range(partitions)}
+    return all(found.offset == 0 for found in admin.list_partition_offsets(specs).values())
+
+
 def _check_configs(admin: KafkaAdminClient, spec: TopicSpec) -> None:
     response = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name)])
     actual = _config_values(response, spec.name)
-    wrong = {key: actual.get(key) for key, value in spec.configs.items() if actual.get(key) != value}
+    # The answer lists only what was set on the topic; an unset retention.ms means the broker's
+    # default (7 days unless changed), which would silently delete history.
+    wrong = {
+        key: actual.get(key, "the broker default")
+        for key, value in spec.configs.items()
+        if (key in actual or key == "retention.ms") and actual.get(key) != value
+    }
     if wrong:
         found = ", ".join(f"{k}={v}" for k, v in wrong.items())
         wanted = ", ".join(f"{k}={spec.configs[k]}" for k in wrong)

@@ -42,12 +42,18 @@ def record_escalations(service: EscalationService, count: int, clock: SteppingCl
     for _ in range(count):
         i = next(CUSTOMER_NUMBERS)
         region = REGIONS[i % 3]
-        quiet_escalation(service, clock.now - timedelta(days=3), customer=f"Customer {i}", region=region, lead=f"lead{i % 7}")
+        quiet_escalation(
+            service,
+            clock.now - timedelta(days=3),
+            customer=f"Customer {i}",
+            region=region,
+            lead=f"lead{i % 7}",
+        )
     return count * 5
 
 
 def publish_until_caught_up(settings: Settings, service: EscalationService) -> None:
-    relay = build_relay(settings, service, settings.kafka_bootstrap_servers or "")
+    relay = build_relay(settings, service)
     relay.connect()
     while relay.publish_available():
         pass
@@ -61,15 +67,19 @@ def by_escalation(records: list[Record]) -> dict[str, list[int]]:
     return versions
 
 
-def test_events_of_many_escalations_arrive_complete_and_in_order(kafka_settings: Settings, clock: SteppingClock) -> None:
+def test_events_of_many_escalations_arrive_complete_and_in_order(
+    kafka_settings: Settings, clock: SteppingClock
+) -> None:
     service = build_service(kafka_settings, clock=clock)
     story = ldap_proxy_story(service, clock.now - timedelta(days=14))
     recorded = record_escalations(service, 40, clock) + service.escalation(story).version
-    prepare_topics(kafka_settings, kafka_settings.kafka_bootstrap_servers or "")
+    prepare_topics(kafka_settings)
 
     publish_until_caught_up(kafka_settings, service)
 
-    records = read_topic(kafka_settings.kafka_bootstrap_servers or "", kafka_settings.events_topic, expect_at_least=recorded)
+    records = read_topic(
+        kafka_settings.kafka_bootstrap_servers or "", kafka_settings.events_topic, expect_at_least=recorded
+    )
     assert len(records) == recorded
     for escalation_id, versions in by_escalation(records).items():
         assert versions == list(range(1, len(versions) + 1)), f"{escalation_id} out of order"
@@ -81,12 +91,16 @@ def test_headers_and_values_are_exactly_as_specified_and_match_the_schemas(
 ) -> None:
     service = build_service(kafka_settings, clock=clock)
     story = ldap_proxy_story(service, clock.now - timedelta(days=14))
-    prepare_topics(kafka_settings, kafka_settings.kafka_bootstrap_servers or "")
+    prepare_topics(kafka_settings)
 
     publish_until_caught_up(kafka_settings, service)
 
     history = service.history(story)
-    records = read_topic(kafka_settings.kafka_bootstrap_servers or "", kafka_settings.events_topic, expect_at_least=len(history))
+    records = read_topic(
+        kafka_settings.kafka_bootstrap_servers or "",
+        kafka_settings.events_topic,
+        expect_at_least=len(history),
+    )
     assert len(records) == len(history)
     positions = []
     for record, event in zip(records, history, strict=True):
@@ -120,7 +134,7 @@ def test_only_one_relay_publishes_per_event_store(kafka_settings: Settings) -> N
 
 def relay_process(settings: Settings, log: Path, **extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, **settings_env(settings), **extra}
-    return subprocess.Popen(  # noqa: S603
+    return subprocess.Popen(
         [sys.executable, "-m", "infra", "relay"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
     )
 
@@ -142,7 +156,10 @@ def test_a_relay_killed_mid_publish_loses_nothing_when_started_again(
     settings = kafka_settings.but(relay_batch_size=100, relay_linger_ms=20)
     bootstrap = settings.kafka_bootstrap_servers or ""
     first = relay_process(settings, tmp_path / "relay.log")
-    wait_for(lambda: len(read_topic(bootstrap, settings.events_topic, timeout=2)) >= 500, what="a first part published")
+    wait_for(
+        lambda: len(read_topic(bootstrap, settings.events_topic, timeout=2)) >= 500,
+        what="a first part published",
+    )
 
     first.send_signal(signal.SIGKILL)
     first.wait()
@@ -169,11 +186,13 @@ def test_a_broker_restart_while_the_relay_runs_loses_nothing(
 ) -> None:
     with ApacheKafka() as broker:
         settings = store_settings.but(
-            kafka_bootstrap_servers=broker.bootstrap_servers, topic_partitions=2, relay_verify_interval=0.5,
+            kafka_bootstrap_servers=broker.bootstrap_servers,
+            topic_partitions=2,
+            relay_verify_interval=0.5,
             kafka_bootstrap_timeout_ms=2000,
         )
         service = build_service(settings, clock=clock)
-        relay = build_relay(settings, service, broker.bootstrap_servers)
+        relay = build_relay(settings, service)
         runner = threading.Thread(target=relay.run, daemon=True)
         runner.start()
         recorded = record_escalations(service, 20, clock)
@@ -184,7 +203,9 @@ def test_a_broker_restart_while_the_relay_runs_loses_nothing(
         broker.start()
         recorded += record_escalations(service, 20, clock)
 
-        records = read_topic(broker.bootstrap_servers, settings.events_topic, expect_at_least=recorded, timeout=90)
+        records = read_topic(
+            broker.bootstrap_servers, settings.events_topic, expect_at_least=recorded, timeout=90
+        )
         relay.stop()
         runner.join(timeout=30)
     assert len({r.headers["ce_id"] for r in records}) == recorded
@@ -194,7 +215,9 @@ def test_an_unreachable_broker_at_start_is_a_clear_error_not_a_hang(
     store_settings: Settings, tmp_path: Path
 ) -> None:
     nowhere = f"127.0.0.1:{free_port()}"
-    settings = store_settings.but(kafka_bootstrap_servers=nowhere, kafka_connect_attempts=2, kafka_bootstrap_timeout_ms=500)
+    settings = store_settings.but(
+        kafka_bootstrap_servers=nowhere, kafka_connect_attempts=2, kafka_bootstrap_timeout_ms=500
+    )
     log = tmp_path / "relay.log"
 
     process = relay_process(settings, log)
@@ -216,10 +239,12 @@ def wait_for(condition: Callable[[], bool], *, what: str, timeout: float = 60) -
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_the_checkpoint_lives_in_the_event_store_database(kafka_settings: Settings, clock: SteppingClock) -> None:
+def test_the_checkpoint_lives_in_the_event_store_database(
+    kafka_settings: Settings, clock: SteppingClock
+) -> None:
     service = build_service(kafka_settings, clock=clock)
     record_escalations(service, 2, clock)
-    prepare_topics(kafka_settings, kafka_settings.kafka_bootstrap_servers or "")
+    prepare_topics(kafka_settings)
 
     publish_until_caught_up(kafka_settings, service)
 

@@ -17,9 +17,16 @@ class Record:
     headers: dict[str, bytes]
 
 
-def read_topic(bootstrap: str, topic: str, *, expect_at_least: int = 0, timeout: float = 30.0) -> list[Record]:
+def read_topic(
+    bootstrap: str, topic: str, *, expect_at_least: int = 0, timeout: float = 30.0
+) -> list[Record]:
     """Every record on the topic, in partition order; waits until `expect_at_least` have arrived."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        consumer_timeout_ms=500,
+        allow_auto_create_topics=False,
+    )
     try:
         deadline = time.monotonic() + timeout
         partitions: set[int] | None = None
