@@ -276,9 +276,7 @@ class Escalation(Aggregate):
         if criterion_id in self.criteria_met:
             msg = f"exit criterion {criterion_id!r} is already met; nothing to record"
             raise IllegalTransitionError(msg)
-        self._record(
-            ExitCriterionMet, stamp, criterion_id=criterion_id, evidence=require_text(evidence, "evidence")
-        )
+        self._record(ExitCriterionMet, stamp, criterion_id=criterion_id, evidence=require_text(evidence, "evidence"))
 
     # -- Uncertainty into risk (the manager's core job) ------------------------------------------
 
@@ -318,9 +316,7 @@ class Escalation(Aggregate):
     def answer_uncertainty(self, stamp: Stamp, *, uncertainty_id: str, answer: str) -> None:
         self.check_open_for(stamp, "answer an uncertainty")
         self._check_uncertainty_open(uncertainty_id)
-        self._record(
-            UncertaintyAnswered, stamp, uncertainty_id=uncertainty_id, answer=require_text(answer, "answer")
-        )
+        self._record(UncertaintyAnswered, stamp, uncertainty_id=uncertainty_id, answer=require_text(answer, "answer"))
 
     # -- Step 3: daily updates -------------------------------------------------------------------
 
@@ -467,9 +463,7 @@ class Escalation(Aggregate):
         if resume_on <= stamp.occurred_at.date():
             msg = f"resume_on {resume_on.isoformat()} is not after today; give a later date"
             raise InvalidCommandError(msg)
-        self._record(
-            UpdatesPaused, stamp, resume_on=resume_on.isoformat(), reason=require_text(reason, "reason")
-        )
+        self._record(UpdatesPaused, stamp, resume_on=resume_on.isoformat(), reason=require_text(reason, "reason"))
 
     def interrupt_monitoring(self, stamp: Stamp, *, reason: str) -> None:
         self.check_open_for(stamp, "interrupt monitoring")
@@ -522,19 +516,14 @@ class Escalation(Aggregate):
         if self.retrospective is not None:
             msg = f"the retrospective is already open at {self.retrospective}; add to that one"
             raise IllegalTransitionError(msg)
-        self._record(
-            RetrospectiveOpened, stamp, retro_reference=require_text(retro_reference, "retro_reference")
-        )
+        self._record(RetrospectiveOpened, stamp, retro_reference=require_text(retro_reference, "retro_reference"))
 
     # -- Corrections: nothing is overwritten -----------------------------------------------------
 
     def record_correction(self, stamp: Stamp, *, corrects_version: int, reason: str, correction: str) -> None:
         self.check_open_for(stamp, "record a correction")
         if not 1 <= corrects_version <= self.version:
-            msg = (
-                f"corrects_version {corrects_version} is not an event of this escalation; "
-                f"use 1 to {self.version}"
-            )
+            msg = f"corrects_version {corrects_version} is not an event of this escalation; use 1 to {self.version}"
             raise InvalidCommandError(msg)
         self._record(
             CorrectionRecorded,
@@ -559,9 +548,7 @@ class Escalation(Aggregate):
         limit = self.cadence.max_working_days_between_updates
         if limit is None or self.phase not in WORKING_PHASES:
             return False
-        if self.updates_paused_until is not None and now.date() < date.fromisoformat(
-            self.updates_paused_until
-        ):
+        if self.updates_paused_until is not None and now.date() < date.fromisoformat(self.updates_paused_until):
             return False
         since = self.last_update_at or self.opened_at
         assert since is not None
@@ -571,9 +558,7 @@ class Escalation(Aggregate):
 
     def check_open_for(self, stamp: Stamp, action: str) -> None:
         if self.is_closed:
-            msg = (
-                f"cannot {action}: the escalation is closed; open a new escalation if the customer needs one"
-            )
+            msg = f"cannot {action}: the escalation is closed; open a new escalation if the customer needs one"
             raise IllegalTransitionError(msg)
         self._check_not_before_opening(stamp)
 

@@ -103,9 +103,7 @@ class ScopeDefined(EscalationEvent):
         aggregate.scope_version = self.scope_version
         aggregate.exit_criteria = {c["id"]: c["description"] for c in self.exit_criteria}
         aggregate.criteria_met = {
-            key: evidence
-            for key, evidence in aggregate.criteria_met.items()
-            if key in aggregate.exit_criteria
+            key: evidence for key, evidence in aggregate.criteria_met.items() if key in aggregate.exit_criteria
         }
         aggregate.related_tickets = list(self.related_tickets)
         aggregate.unrelated_tickets = list(self.unrelated_tickets)

@@ -365,9 +365,7 @@ class EscalationService(Application[UUID]):
             escalation_id,
             expected_version,
             self._stamp(actor, occurred_at),
-            lambda e, s: e.raise_emergency(
-                s, ticket=ticket, out_of_hours=out_of_hours, handled_by=handled_by
-            ),
+            lambda e, s: e.raise_emergency(s, ticket=ticket, out_of_hours=out_of_hours, handled_by=handled_by),
         )
 
     def review_emergency_work(
@@ -547,9 +545,7 @@ class EscalationService(Application[UUID]):
         """The escalation as the ledger knew it at `moment` (by recording time)."""
         recorded = [e for e in self.history(escalation_id) if e.timestamp <= moment]
         if not recorded:
-            msg = (
-                f"escalation {escalation_id} was not yet recorded at {moment.isoformat()}; give a later time"
-            )
+            msg = f"escalation {escalation_id} was not yet recorded at {moment.isoformat()}; give a later time"
             raise EscalationNotFoundError(msg)
         return self.escalation(escalation_id, version=recorded[-1].originator_version)
 
@@ -599,12 +595,7 @@ class EscalationService(Application[UUID]):
         try:
             recordings = self.save(escalation, *others)
         except IntegrityError:
-            msg = (
-                f"escalation {escalation.id} was changed by someone else at the same time; "
-                f"read it again and retry"
-            )
+            msg = f"escalation {escalation.id} was changed by someone else at the same time; read it again and retry"
             raise VersionConflictError(msg) from None
         positions = [r.notification.id for r in recordings]
-        return CommandResult(
-            escalation.id, escalation.version, max(positions) if positions else None, created
-        )
+        return CommandResult(escalation.id, escalation.version, max(positions) if positions else None, created)

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
+from consumers.reporting import GROUP as REPORTING_GROUP
+from consumers.reporting import ReportingProjector
+from consumers.runtime import ConsumerRunner, Projector
 from domain.service import Clock, EscalationService
 from infra.brokers import TansuBroker
 from infra.kafka_clients import connection_config, producer_config
@@ -16,6 +20,7 @@ from infra.relay import Relay, RelayOptions
 from infra.relay_state import Checkpoint
 from infra.settings import Settings
 from infra.topics import LOG_CONFIG, TopicSpec, ensure_topics
+from projections.tables import create_schema
 
 
 def utc_now() -> datetime:
@@ -25,9 +30,7 @@ def utc_now() -> datetime:
 def build_service(settings: Settings, clock: Clock = utc_now) -> EscalationService:
     if settings.event_store == "sqlite":
         settings.event_store_path.parent.mkdir(parents=True, exist_ok=True)
-    return EscalationService(
-        settings.event_store_env(), clock=clock, channel_template=settings.channel_template
-    )
+    return EscalationService(settings.event_store_env(), clock=clock, channel_template=settings.channel_template)
 
 
 @contextmanager
@@ -59,6 +62,41 @@ def prepare_topics(settings: Settings) -> None:
         )
     finally:
         admin.close()
+
+
+def read_model_engine(settings: Settings) -> sa.Engine:
+    if settings.read_model_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(settings.read_model)
+    create_schema(engine)
+    return engine
+
+
+def consumer_config(settings: Settings, group: str | None) -> dict[str, Any]:
+    return connection_config(settings) | {
+        "group_id": group,
+        "enable_auto_commit": False,  # offsets live beside the read model, in its transaction
+        "auto_offset_reset": "earliest",
+        "allow_auto_create_topics": False,
+        "fetch_max_wait_ms": 50,
+        "max_poll_interval_ms": settings.consumer_max_poll_interval_ms,
+        "max_poll_records": settings.consumer_max_records,
+    }
+
+
+def build_reporting_consumer(
+    settings: Settings, engine: sa.Engine, projector: Projector | None = None
+) -> ConsumerRunner:
+    return ConsumerRunner(
+        engine=engine,
+        projector=projector or ReportingProjector(),
+        consumer_factory=lambda: KafkaConsumer(**consumer_config(settings, REPORTING_GROUP)),
+        dead_letters=lambda: KafkaProducer(**producer_config(settings)),
+        topic=settings.events_topic,
+        dead_letter_topic=settings.dead_letter_topic,
+        group=REPORTING_GROUP,
+        max_records=settings.consumer_max_records,
+    )
 
 
 def build_relay(settings: Settings, service: EscalationService) -> Relay:

@@ -34,9 +34,7 @@ KAFKA_DIR = Path(__file__).parent / "kafka"
 
 def answers_metadata(bootstrap: str) -> bool:
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=3000, bootstrap_timeout_ms=3000
-        )
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, bootstrap_timeout_ms=3000)
     except (KafkaError, OSError, ValueError):
         return False
     try:
@@ -91,9 +89,7 @@ class _Broker:
             self.process = subprocess.Popen(  # noqa: S603 - our own launcher arguments
                 self.command(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
             )
-        wait_until(
-            self._ready, timeout=timeout, what=f"{self.name} at {self.bootstrap_servers}", interval=0.2
-        )
+        wait_until(self._ready, timeout=timeout, what=f"{self.name} at {self.bootstrap_servers}", interval=0.2)
         self.started_in = time.monotonic() - began
         log.info(
             "broker.started",

@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import signal
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
+from kafka import KafkaConsumer
 from rich.console import Console
+from rich.progress import Progress, TextColumn
 from rich.table import Table
 
+from consumers.rebuild import rebuild as rebuild_read_model
 from domain.errors import EscalationError
 from domain.escalation import Escalation
 from domain.events import EscalationEvent, event_fields
-from infra.bootstrap import build_relay, build_service
+from infra.bootstrap import (
+    build_relay,
+    build_reporting_consumer,
+    build_service,
+    consumer_config,
+    read_model_engine,
+    utc_now,
+)
 from infra.demo import run_demo
 from infra.logs import configure_logging
 from infra.relay import BrokerUnavailableError
 from infra.relay_state import RelayLock, RelayLockedError
 from infra.settings import Settings
 from infra.topics import TopicMismatchError
+from projections.reports import REPORTS
 
-app = typer.Typer(
-    help="Escalation Ledger: run customer account escalations, event-sourced.", no_args_is_help=True
-)
+app = typer.Typer(help="Escalation Ledger: run customer account escalations, event-sourced.", no_args_is_help=True)
 console = Console()
 
 EXIT_DOMAIN_ERROR = 3
@@ -36,9 +47,7 @@ EXIT_CONFLICT = 5  # another relay holds the lock, or a topic exists with the wr
 
 @app.callback()
 def main(
-    log_level: str = typer.Option(
-        "INFO", envvar="ESCALATIONS_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR."
-    ),
+    log_level: str = typer.Option("INFO", envvar="ESCALATIONS_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR."),
     log_json: bool | None = typer.Option(
         None,
         "--log-json/--log-text",
@@ -63,15 +72,80 @@ def relay(
             "inside `escalations serve` and `escalations demo`. Set it to your cluster's servers."
         )
         raise typer.Exit(EXIT_UNAVAILABLE)
-    service = build_service(settings)
-    with RelayLock(settings.event_store_url) as lock:
-        while standby and not lock.try_acquire():
-            time.sleep(1)
-        publisher = build_relay(settings, service)
-        if from_start:
-            publisher.republish_everything()
-        stop_on_signals(publisher.stop)
-        publisher.run()
+    publisher = build_relay(settings, build_service(settings))
+    if from_start:
+        publisher.republish_everything()
+    stop_on_signals(publisher.stop)
+    publisher.run(RelayLock(settings.event_store_url), standby=standby)
+
+
+READ_MODELS = ["reporting"]
+
+
+def _check_read_model(name: str) -> None:
+    if name not in READ_MODELS:
+        console.print(f"[red]error:[/red] unknown read model {name!r}; known: {', '.join(READ_MODELS)}")
+        raise typer.Exit(2)
+
+
+@app.command()
+def consume(name: str = typer.Argument(..., help="The read model family: reporting.")) -> None:
+    """Run one consumer of a read model until stopped (start several to share the partitions)."""
+    _check_read_model(name)
+    settings = Settings()
+    runner = build_reporting_consumer(settings, read_model_engine(settings))
+    stop_on_signals(runner.stop)
+    runner.run()
+
+
+@app.command()
+def rebuild(name: str = typer.Argument(..., help="The read model family: reporting.")) -> None:
+    """Drop a read model and rebuild it from offset zero, with a progress bar. Stop its consumers first."""
+    _check_read_model(name)
+    settings = Settings()
+    engine = read_model_engine(settings)
+    runner = build_reporting_consumer(settings, engine)
+    reader = KafkaConsumer(**consumer_config(settings, None))
+    with Progress(*Progress.get_default_columns(), TextColumn("{task.completed} events"), console=console) as bar:
+        task = bar.add_task(f"rebuilding {name}", total=None)
+        read = rebuild_read_model(
+            runner, engine, reader, lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    reader.close()
+    console.print(f"Rebuilt {name} from {read} events ({runner.stats.dead_lettered} dead-lettered).")
+
+
+@app.command()
+def report(
+    name: str = typer.Argument(..., help=f"One of: {', '.join(REPORTS)}."),
+    output: str = typer.Option("table", "--format", help="table, csv or json."),
+) -> None:
+    """Print a report of the reporting read model."""
+    if name not in REPORTS:
+        console.print(f"[red]error:[/red] unknown report {name!r}; known: {', '.join(REPORTS)}")
+        raise typer.Exit(2)
+    if output not in ("table", "csv", "json"):
+        console.print(f"[red]error:[/red] unknown format {output!r}; use table, csv or json")
+        raise typer.Exit(2)
+    with read_model_engine(Settings()).connect() as conn:
+        rows = REPORTS[name](conn, utc_now())
+    print_rows(name, rows, output)
+
+
+def print_rows(title: str, rows: list[dict[str, Any]], output: str) -> None:
+    if output == "json":
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+    elif output == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        table = Table(title=title)
+        for column in rows[0] if rows else ["(no rows)"]:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("-" if v is None else str(v) for v in row.values()))
+        console.print(table)
 
 
 def stop_on_signals(stop: Callable[[], None]) -> None:

@@ -15,6 +15,7 @@ import structlog
 
 from domain.service import EscalationService
 from infra.bootstrap import build_relay, build_service, kafka_cluster, prepare_topics
+from infra.relay_state import RelayLock
 from infra.settings import Settings
 from infra.stories import ldap_proxy_story, quiet_escalation
 
@@ -36,12 +37,12 @@ def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
         prepare_topics(cluster)
         service = build_service(cluster)
         relay = build_relay(cluster, service)
-        publisher = threading.Thread(target=relay.run, name="relay", daemon=True)
+        publisher = threading.Thread(
+            target=relay.run, args=(RelayLock(cluster.event_store_url),), name="relay", daemon=True
+        )
         publisher.start()
         try:
-            start = (datetime.now(UTC) - timedelta(days=14)).replace(
-                hour=8, minute=0, second=0, microsecond=0
-            )
+            start = (datetime.now(UTC) - timedelta(days=14)).replace(hour=8, minute=0, second=0, microsecond=0)
             story = ldap_proxy_story(service, start)
             others = [
                 quiet_escalation(
@@ -58,6 +59,4 @@ def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
         finally:
             relay.stop()
             publisher.join(timeout=30)
-        return DemoRun(
-            service, story, others, relay.published, cluster.events_topic, cluster.bootstrap_servers
-        )
+        return DemoRun(service, story, others, relay.published, cluster.events_topic, cluster.bootstrap_servers)

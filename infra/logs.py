@@ -25,6 +25,4 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
         cache_logger_on_first_use=True,
     )
     # kafka-python logs through the standard library; keep its chatter to warnings and above.
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")

@@ -21,7 +21,7 @@ from kafka.errors import KafkaError
 
 from domain.events import EscalationEvent
 from infra import envelope
-from infra.relay_state import Checkpoint
+from infra.relay_state import Checkpoint, RelayLock
 
 log = structlog.get_logger(__name__)
 
@@ -97,8 +97,31 @@ class Relay:
         )
         raise BrokerUnavailableError(msg)
 
-    def run(self) -> None:
-        """Publish until `stop()`; survives a broker that goes away and comes back."""
+    def run(self, lock: RelayLock | None = None, *, standby: bool = False) -> None:
+        """Publish until `stop()`; survives a broker that goes away and comes back.
+
+        With a lock, only one relay publishes per event store: a second one fails at once, or with
+        `standby` waits until the first lets go.
+        """
+        if lock is not None and not self._take(lock, standby=standby):
+            return
+        try:
+            self._publish_until_stopped()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _take(self, lock: RelayLock, *, standby: bool) -> bool:
+        if not standby:
+            lock.acquire()
+            return True
+        log.info("relay.standby", waiting_for="the relay lock")
+        while not lock.try_acquire():
+            if self._stopping.wait(1.0):
+                return False
+        return True
+
+    def _publish_until_stopped(self) -> None:
         self.connect()
         log.info("relay.started", topic=self.options.topic, position=self.checkpoint.position())
         while not self._stopping.is_set():

@@ -47,9 +47,7 @@ class Checkpoint:
 
     def position(self) -> int:
         with self.engine.connect() as conn:
-            found = conn.execute(
-                sa.select(checkpoints.c.position).where(checkpoints.c.relay == self.relay)
-            ).scalar()
+            found = conn.execute(sa.select(checkpoints.c.position).where(checkpoints.c.relay == self.relay)).scalar()
         return int(found or 0)
 
     def marks(self, topic: str) -> dict[int, int]:
@@ -83,9 +81,7 @@ class Checkpoint:
             conn.execute(partition_marks.delete().where(partition_marks.c.relay == self.relay))
 
     def _upsert_position(self, conn: sa.Connection, position: int) -> None:
-        updated = conn.execute(
-            checkpoints.update().where(checkpoints.c.relay == self.relay).values(position=position)
-        )
+        updated = conn.execute(checkpoints.update().where(checkpoints.c.relay == self.relay).values(position=position))
         if updated.rowcount == 0:
             conn.execute(checkpoints.insert().values(relay=self.relay, position=position))
 

@@ -52,9 +52,7 @@ def asyncapi(topic: str = "escalations.events.v1") -> dict[str, Any]:
             "contentType": CONTENT_TYPE,
             "headers": {"$ref": "#/components/schemas/CloudEventsHeaders"},
             "payload": {"$ref": f"schemas/{type_name(cls)}.json"},
-            "bindings": {
-                "kafka": {"key": {"type": "string", "format": "uuid", "description": "escalation id"}}
-            },
+            "bindings": {"kafka": {"key": {"type": "string", "format": "uuid", "description": "escalation id"}}},
         }
         for cls in ALL_EVENT_TYPES
     }

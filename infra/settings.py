@@ -27,22 +27,21 @@ class Settings(BaseSettings):
     postgres_user: str = "escalations"
     postgres_password: SecretStr = SecretStr("")
     postgres_dbname: str = "escalations"
-    cipher_key: SecretStr | None = Field(
-        default=None, description="AES key (base64) to encrypt stored events"
-    )
+    cipher_key: SecretStr | None = Field(default=None, description="AES key (base64) to encrypt stored events")
+
+    # Read models (SQLAlchemy URL; default: SQLite in DATA_DIR).
+    read_model_url: str | None = Field(default=None, description="e.g. postgresql+psycopg://user:pw@host/db")
+    consumer_max_records: int = Field(default=2000, ge=1)
+    consumer_max_poll_interval_ms: int = Field(default=300_000, ge=1000)
 
     # Domain configuration.
     channel_template: str = DEFAULT_CHANNEL_TEMPLATE
 
     # Kafka (the distribution log). No bootstrap servers: the embedded broker is started.
     kafka_bootstrap_servers: str | None = None
-    kafka_bootstrap_timeout_ms: int = Field(
-        default=10_000, ge=100, description="per attempt to reach the cluster"
-    )
+    kafka_bootstrap_timeout_ms: int = Field(default=10_000, ge=100, description="per attempt to reach the cluster")
     kafka_connect_attempts: int = Field(default=5, ge=1)
-    kafka_check_topic_configs: bool = Field(
-        default=True, description="off for brokers that keep no topic configs"
-    )
+    kafka_check_topic_configs: bool = Field(default=True, description="off for brokers that keep no topic configs")
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
@@ -60,22 +59,22 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=2000, ge=1, description="notifications read per round")
     relay_poll_interval: float = Field(default=0.05, gt=0, description="seconds between polls at idle")
     relay_linger_ms: int = Field(default=5, ge=0)
-    relay_verify_interval: float = Field(
-        default=5.0, gt=0, description="seconds between broker data-loss checks"
-    )
+    relay_verify_interval: float = Field(default=5.0, gt=0, description="seconds between broker data-loss checks")
 
     @property
     def bootstrap_servers(self) -> str:
         if not self.kafka_bootstrap_servers:
-            msg = (
-                "no Kafka cluster: set ESCALATIONS_KAFKA_BOOTSTRAP_SERVERS, or run inside `escalations serve`"
-            )
+            msg = "no Kafka cluster: set ESCALATIONS_KAFKA_BOOTSTRAP_SERVERS, or run inside `escalations serve`"
             raise ValueError(msg)
         return self.kafka_bootstrap_servers
 
     @property
     def event_store_path(self) -> Path:
         return self.sqlite_path or self.data_dir / "events.db"
+
+    @property
+    def read_model(self) -> str:
+        return self.read_model_url or f"sqlite:///{self.data_dir / 'reporting.db'}"
 
     @property
     def event_store_url(self) -> URL:

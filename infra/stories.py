@@ -49,9 +49,7 @@ def ldap_proxy_story(service: EscalationService, start: datetime) -> UUID:
         backup_engineer="tom.backup",
         occurred_at=at(0, 2),
     )
-    r = service.assign_product_dri(
-        eid, r.version, actor="mia.manager", product_dri="pat.product", occurred_at=at(0, 2)
-    )
+    r = service.assign_product_dri(eid, r.version, actor="mia.manager", product_dri="pat.product", occurred_at=at(0, 2))
     # Step 2: scope and exit criteria, agreed with the account owner.
     r = service.define_scope(
         eid,
@@ -229,9 +227,7 @@ def ldap_proxy_story(service: EscalationService, start: datetime) -> UUID:
     return eid
 
 
-def quiet_escalation(
-    service: EscalationService, start: datetime, *, customer: str, region: str, lead: str
-) -> UUID:
+def quiet_escalation(service: EscalationService, start: datetime, *, customer: str, region: str, lead: str) -> UUID:
     """A smaller, still-active escalation: opened, staffed, scoped and updated once."""
     r = service.open_escalation(
         actor="sam.manager",

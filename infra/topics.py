@@ -57,12 +57,8 @@ def _check_partitions(admin: KafkaAdminClient, spec: TopicSpec) -> None:
         log.warning("topics.recreating_empty", topic=spec.name, partitions=partitions, wanted=spec.partitions)
         admin.delete_topics([spec.name])
         wait_until(lambda: spec.name not in admin.list_topics(), timeout=30, what=f"deletion of {spec.name}")
-        admin.create_topics(
-            [NewTopic(spec.name, spec.partitions, spec.replication_factor, topic_configs=spec.configs)]
-        )
-        wait_until(
-            lambda: _partition_count(admin, spec.name) > 0, timeout=30, what=f"creation of {spec.name}"
-        )
+        admin.create_topics([NewTopic(spec.name, spec.partitions, spec.replication_factor, topic_configs=spec.configs)])
+        wait_until(lambda: _partition_count(admin, spec.name) > 0, timeout=30, what=f"creation of {spec.name}")
         partitions = _partition_count(admin, spec.name)
     if partitions != spec.partitions:
         msg = (

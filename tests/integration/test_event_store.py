@@ -23,9 +23,7 @@ from tests.fakes import SteppingClock
 MakeService = Callable[..., EscalationService]
 
 
-def test_the_ldap_proxy_story_is_recorded_and_read_back(
-    make_service: MakeService, clock: SteppingClock
-) -> None:
+def test_the_ldap_proxy_story_is_recorded_and_read_back(make_service: MakeService, clock: SteppingClock) -> None:
     writer = make_service()
 
     escalation_id = ldap_proxy_story(writer, clock.now - timedelta(days=14))
@@ -64,9 +62,7 @@ def test_two_writers_with_the_same_expected_version_one_wins_one_gets_a_conflict
         barrier.wait()
         try:
             outcomes.append(
-                service.complete_preparation(
-                    escalation_id, 1, actor="m", cs_process_followed=True, tickets_reviewed=[]
-                )
+                service.complete_preparation(escalation_id, 1, actor="m", cs_process_followed=True, tickets_reviewed=[])
             )
         except VersionConflictError as error:
             outcomes.append(error)
@@ -129,9 +125,7 @@ def test_as_of_gives_the_escalation_as_it_was_then(make_service: MakeService, cl
     assert service.escalation_as_of(escalation_id, clock.now).phase is Phase.PREPARED
 
 
-def test_a_store_written_with_a_key_is_unreadable_without_it(
-    store_settings: Settings, clock: SteppingClock
-) -> None:
+def test_a_store_written_with_a_key_is_unreadable_without_it(store_settings: Settings, clock: SteppingClock) -> None:
     key = base64.b64encode(os.urandom(32)).decode()
     encrypted = store_settings.but(cipher_key=key)
     service = build_service(encrypted, clock=clock)
@@ -152,9 +146,5 @@ def test_a_store_written_with_a_key_is_unreadable_without_it(
     with pytest.raises(Exception):  # noqa: B017, PT011 - the library's decode error, whatever its type
         without_key.escalation(escalation_id)
     if store_settings.event_store == "sqlite":
-        raw = (
-            sqlite3.connect(store_settings.event_store_path)
-            .execute("select state from stored_events")
-            .fetchall()
-        )
+        raw = sqlite3.connect(store_settings.event_store_path).execute("select state from stored_events").fetchall()
         assert all(b"Secret Customer" not in bytes(row[0]) for row in raw)

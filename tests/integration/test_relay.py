@@ -203,17 +203,13 @@ def test_a_broker_restart_while_the_relay_runs_loses_nothing(
         broker.start()
         recorded += record_escalations(service, 20, clock)
 
-        records = read_topic(
-            broker.bootstrap_servers, settings.events_topic, expect_at_least=recorded, timeout=90
-        )
+        records = read_topic(broker.bootstrap_servers, settings.events_topic, expect_at_least=recorded, timeout=90)
         relay.stop()
         runner.join(timeout=30)
     assert len({r.headers["ce_id"] for r in records}) == recorded
 
 
-def test_an_unreachable_broker_at_start_is_a_clear_error_not_a_hang(
-    store_settings: Settings, tmp_path: Path
-) -> None:
+def test_an_unreachable_broker_at_start_is_a_clear_error_not_a_hang(store_settings: Settings, tmp_path: Path) -> None:
     nowhere = f"127.0.0.1:{free_port()}"
     settings = store_settings.but(
         kafka_bootstrap_servers=nowhere, kafka_connect_attempts=2, kafka_bootstrap_timeout_ms=500
@@ -239,9 +235,7 @@ def wait_for(condition: Callable[[], bool], *, what: str, timeout: float = 60) -
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_the_checkpoint_lives_in_the_event_store_database(
-    kafka_settings: Settings, clock: SteppingClock
-) -> None:
+def test_the_checkpoint_lives_in_the_event_store_database(kafka_settings: Settings, clock: SteppingClock) -> None:
     service = build_service(kafka_settings, clock=clock)
     record_escalations(service, 2, clock)
     prepare_topics(kafka_settings)
@@ -252,3 +246,32 @@ def test_the_checkpoint_lives_in_the_event_store_database(
     with engine.connect() as conn:
         position = conn.execute(sa.text("select position from relay_checkpoints")).scalar()
     assert position == service.recorder.max_notification_id()
+
+
+def test_a_standby_relay_takes_over_when_the_first_stops(kafka_settings: Settings, clock: SteppingClock) -> None:
+    service = build_service(kafka_settings, clock=clock)
+    prepare_topics(kafka_settings)
+    first, second = build_relay(kafka_settings, service), build_relay(kafka_settings, service)
+    first_runner = threading.Thread(target=first.run, args=(RelayLock(kafka_settings.event_store_url),), daemon=True)
+    first_runner.start()
+    record_escalations(service, 2, clock)
+    wait_for(lambda: first.published == 10, what="the first relay to publish")
+    second_runner = threading.Thread(
+        target=second.run,
+        args=(RelayLock(kafka_settings.event_store_url),),
+        kwargs={"standby": True},
+        daemon=True,
+    )
+    second_runner.start()
+
+    with pytest.raises(RelayLockedError):
+        build_relay(kafka_settings, service).run(RelayLock(kafka_settings.event_store_url))
+    first.stop()
+    first_runner.join(timeout=30)
+    record_escalations(service, 2, clock)
+    wait_for(lambda: second.published == 10, what="the standby to take over")
+    second.stop()
+    second_runner.join(timeout=30)
+
+    records = read_topic(kafka_settings.kafka_bootstrap_servers or "", kafka_settings.events_topic, expect_at_least=20)
+    assert len(records) == 20

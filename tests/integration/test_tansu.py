@@ -27,9 +27,7 @@ def tansu() -> Iterator[TansuBroker]:
         yield broker
 
 
-def test_the_relay_publishes_to_the_embedded_broker(
-    tansu: TansuBroker, tmp_path: Path, clock: SteppingClock
-) -> None:
+def test_the_relay_publishes_to_the_embedded_broker(tansu: TansuBroker, tmp_path: Path, clock: SteppingClock) -> None:
     settings = Settings(
         data_dir=tmp_path, kafka_bootstrap_servers=tansu.bootstrap_servers, kafka_check_topic_configs=False
     )
@@ -70,9 +68,7 @@ def test_a_broker_that_restarts_empty_gets_everything_republished(
 
     tansu.stop()
     tansu.start()  # same port, nothing in memory
-    later = quiet_escalation(
-        service, clock.now - timedelta(days=1), customer="Initech", region="AMER", lead="ana"
-    )
+    later = quiet_escalation(service, clock.now - timedelta(days=1), customer="Initech", region="AMER", lead="ana")
 
     deadline = time.monotonic() + 120
     while relay.published < 24 + 29 and time.monotonic() < deadline:

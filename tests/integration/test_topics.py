@@ -62,12 +62,8 @@ def test_an_empty_topic_a_broker_made_with_its_defaults_is_made_again_properly(
 def test_a_topic_that_deletes_history_is_reported(kafka_settings: Settings) -> None:
     bootstrap = kafka_settings.kafka_bootstrap_servers or ""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics(
-        [NewTopic(kafka_settings.events_topic, 3, 1, topic_configs={"retention.ms": "3600000"})]
-    )
+    admin.create_topics([NewTopic(kafka_settings.events_topic, 3, 1, topic_configs={"retention.ms": "3600000"})])
     admin.close()
 
-    with pytest.raises(
-        TopicMismatchError, match=r"retention\.ms=3600000, but it must keep its whole history"
-    ):
+    with pytest.raises(TopicMismatchError, match=r"retention\.ms=3600000, but it must keep its whole history"):
         prepare_topics(kafka_settings)

@@ -17,9 +17,7 @@ class Record:
     headers: dict[str, bytes]
 
 
-def read_topic(
-    bootstrap: str, topic: str, *, expect_at_least: int = 0, timeout: float = 30.0
-) -> list[Record]:
+def read_topic(bootstrap: str, topic: str, *, expect_at_least: int = 0, timeout: float = 30.0) -> list[Record]:
     """Every record on the topic, in partition order; waits until `expect_at_least` have arrived."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -41,9 +39,7 @@ def read_topic(
         while time.monotonic() < deadline:
             batch = consumer.poll(timeout_ms=500, max_records=5000)
             for tp_records in batch.values():
-                records.extend(
-                    Record(r.partition, r.offset, r.key, r.value, dict(r.headers)) for r in tp_records
-                )
+                records.extend(Record(r.partition, r.offset, r.key, r.value, dict(r.headers)) for r in tp_records)
             if not batch and len(records) >= expect_at_least:
                 break
         return records

@@ -52,9 +52,7 @@ def test_an_escalation_walks_from_opening_to_retrospective() -> None:
     assert escalation.cadence.description == "daily"
 
     # Step 0: the manager checks the CS process was followed and reviews recent tickets.
-    escalation.complete_preparation(
-        stamp("mia.manager", hours=1), cs_process_followed=True, tickets_reviewed=["ZD-1"]
-    )
+    escalation.complete_preparation(stamp("mia.manager", hours=1), cs_process_followed=True, tickets_reviewed=["ZD-1"])
 
     # Step 1: a lead engineer in the customer's region, with their tickets handed off.
     escalation.assign_lead_engineer(
@@ -98,14 +96,10 @@ def test_an_escalation_walks_from_opening_to_retrospective() -> None:
     )
 
     # An out-of-hours emergency goes through the emergency process.
-    escalation.raise_emergency(
-        stamp("dana.owner", hours=14), ticket="ZD-9", out_of_hours=True, handled_by="oncall"
-    )
+    escalation.raise_emergency(stamp("dana.owner", hours=14), ticket="ZD-9", out_of_hours=True, handled_by="oncall")
 
     # Step 4: progress stalls, so the manager escalates further to a specialised team.
-    escalation.mark_stalled(
-        stamp("mia.manager", days=1), reason="No progress in a day", noticed_by="mia.manager"
-    )
+    escalation.mark_stalled(stamp("mia.manager", days=1), reason="No progress in a day", noticed_by="mia.manager")
     escalation.escalate_to_specialist_team(
         stamp("mia.manager", days=1, hours=1),
         team="Authentication",
@@ -113,9 +107,7 @@ def test_an_escalation_walks_from_opening_to_retrospective() -> None:
         reason="LDAP expertise",
     )
     escalation.resume_progress(stamp("mia.manager", days=2), note="Proxy fixed")
-    escalation.meet_exit_criterion(
-        stamp("priya", days=2, hours=1), criterion_id="auth", evidence="All sign in"
-    )
+    escalation.meet_exit_criterion(stamp("priya", days=2, hours=1), criterion_id="auth", evidence="All sign in")
 
     # Step 5: the customer is stable; monitor for an agreed period, then close.
     escalation.start_monitoring(stamp("mia.manager", days=3), period_days=5, agreed_with="dana.owner")
@@ -130,9 +122,7 @@ def test_an_escalation_walks_from_opening_to_retrospective() -> None:
     )
 
     # Step 6: the retrospective.
-    escalation.open_retrospective(
-        stamp("mia.manager", days=8, hours=1), retro_reference="escalated-customers#1"
-    )
+    escalation.open_retrospective(stamp("mia.manager", days=8, hours=1), retro_reference="escalated-customers#1")
 
     recorded = [type(event) for event in escalation.collect_events()]
     for expected in (

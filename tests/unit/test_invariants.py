@@ -65,9 +65,7 @@ PHASE_STEPS = {"opened": 0, "prepared": 1, "lead_assigned": 2, "active": 3, "mon
 def escalation_in(service: EscalationService, phase: str) -> UUID:
     escalation_id = service.open_escalation(**OPENING).escalation_id
     if phase == "closed":
-        service.close_escalation(
-            escalation_id, None, actor="m", override_reason="opened by mistake", **CLOSING
-        )
+        service.close_escalation(escalation_id, None, actor="m", override_reason="opened by mistake", **CLOSING)
         return escalation_id
     for step in STEPS[: PHASE_STEPS[phase]]:
         step(service, escalation_id)
@@ -85,9 +83,7 @@ CASES: list[tuple[str, str, Callable[[EscalationService, UUID], object], type[Ex
     (
         "preparation twice",
         "prepared",
-        lambda s, e: s.complete_preparation(
-            e, None, actor="m", cs_process_followed=True, tickets_reviewed=[]
-        ),
+        lambda s, e: s.complete_preparation(e, None, actor="m", cs_process_followed=True, tickets_reviewed=[]),
         IllegalTransitionError,
         "already complete",
     ),
@@ -201,9 +197,7 @@ CASES: list[tuple[str, str, Callable[[EscalationService, UUID], object], type[Ex
     (
         "in-hours emergency not with the lead",
         "active",
-        lambda s, e: s.raise_emergency(
-            e, None, actor="m", ticket="ZD-9", out_of_hours=False, handled_by="bob"
-        ),
+        lambda s, e: s.raise_emergency(e, None, actor="m", ticket="ZD-9", out_of_hours=False, handled_by="bob"),
         InvalidCommandError,
         "goes to the lead engineer priya",
     ),
@@ -305,9 +299,7 @@ CASES: list[tuple[str, str, Callable[[EscalationService, UUID], object], type[Ex
 ]
 
 
-@pytest.mark.parametrize(
-    ("phase", "command", "error", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
+@pytest.mark.parametrize(("phase", "command", "error", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_a_broken_rule_is_refused_with_a_clear_error_and_nothing_is_recorded(
     memory_service: EscalationService,
     phase: str,
@@ -363,9 +355,7 @@ def test_a_stale_expected_version_is_a_conflict(memory_service: EscalationServic
     escalation_id = escalation_in(memory_service, "prepared")
 
     with pytest.raises(VersionConflictError, match="is at version 2, not the expected 1; read it again"):
-        memory_service.assign_lead_engineer(
-            escalation_id, 1, actor="m", engineer="priya", engineer_region="EMEA"
-        )
+        memory_service.assign_lead_engineer(escalation_id, 1, actor="m", engineer="priya", engineer_region="EMEA")
 
 
 def test_an_unknown_escalation_is_not_found(memory_service: EscalationService) -> None:

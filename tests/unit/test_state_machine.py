@@ -37,9 +37,7 @@ TEXT = st.sampled_from(["some words", "", "  ", "a reason"])
 class EscalationLifecycle(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.mapper = EscalationService(
-            {"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: START
-        ).mapper
+        self.mapper = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: START).mapper
         self.now = START
         self.escalation = Escalation.open(
             self.stamp("mia.manager"),
@@ -98,9 +96,7 @@ class EscalationLifecycle(RuleBasedStateMachine):
 
     @rule(followed=st.booleans(), tickets=TICKETS)
     def complete_preparation(self, followed: bool, tickets: list[str]) -> None:
-        self.attempt(
-            "complete_preparation", "mia.manager", cs_process_followed=followed, tickets_reviewed=tickets
-        )
+        self.attempt("complete_preparation", "mia.manager", cs_process_followed=followed, tickets_reviewed=tickets)
 
     @rule(
         engineer=PEOPLE,
@@ -123,9 +119,7 @@ class EscalationLifecycle(RuleBasedStateMachine):
         agreed=OWNER_MOSTLY,
         ack=MOSTLY_TRUE,
     )
-    def define_scope(
-        self, criteria: Any, related: list[str], unrelated: list[str], agreed: str, ack: bool
-    ) -> None:
+    def define_scope(self, criteria: Any, related: list[str], unrelated: list[str], agreed: str, ack: bool) -> None:
         self.attempt(
             "define_scope",
             "mia.manager",
@@ -157,9 +151,7 @@ class EscalationLifecycle(RuleBasedStateMachine):
     def raise_uncertainty(self, question: str) -> None:
         self.attempt("raise_uncertainty", "mia.manager", question=question)
 
-    @rule(
-        uncertainty=st.sampled_from(["U1", "U2", "U3"]), likelihood=st.sampled_from(["low", "high", "huge"])
-    )
+    @rule(uncertainty=st.sampled_from(["U1", "U2", "U3"]), likelihood=st.sampled_from(["low", "high", "huge"]))
     def define_risk(self, uncertainty: str, likelihood: str) -> None:
         self.attempt(
             "define_risk",
@@ -189,9 +181,7 @@ class EscalationLifecycle(RuleBasedStateMachine):
 
     @rule(out_of_hours=st.booleans(), handler=PEOPLE)
     def raise_emergency(self, out_of_hours: bool, handler: str) -> None:
-        self.attempt(
-            "raise_emergency", "dana.owner", ticket="ZD-9", out_of_hours=out_of_hours, handled_by=handler
-        )
+        self.attempt("raise_emergency", "dana.owner", ticket="ZD-9", out_of_hours=out_of_hours, handled_by=handler)
 
     @rule(emergency=st.sampled_from(["E1", "E2"]))
     def review_emergency(self, emergency: str) -> None:

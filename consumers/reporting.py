@@ -1,0 +1,62 @@
+"""The reporting consumer: folds escalation events into the reporting read model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from infra import envelope
+from projections.facts import EscalationFacts, RecordedEvent, VersionGapError, fold, passed_over
+from projections.tables import load_facts, write_facts
+
+Fold = Callable[[EscalationFacts | None, RecordedEvent], EscalationFacts]
+GROUP = "escalations.reporting"
+
+
+def recorded_event(record: Any) -> RecordedEvent:
+    decoded = envelope.decode(record.headers, record.value)
+    return RecordedEvent(
+        decoded.name, str(decoded.escalation_id), decoded.aggregate_version, decoded.position, decoded.data
+    )
+
+
+class ReportingProjector:
+    def __init__(self, fold_event: Fold = fold) -> None:
+        self.fold_event = fold_event
+
+    def apply(self, conn: sa.Connection, records: Sequence[Any], on_error: Callable[[Any, Exception], None]) -> int:
+        facts: dict[str, EscalationFacts | None] = {}
+        touched: dict[str, frozenset[str]] = {}
+        applied = 0
+        for record in records:
+            try:
+                event = recorded_event(record)
+                key = event.escalation_id
+                if key not in facts:
+                    facts[key] = load_facts(conn, key)
+            except Exception as error:  # noqa: BLE001 - any failure of one record dead-letters that record only
+                on_error(record, error)
+                continue
+            before = facts[key]
+            folded = True
+            try:
+                after = self.fold_event(before, event)
+            except VersionGapError as error:
+                on_error(record, error)  # loud: logged as an error and kept in the dead-letter topic
+                continue
+            except Exception as error:  # noqa: BLE001 - a projection bug must not stop the stream
+                # The event is kept in the dead-letter topic; the escalation moves past it, so the
+                # events after it still apply (replay it from there once the bug is fixed).
+                on_error(record, error)
+                after, folded = passed_over(before, event), False
+            if after is not before:  # a republished duplicate folds to the same facts
+                facts[key] = after
+                touched[key] = touched.get(key, frozenset()) | after.touched
+                applied += folded
+        for key, changed in touched.items():
+            current = facts[key]
+            assert current is not None
+            write_facts(conn, current, changed)
+        return applied

@@ -1,0 +1,181 @@
+"""The shape every consumer has: poll, decode, apply, commit; and stop.
+
+Each polled batch is applied in one database transaction together with the Kafka offsets it came
+from, so a crash at any point neither loses nor double-applies an event. On start and on every
+partition assignment the consumer seeks to the offsets stored beside the read model. A message that
+cannot be decoded or applied goes to the dead-letter topic, with the error and its origin in
+headers, before the transaction commits; the consumer keeps going.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+import structlog
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+
+from projections.tables import consumer_offsets
+
+log = structlog.get_logger(__name__)
+
+
+class Projector(Protocol):
+    """Applies a batch of records to a read model inside the given transaction."""
+
+    def apply(self, conn: sa.Connection, records: Sequence[Any], on_error: Callable[[Any, Exception], None]) -> int:
+        """Apply what can be applied; report each record that cannot through `on_error`. Returns how many applied."""
+        ...
+
+
+@dataclass
+class ConsumerStats:
+    applied: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    positions: dict[int, int] = field(default_factory=dict)
+
+
+class StoredOffsets:
+    def __init__(self, engine: sa.Engine, group: str) -> None:
+        self.engine = engine
+        self.group = group
+
+    def load(self, topic: str) -> dict[int, int]:
+        query = sa.select(consumer_offsets.c.partition, consumer_offsets.c.next_offset).where(
+            consumer_offsets.c.consumer_group == self.group, consumer_offsets.c.topic == topic
+        )
+        with self.engine.connect() as conn:
+            return {int(p): int(o) for p, o in conn.execute(query)}
+
+    def save(self, conn: sa.Connection, topic: str, next_offsets: dict[int, int]) -> None:
+        for partition, offset in next_offsets.items():
+            where = (
+                (consumer_offsets.c.consumer_group == self.group)
+                & (consumer_offsets.c.topic == topic)
+                & (consumer_offsets.c.partition == partition)
+            )
+            if conn.execute(consumer_offsets.update().where(where).values(next_offset=offset)).rowcount == 0:
+                conn.execute(
+                    consumer_offsets.insert().values(
+                        consumer_group=self.group, topic=topic, partition=partition, next_offset=offset
+                    )
+                )
+
+
+class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.runner.assigned -= {tp.partition for tp in revoked}
+        log.info("consumer.partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.runner.seek_to_stored(list(assigned))
+        self.runner.assigned |= {tp.partition for tp in assigned}
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        projector: Projector,
+        consumer_factory: Callable[[], KafkaConsumer],
+        dead_letters: Callable[[], KafkaProducer],
+        topic: str,
+        dead_letter_topic: str,
+        group: str,
+        max_records: int = 2000,
+    ) -> None:
+        self.engine = engine
+        self.projector = projector
+        self._new_consumer = consumer_factory
+        self._new_dead_letter_producer = dead_letters
+        self.topic = topic
+        self.dead_letter_topic = dead_letter_topic
+        self.offsets = StoredOffsets(engine, group)
+        self.group = group
+        self.max_records = max_records
+        self.stats = ConsumerStats()
+        self.assigned: set[int] = set()
+        self._stopping = threading.Event()
+        self._consumer: KafkaConsumer | None = None
+        self._producer: KafkaProducer | None = None
+
+    def run(self) -> None:
+        """Consume until `stop()`, as one member of the consumer group."""
+        consumer = self._consumer = self._new_consumer()
+        consumer.subscribe([self.topic], listener=_SeekToStoredOffsets(self))
+        log.info("consumer.started", group=self.group, topic=self.topic)
+        try:
+            while not self._stopping.is_set():
+                batch = consumer.poll(timeout_ms=200, max_records=self.max_records)
+                if batch:
+                    self.apply_batch(batch)
+        finally:
+            consumer.close()  # leaves the group, so its partitions move at once
+            if self._producer is not None:
+                self._producer.close(timeout=5)
+            log.info(
+                "consumer.stopped",
+                group=self.group,
+                applied=self.stats.applied,
+                dead_lettered=self.stats.dead_lettered,
+            )
+
+    def stop(self) -> None:
+        """Safe from a signal handler: the current batch finishes and commits, then the loop ends."""
+        self._stopping.set()
+
+    def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
+        assert self._consumer is not None
+        stored = self.offsets.load(self.topic)
+        for tp in partitions:
+            if tp.partition in stored:
+                self._consumer.seek(tp, stored[tp.partition])
+            else:
+                self._consumer.seek_to_beginning(tp)
+        log.info(
+            "consumer.partitions_assigned",
+            partitions={tp.partition: stored.get(tp.partition, 0) for tp in partitions},
+        )
+
+    def apply_batch(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        records = [record for tp in sorted(batch, key=lambda tp: tp.partition) for record in batch[tp]]
+        dead: list[tuple[Any, Exception]] = []
+        next_offsets = {tp.partition: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
+        with self.engine.begin() as conn:
+            applied = self.projector.apply(conn, records, lambda record, error: dead.append((record, error)))
+            if dead:
+                self._dead_letter(dead)  # flushed before the commit: a poison message is never lost
+            self.offsets.save(conn, self.topic, next_offsets)
+        self.stats.applied += applied
+        self.stats.dead_lettered += len(dead)
+        self.stats.batches += 1
+        self.stats.positions.update(next_offsets)
+
+    def _dead_letter(self, dead: list[tuple[Any, Exception]]) -> None:
+        producer = self._producer = self._producer or self._new_dead_letter_producer()
+        for record, error in dead:
+            log.error(
+                "consumer.dead_lettered",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                error=f"{type(error).__name__}: {error}",
+            )
+            headers = [
+                *(record.headers or []),
+                ("dlq_error", f"{type(error).__name__}: {error}".encode()),
+                ("dlq_origin_topic", record.topic.encode()),
+                ("dlq_origin_partition", str(record.partition).encode()),
+                ("dlq_origin_offset", str(record.offset).encode()),
+                ("dlq_consumer_group", self.group.encode()),
+            ]
+            producer.send(self.dead_letter_topic, key=record.key, value=record.value, headers=headers)
+        producer.flush()

@@ -1,0 +1,253 @@
+"""The reporting consumer against real Apache Kafka, with SQLite and PostgreSQL read models."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from kafka import KafkaConsumer, KafkaProducer
+
+from consumers.rebuild import rebuild
+from consumers.reporting import ReportingProjector
+from consumers.runtime import ConsumerRunner
+from domain.service import EscalationService
+from infra.bootstrap import build_relay, build_reporting_consumer, build_service, consumer_config, prepare_topics
+from infra.postgres_server import PostgresAddress
+from infra.settings import Settings
+from infra.stories import ldap_proxy_story, quiet_escalation
+from projections.facts import EscalationFacts, RecordedEvent, fold
+from projections.tables import READ_MODEL_TABLES, create_schema
+from tests.fakes import SteppingClock
+from tests.integration.test_relay import settings_env
+from tests.support.topic_reader import read_topic
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def reporting_settings(request: pytest.FixtureRequest, kafka_settings: Settings, tmp_path: Path) -> Settings:
+    """Kafka settings with a read model of each kind (the event store stays SQLite)."""
+    if request.param == "sqlite":
+        return kafka_settings.but(read_model_url=f"sqlite:///{tmp_path / 'reporting.db'}")
+    address: PostgresAddress = request.getfixturevalue("postgres_db")
+    return kafka_settings.but(read_model_url=address.url)
+
+
+@pytest.fixture(params=["sqlite"])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path)
+
+
+def publish(settings: Settings, service: EscalationService) -> int:
+    relay = build_relay(settings, service)
+    relay.connect()
+    while relay.publish_available():
+        pass
+    relay.close()
+    return relay.published
+
+
+def many_escalations(service: EscalationService, clock: SteppingClock, count: int, offset: int = 0) -> None:
+    for i in range(offset, offset + count):
+        quiet_escalation(
+            service,
+            clock.now - timedelta(days=2),
+            customer=f"Customer {i}",
+            region=("AMER", "EMEA", "APAC")[i % 3],
+            lead=f"lead{i % 5}",
+        )
+
+
+def rows_of(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        found = {t.name: sorted(tuple(r) for r in conn.execute(sa.select(t))) for t in READ_MODEL_TABLES}
+    engine.dispose()
+    return found
+
+
+def consume_until(runner: ConsumerRunner, done: Callable[[], bool], timeout: float = 90) -> None:
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    runner.stop()
+    thread.join(timeout=30)
+    assert done(), f"consumer did not finish: {runner.stats}"
+
+
+def fresh_rebuild(settings: Settings, url: str) -> dict[str, list[tuple[Any, ...]]]:
+    fresh = settings.but(read_model_url=url)
+    engine = sa.create_engine(url)
+    create_schema(engine)
+    runner = build_reporting_consumer(fresh, engine)
+    reader = KafkaConsumer(**consumer_config(fresh, None))
+    try:
+        rebuild(runner, engine, reader)
+    finally:
+        reader.close()
+    return rows_of(url)
+
+
+def test_the_live_read_model_equals_a_rebuild_from_history(
+    reporting_settings: Settings, clock: SteppingClock, tmp_path: Path
+) -> None:
+    service = build_service(reporting_settings, clock=clock)
+    ldap_proxy_story(service, clock.now - timedelta(days=14))
+    many_escalations(service, clock, 30)
+    prepare_topics(reporting_settings)
+    total = publish(reporting_settings, service)
+    engine = sa.create_engine(reporting_settings.read_model)
+    create_schema(engine)
+    runner = build_reporting_consumer(reporting_settings, engine)
+
+    consume_until(runner, lambda: runner.stats.applied == total)
+
+    live = rows_of(reporting_settings.read_model)
+    assert len(live["escalations"]) == 31
+    assert live == fresh_rebuild(reporting_settings, f"sqlite:///{tmp_path / 'rebuilt.db'}")
+
+
+def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_applied(
+    reporting_settings: Settings, clock: SteppingClock
+) -> None:
+    service = build_service(reporting_settings, clock=clock)
+    story = ldap_proxy_story(service, clock.now - timedelta(days=14))
+    prepare_topics(reporting_settings)
+    bootstrap = reporting_settings.bootstrap_servers
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer.send(reporting_settings.events_topic, key=b"x", value=b"\x00\xffgarbage", headers=[("ce_type", b"?")])
+    producer.send(reporting_settings.events_topic, key=b"x", value=b'{"a": 1}')
+    producer.send(
+        reporting_settings.events_topic,
+        key=b"x",
+        value=b"{}",
+        headers=[
+            (k, b"1.0" if k == "ce_specversion" else b"application/json" if k == "content-type" else b"0")
+            for k in (
+                "ce_specversion",
+                "ce_id",
+                "ce_source",
+                "ce_time",
+                "ce_subject",
+                "content-type",
+                "ce_aggregateversion",
+                "ce_position",
+            )
+        ]
+        + [("ce_type", b"escalations.Teleported.v1")],
+    )
+    producer.flush()
+    producer.close()
+    published = publish(reporting_settings, service)
+
+    def fold_that_fails_on_emergencies(facts: EscalationFacts | None, event: RecordedEvent) -> EscalationFacts:
+        if event.name == "EmergencyRaised":
+            msg = "projection bug on EmergencyRaised"
+            raise RuntimeError(msg)
+        return fold(facts, event)
+
+    engine = sa.create_engine(reporting_settings.read_model)
+    create_schema(engine)
+    runner = build_reporting_consumer(reporting_settings, engine, ReportingProjector(fold_that_fails_on_emergencies))
+    consume_until(runner, lambda: runner.stats.dead_lettered == 4 and runner.stats.applied == 23)
+
+    dead = read_topic(bootstrap, reporting_settings.dead_letter_topic, expect_at_least=4)
+    errors = sorted(r.headers["dlq_error"].decode() for r in dead)
+    assert len(dead) == 4
+    assert any("missing CloudEvents header" in e for e in errors)
+    assert any("unknown event type 'escalations.Teleported.v1'" in e for e in errors)
+    assert any("projection bug on EmergencyRaised" in e for e in errors)
+    assert all(r.headers["dlq_origin_topic"].decode() == reporting_settings.events_topic for r in dead)
+    assert all("dlq_origin_offset" in r.headers for r in dead)
+    # The events after the failing one were still applied.
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("select escalation_id, version, status from escalations")).one()
+    assert published == 24
+    assert tuple(row) == (str(story), 24, "closed")
+
+
+def test_two_instances_in_one_group_share_the_partitions_and_apply_every_event_once(
+    reporting_settings: Settings, clock: SteppingClock
+) -> None:
+    service = build_service(reporting_settings, clock=clock)
+    prepare_topics(reporting_settings)
+    engine = sa.create_engine(reporting_settings.read_model)
+    create_schema(engine)
+    first = build_reporting_consumer(reporting_settings, engine)
+    second = build_reporting_consumer(reporting_settings, engine)
+    threads = [threading.Thread(target=r.run, daemon=True) for r in (first, second)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while not (first.assigned and second.assigned) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert first.assigned.isdisjoint(second.assigned)
+    assert first.assigned | second.assigned == {0, 1, 2}
+
+    many_escalations(service, clock, 60)
+    total = publish(reporting_settings, service)
+    deadline = time.monotonic() + 90
+    while first.stats.applied + second.stats.applied < total and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)  # anything applied twice would show up now
+    first.stop()
+    second.stop()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert first.stats.applied + second.stats.applied == total
+    assert first.stats.applied > 0
+    assert second.stats.applied > 0
+    assert len(rows_of(reporting_settings.read_model)["escalations"]) == 60
+
+
+def test_a_consumer_killed_at_random_points_ends_equal_to_a_fresh_rebuild(
+    reporting_settings: Settings, clock: SteppingClock, tmp_path: Path
+) -> None:
+    service = build_service(reporting_settings, clock=clock)
+    prepare_topics(reporting_settings)
+    settings = reporting_settings.but(consumer_max_records=50)
+    env = {**os.environ, **settings_env(settings)}
+    log = (tmp_path / "consumer.log").open("ab")
+    rng = random.Random(7)
+    written = 0
+    for round_number in range(4):
+        many_escalations(service, clock, 150, offset=round_number * 150)
+        written += publish(settings, service)
+        consumer = subprocess.Popen(
+            [sys.executable, "-m", "infra", "consume", "reporting"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        time.sleep(rng.uniform(1.5, 4.0))
+        consumer.send_signal(signal.SIGKILL)
+        consumer.wait()
+    final = subprocess.Popen(
+        [sys.executable, "-m", "infra", "consume", "reporting"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    engine = sa.create_engine(settings.read_model)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                done = conn.execute(sa.text("select count(*) from escalations where version = 5")).scalar()
+            if done == 600:
+                break
+            time.sleep(0.5)
+    finally:
+        final.send_signal(signal.SIGTERM)
+        assert final.wait(timeout=30) == 0
+
+    assert written == 3000
+    assert rows_of(settings.read_model) == fresh_rebuild(settings, f"sqlite:///{tmp_path / 'rebuilt.db'}")
