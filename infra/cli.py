@@ -38,7 +38,8 @@ from infra.topics import TopicMismatchError
 from projections.reports import REPORTS
 
 app = typer.Typer(help="Escalation Ledger: run customer account escalations, event-sourced.", no_args_is_help=True)
-console = Console()
+# Reports are wide: off a terminal (pipes, CI logs) print them at full width rather than 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 EXIT_DOMAIN_ERROR = 3
 EXIT_UNAVAILABLE = 4  # a broker or database could not be reached
@@ -174,6 +175,8 @@ def demo(
             f"Published {result.published} events to topic {result.topic} "
             f"on the embedded Kafka-compatible broker at {result.bootstrap_servers}."
         )
+        print_rows("Daily-update compliance (the reporting read model)", result.reports["compliance"], "table")
+        print_rows("Active escalations (the reporting read model)", result.reports["active"], "table")
 
 
 def print_history(events: list[EscalationEvent]) -> None:

@@ -9,15 +9,28 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import structlog
+from kafka import KafkaConsumer
 
+from consumers.rebuild import rebuild
 from domain.service import EscalationService
-from infra.bootstrap import build_relay, build_service, kafka_cluster, prepare_topics
+from infra.bootstrap import (
+    build_relay,
+    build_reporting_consumer,
+    build_service,
+    consumer_config,
+    kafka_cluster,
+    prepare_topics,
+    read_model_engine,
+    utc_now,
+)
 from infra.relay_state import RelayLock
 from infra.settings import Settings
 from infra.stories import ldap_proxy_story, quiet_escalation
+from projections.reports import REPORTS
 
 log = structlog.get_logger(__name__)
 
@@ -30,6 +43,7 @@ class DemoRun:
     published: int
     topic: str
     bootstrap_servers: str
+    reports: dict[str, list[dict[str, Any]]]
 
 
 def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
@@ -59,4 +73,25 @@ def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
         finally:
             relay.stop()
             publisher.join(timeout=30)
-        return DemoRun(service, story, others, relay.published, cluster.events_topic, cluster.bootstrap_servers)
+        reports = _read_reports(cluster)
+        return DemoRun(
+            service, story, others, relay.published, cluster.events_topic, cluster.bootstrap_servers, reports
+        )
+
+
+def _read_reports(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Consume the topic into the reporting read model, then ask it the managers' questions.
+
+    The demo assigns the partitions itself instead of joining a consumer group: the embedded
+    broker's group join waits out a rebalance timeout, which a demo should not.
+    """
+    engine = read_model_engine(settings)
+    runner = build_reporting_consumer(settings, engine)
+    reader = KafkaConsumer(**consumer_config(settings, None))
+    try:
+        rebuild(runner, engine, reader)
+    finally:
+        reader.close()
+    with engine.connect() as conn:
+        now = utc_now()
+        return {name: REPORTS[name](conn, now) for name in ("active", "compliance")}

@@ -23,4 +23,9 @@ def test_the_demo_walks_the_ldap_proxy_story_and_publishes_it_to_the_embedded_br
     assert "#a_globex_escalation" in out
     assert "U1: answered, U2: risk" in out
     assert "Published 34 events to topic escalations.events.v1" in out
+    assert "Daily-update compliance (the reporting read model)" in out
+    active = out.split("Active escalations (the reporting read model)")[1]
+    assert "Initech" in active
+    assert "Umbrella" in active
+    assert "Globex" not in active  # closed after its retrospective
     assert "Traceback" not in result.stderr
