@@ -17,10 +17,26 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 import structlog
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client import Counter, Gauge
 
 from projections.tables import consumer_offsets
 
 log = structlog.get_logger(__name__)
+
+APPLIED = Counter("escalations_consumer_events_applied", "Events applied to a read model", ["group"])
+DEAD_LETTERED = Counter("escalations_consumer_events_dead_lettered", "Records sent to the dead-letter topic", ["group"])
+LAG = Gauge("escalations_consumer_lag", "Records behind the end of the topic", ["group", "partition"])
+
+
+def lag_by_partition(offsets: StoredOffsets, reader: KafkaConsumer, topic: str) -> dict[int, tuple[int, int, int]]:
+    """{partition: (stored next offset, end offset, lag)} for a consumer group's read model."""
+    partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or [])]
+    ends = reader.end_offsets(partitions)
+    stored = offsets.load(topic)
+    return {
+        tp.partition: (stored.get(tp.partition, 0), ends[tp], max(0, ends[tp] - stored.get(tp.partition, 0)))
+        for tp in partitions
+    }
 
 
 class Projector(Protocol):
@@ -158,6 +174,18 @@ class ConsumerRunner:
         self.stats.dead_lettered += len(dead)
         self.stats.batches += 1
         self.stats.positions.update(next_offsets)
+        APPLIED.labels(self.group).inc(applied)
+        DEAD_LETTERED.labels(self.group).inc(len(dead))
+        self._record_lag(batch)
+
+    def _record_lag(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        if self._consumer is None:
+            return
+        for tp, records in batch.items():
+            # The consumer's own view of the end, without a request (None until the broker told it).
+            end = self._consumer.highwater(tp)
+            if end is not None and records:
+                LAG.labels(self.group, str(tp.partition)).set(max(0, end - records[-1].offset - 1))
 
     def _dead_letter(self, dead: list[tuple[Any, Exception]]) -> None:
         producer = self._producer = self._producer or self._new_dead_letter_producer()

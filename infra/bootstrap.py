@@ -102,8 +102,7 @@ def build_reporting_consumer(
 def build_relay(settings: Settings, service: EscalationService) -> Relay:
     engine = sa.create_engine(settings.event_store_url)
     return Relay(
-        recorder=service.recorder,
-        mapper=service.mapper,
+        application=service,
         event_topics=service.event_topics(),
         checkpoint=Checkpoint(engine, relay=settings.events_topic),
         options=RelayOptions(

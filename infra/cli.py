@@ -11,13 +11,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import typer
 from kafka import KafkaConsumer
+from prometheus_client import start_http_server
 from rich.console import Console
 from rich.progress import Progress, TextColumn
 from rich.table import Table
 
 from consumers.rebuild import rebuild as rebuild_read_model
+from consumers.reporting import GROUP as REPORTING_GROUP
+from consumers.runtime import StoredOffsets, lag_by_partition
 from domain.errors import EscalationError
 from domain.escalation import Escalation
 from domain.events import EscalationEvent, event_fields
@@ -32,10 +36,11 @@ from infra.bootstrap import (
 from infra.demo import run_demo
 from infra.logs import configure_logging
 from infra.relay import BrokerUnavailableError
-from infra.relay_state import RelayLock, RelayLockedError
+from infra.relay_state import Checkpoint, RelayLock, RelayLockedError
 from infra.settings import Settings
 from infra.topics import TopicMismatchError
 from projections.reports import REPORTS
+from projections.tables import ReadModelOutdatedError
 
 app = typer.Typer(help="Escalation Ledger: run customer account escalations, event-sourced.", no_args_is_help=True)
 # Reports are wide: off a terminal (pipes, CI logs) print them at full width rather than 80 columns.
@@ -90,10 +95,15 @@ def _check_read_model(name: str) -> None:
 
 
 @app.command()
-def consume(name: str = typer.Argument(..., help="The read model family: reporting.")) -> None:
+def consume(
+    name: str = typer.Argument(..., help="The read model family: reporting."),
+    metrics_port: int | None = typer.Option(None, envvar="ESCALATIONS_METRICS_PORT", help="Serve Prometheus metrics."),
+) -> None:
     """Run one consumer of a read model until stopped (start several to share the partitions)."""
     _check_read_model(name)
     settings = Settings()
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr="127.0.0.1")
     runner = build_reporting_consumer(settings, read_model_engine(settings))
     stop_on_signals(runner.stop)
     runner.run()
@@ -131,6 +141,29 @@ def report(
     with read_model_engine(Settings()).connect() as conn:
         rows = REPORTS[name](conn, utc_now())
     print_rows(name, rows, output)
+
+
+@app.command()
+def status() -> None:
+    """Where each part stands: the relay's checkpoint, and each read model's lag per partition."""
+    settings = Settings()
+    service = build_service(settings)
+    newest = service.recorder.max_notification_id() or 0
+    checkpoint = Checkpoint(sa.create_engine(settings.event_store_url), relay=settings.events_topic).position()
+    console.print(
+        f"event store: newest position {newest}; relay checkpoint {checkpoint} ({newest - checkpoint} behind)"
+    )
+    engine = read_model_engine(settings)
+    reader = KafkaConsumer(**consumer_config(settings, None))
+    try:
+        lags = lag_by_partition(StoredOffsets(engine, REPORTING_GROUP), reader, settings.events_topic)
+    finally:
+        reader.close()
+    rows = [
+        {"read_model": "reporting", "partition": p, "applied_up_to": s, "end_offset": e, "lag": lag}
+        for p, (s, e, lag) in lags.items()
+    ]
+    print_rows("Consumer lag", rows, "table")
 
 
 def print_rows(title: str, rows: list[dict[str, Any]], output: str) -> None:
@@ -225,6 +258,6 @@ def run() -> None:
     except BrokerUnavailableError as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_UNAVAILABLE)
-    except (RelayLockedError, TopicMismatchError) as error:
+    except (RelayLockedError, TopicMismatchError, ReadModelOutdatedError) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_CONFLICT)

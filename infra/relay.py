@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from eventsourcing.application import Application
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
@@ -45,8 +46,7 @@ class RelayOptions:
 class Relay:
     def __init__(
         self,
-        recorder: ApplicationRecorder,
-        mapper: Mapper[Any],
+        application: Application[Any],
         event_topics: list[str],
         checkpoint: Checkpoint,
         options: RelayOptions,
@@ -54,8 +54,10 @@ class Relay:
         consumer_factory: Callable[[], KafkaConsumer],
         prepare_topics: Callable[[], None] = lambda: None,
     ) -> None:
-        self.recorder = recorder
-        self.mapper = mapper
+        # Held, not just its recorder: the application closes its connections when it is collected.
+        self.application = application
+        self.recorder: ApplicationRecorder = application.recorder
+        self.mapper: Mapper[Any] = application.mapper
         self.event_topics = event_topics
         self.checkpoint = checkpoint
         self.options = options

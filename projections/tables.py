@@ -130,6 +130,21 @@ consumer_offsets = sa.Table(
     sa.Column("next_offset", sa.BigInteger, nullable=False),
 )
 
+# Read models are rebuilt from history rather than migrated in place: a schema change bumps this
+# version, and a read model written by an older version asks for `escalations rebuild reporting`.
+SCHEMA_VERSION = 1
+schema_versions = sa.Table(
+    "read_model_schema",
+    metadata,
+    sa.Column("read_model", sa.String(100), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+
+class ReadModelOutdatedError(RuntimeError):
+    """The stored read model was built by another schema version."""
+
+
 READ_MODEL_TABLES = (
     escalations,
     escalation_updates,
@@ -157,9 +172,20 @@ VIEWS = {
 
 
 def create_schema(engine: sa.Engine) -> None:
-    """Create what is missing (idempotent): tables, then views."""
+    """Create what is missing (idempotent): tables, then views; refuse a read model of another version."""
     metadata.create_all(engine)
     with engine.begin() as conn:
+        stored = conn.execute(
+            sa.select(schema_versions.c.version).where(schema_versions.c.read_model == "reporting")
+        ).scalar()
+        if stored is None:
+            conn.execute(schema_versions.insert().values(read_model="reporting", version=SCHEMA_VERSION))
+        elif stored != SCHEMA_VERSION:
+            msg = (
+                f"the reporting read model was built with schema version {stored}, and this version of "
+                f"the code needs {SCHEMA_VERSION}; run `escalations rebuild reporting` to rebuild it from history"
+            )
+            raise ReadModelOutdatedError(msg)
         for name, query in VIEWS.items():
             conn.execute(sa.text(f"DROP VIEW IF EXISTS {name}"))
             conn.execute(sa.text(f"CREATE VIEW {name} AS {query}"))

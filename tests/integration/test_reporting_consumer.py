@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer
 
 from consumers.rebuild import rebuild
-from consumers.reporting import ReportingProjector
-from consumers.runtime import ConsumerRunner
+from consumers.reporting import GROUP, ReportingProjector
+from consumers.runtime import ConsumerRunner, StoredOffsets, lag_by_partition
 from domain.service import EscalationService
 from infra.bootstrap import build_relay, build_reporting_consumer, build_service, consumer_config, prepare_topics
 from infra.postgres_server import PostgresAddress
@@ -251,3 +251,35 @@ def test_a_consumer_killed_at_random_points_ends_equal_to_a_fresh_rebuild(
 
     assert written == 3000
     assert rows_of(settings.read_model) == fresh_rebuild(settings, f"sqlite:///{tmp_path / 'rebuilt.db'}")
+
+
+def test_status_shows_the_lag_per_partition_before_and_after_consuming(
+    reporting_settings: Settings, clock: SteppingClock
+) -> None:
+    service = build_service(reporting_settings, clock=clock)
+    many_escalations(service, clock, 12)
+    prepare_topics(reporting_settings)
+    total = publish(reporting_settings, service)
+    engine = sa.create_engine(reporting_settings.read_model)
+    create_schema(engine)
+    reader = KafkaConsumer(**consumer_config(reporting_settings, None))
+    before = lag_by_partition(StoredOffsets(engine, GROUP), reader, reporting_settings.events_topic)
+    runner = build_reporting_consumer(reporting_settings, engine)
+
+    consume_until(runner, lambda: runner.stats.applied == total)
+    after = lag_by_partition(StoredOffsets(engine, GROUP), reader, reporting_settings.events_topic)
+    reader.close()
+    shown = subprocess.run(
+        [sys.executable, "-m", "infra", "status"],
+        env={**os.environ, **settings_env(reporting_settings)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert sum(lag for _, _, lag in before.values()) == total
+    assert sum(lag for _, _, lag in after.values()) == 0
+    assert shown.returncode == 0, shown.stderr
+    assert "relay checkpoint" in shown.stdout
+    assert "Consumer lag" in shown.stdout

@@ -13,7 +13,7 @@ from infra import envelope
 from infra.stories import ldap_proxy_story, quiet_escalation
 from projections.facts import EscalationFacts, RecordedEvent, VersionGapError, fold
 from projections.reports import REPORTS
-from projections.tables import create_schema, load_facts, write_facts
+from projections.tables import ReadModelOutdatedError, create_schema, load_facts, write_facts
 from tests.fakes import SteppingClock
 
 MONDAY = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -178,3 +178,13 @@ def test_the_stored_facts_read_back_equal(handmade: tuple[sa.Engine, dict[str, U
     assert stored.updates == facts.updates
     assert stored.stalls == facts.stalls
     assert stored.uncertainties == facts.uncertainties
+
+
+def test_a_read_model_of_another_schema_version_asks_for_a_rebuild() -> None:
+    engine = sa.create_engine("sqlite://")
+    create_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("update read_model_schema set version = 0"))
+
+    with pytest.raises(ReadModelOutdatedError, match="run `escalations rebuild reporting`"):
+        create_schema(engine)
