@@ -9,6 +9,7 @@ baseline and every ratio. Runs against real Apache Kafka (the test broker from i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -31,19 +32,19 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from consumers.rebuild import rebuild
 from domain.service import EscalationService
 from infra import envelope
 from infra.bootstrap import (
     build_relay,
-    build_reporting_consumer,
     build_service,
     consumer_config,
     prepare_topics,
     read_model_engine,
+    rebuild_reporting,
 )
 from infra.brokers import ApacheKafka
 from infra.kafka_clients import producer_config
+from infra.postgres_server import PrivatePostgres
 from infra.settings import Settings
 from infra.stories import ldap_proxy_story, quiet_escalation
 
@@ -106,20 +107,15 @@ def raw_saves(env: dict[str, str], count: int) -> int:
     return count
 
 
-def stage_commands(data: Path, escalations: int) -> tuple[Figure, EscalationService, int, Settings]:
-    settings = Settings(data_dir=data)
+def stage_commands(
+    label: str, settings: Settings, raw_env: dict[str, str], escalations: int
+) -> tuple[Figure, EscalationService, int]:
     service = build_service(settings)
     began = time.perf_counter()
     recorded = generate(service, escalations)
     ours = recorded / (time.perf_counter() - began)
-    raw_env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(data / "raw.db")}
     baseline = timed(lambda: raw_saves(raw_env, recorded))
-    return (
-        Figure("commands (SQLite)", ours, baseline, "events/s", "eventsourcing Application.save"),
-        service,
-        recorded,
-        settings,
-    )
+    return Figure(label, ours, baseline, "events/s", "eventsourcing Application.save, same store"), service, recorded
 
 
 def stage_relay(settings: Settings, service: EscalationService, recorded: int) -> Figure:
@@ -127,12 +123,7 @@ def stage_relay(settings: Settings, service: EscalationService, recorded: int) -
     relay = build_relay(settings, service)
     relay.connect()
 
-    def publish_all() -> int:
-        while relay.publish_available():
-            pass
-        return relay.published
-
-    ours = timed(publish_all)
+    ours = timed(relay.catch_up)
     relay.close()
     # The baseline sends the very same bytes with the same producer settings.
     topics = service.event_topics()
@@ -156,12 +147,7 @@ def stage_relay(settings: Settings, service: EscalationService, recorded: int) -
     return Figure("relay", ours, baseline, "events/s", "kafka-python producer, same bytes and settings")
 
 
-def stage_projection(settings: Settings, recorded: int) -> Figure:
-    engine = read_model_engine(settings)
-    runner = build_reporting_consumer(settings, engine)
-    reader = KafkaConsumer(**consumer_config(settings, None))
-    ours = timed(lambda: rebuild(runner, engine, reader))
-    reader.close()
+def raw_consume_rate(settings: Settings, recorded: int) -> float:
     raw = KafkaConsumer(**consumer_config(settings, None))
     partitions = [
         TopicPartition(settings.events_topic, p) for p in raw.partitions_for_topic(settings.events_topic) or []
@@ -178,9 +164,15 @@ def stage_projection(settings: Settings, recorded: int) -> Figure:
                     seen += 1
         return seen
 
-    baseline = timed(raw_consume)
+    rate = timed(raw_consume)
     raw.close()
-    return Figure("projection (SQLite read model)", ours, baseline, "events/s", "kafka-python poll + orjson.loads")
+    return rate
+
+
+def stage_projection(label: str, settings: Settings, baseline: float) -> Figure:
+    engine = read_model_engine(settings)
+    ours = timed(lambda: rebuild_reporting(settings, engine).stats.applied)
+    return Figure(label, ours, baseline, "events/s", "kafka-python poll + orjson.loads")
 
 
 def machine() -> dict[str, Any]:
@@ -195,26 +187,57 @@ def machine() -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--escalations", type=int, default=1500, help="escalations to record (about 6 events each)")
     parser.add_argument("--full", action="store_true", help="the large profile")
-    args = parser.parse_args()
+    parser.add_argument("--bootstrap", help="use this running Kafka instead of starting one")
+    parser.add_argument("--no-postgres", dest="postgres", action="store_false", help="skip the PostgreSQL stages")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default bench/results/)")
+    args = parser.parse_args(argv)
     escalations = args.escalations * (10 if args.full else 1)
-    figures: list[Figure] = []
-    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp, ApacheKafka() as broker:
-        console.print(f"Apache Kafka ready in {broker.started_in:.1f}s at {broker.bootstrap_servers}")
-        figure, service, recorded, settings = stage_commands(Path(tmp), escalations)
+    with contextlib.ExitStack() as stack:
+        bootstrap = args.bootstrap
+        if bootstrap is None:
+            broker = stack.enter_context(ApacheKafka())
+            console.print(f"Apache Kafka ready in {broker.started_in:.1f}s at {broker.bootstrap_servers}")
+            bootstrap = broker.bootstrap_servers
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ledger-bench-")))
+        figures: list[Figure] = []
+        pg = PrivatePostgres() if args.postgres else None
+        if pg is not None:
+            stack.enter_context(pg)
+            events, raw = pg.create_database("bench_events"), pg.create_database("bench_raw")
+            pg_settings = Settings(
+                event_store="postgres",
+                postgres_host=events.host,
+                postgres_port=events.port,
+                postgres_user=events.user,
+                postgres_password=events.password,
+                postgres_dbname=events.dbname,
+                data_dir=tmp / "pg",
+            )
+            raw_env = pg_settings.but(postgres_dbname=raw.dbname).event_store_env()
+            figures.append(stage_commands("commands (PostgreSQL)", pg_settings, raw_env, escalations)[0])
+        sqlite_settings = Settings(data_dir=tmp)
+        raw_env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / "raw.db")}
+        figure, service, recorded = stage_commands("commands (SQLite)", sqlite_settings, raw_env, escalations)
         figures.append(figure)
-        settings = settings.but(
-            kafka_bootstrap_servers=broker.bootstrap_servers, events_topic=f"bench{uuid4().hex[:6]}"
-        )
+        settings = sqlite_settings.but(kafka_bootstrap_servers=bootstrap, events_topic=f"bench{uuid4().hex[:6]}")
         figures.append(stage_relay(settings, service, recorded))
-        figures.append(stage_projection(settings, recorded))
-    report(figures, recorded)
+        consume_rate = raw_consume_rate(settings, recorded)
+        figures.append(stage_projection("projection (SQLite read model)", settings, consume_rate))
+        if pg is not None:
+            read_model = pg.create_database("bench_read_model")
+            figures.append(
+                stage_projection(
+                    "projection (PostgreSQL read model)", settings.but(read_model_url=read_model.url), consume_rate
+                )
+            )
+    return report(figures, recorded, args.out)
 
 
-def report(figures: list[Figure], recorded: int) -> None:
+def report(figures: list[Figure], recorded: int, out: Path | None) -> Path:
     table = Table(title=f"Escalation Ledger benchmarks ({recorded} events)")
     for column in ("stage", "ours", "baseline", "ratio", "baseline is"):
         table.add_column(column)
@@ -224,7 +247,7 @@ def report(figures: list[Figure], recorded: int) -> None:
         )
     console.print(table)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out = out or RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(
         json.dumps(
             {
@@ -246,6 +269,7 @@ def report(figures: list[Figure], recorded: int) -> None:
         )
     )
     console.print(f"written {out}")
+    return out
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
+from consumers.rebuild import Progress as RebuildProgress
+from consumers.rebuild import rebuild
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.reporting import ReportingProjector
 from consumers.runtime import ConsumerRunner, Projector
@@ -30,7 +32,9 @@ def utc_now() -> datetime:
 def build_service(settings: Settings, clock: Clock = utc_now) -> EscalationService:
     if settings.event_store == "sqlite":
         settings.event_store_path.parent.mkdir(parents=True, exist_ok=True)
-    return EscalationService(settings.event_store_env(), clock=clock, channel_template=settings.channel_template)
+    return EscalationService(
+        settings.event_store_env(), clock=clock, cadences=settings.cadences, channel_template=settings.channel_template
+    )
 
 
 @contextmanager
@@ -97,6 +101,17 @@ def build_reporting_consumer(
         group=REPORTING_GROUP,
         max_records=settings.consumer_max_records,
     )
+
+
+def rebuild_reporting(settings: Settings, engine: sa.Engine, progress: RebuildProgress | None = None) -> ConsumerRunner:
+    """Rebuild the reporting read model from offset zero; the runner's stats say what was applied."""
+    runner = build_reporting_consumer(settings, engine)
+    reader = KafkaConsumer(**consumer_config(settings, None))
+    try:
+        rebuild(runner, engine, reader, progress)
+    finally:
+        reader.close()
+    return runner
 
 
 def build_relay(settings: Settings, service: EscalationService) -> Relay:

@@ -19,7 +19,6 @@ from rich.console import Console
 from rich.progress import Progress, TextColumn
 from rich.table import Table
 
-from consumers.rebuild import rebuild as rebuild_read_model
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.runtime import StoredOffsets, lag_by_partition
 from domain.errors import EscalationError
@@ -31,6 +30,7 @@ from infra.bootstrap import (
     build_service,
     consumer_config,
     read_model_engine,
+    rebuild_reporting,
     utc_now,
 )
 from infra.demo import run_demo
@@ -115,15 +115,10 @@ def rebuild(name: str = typer.Argument(..., help="The read model family: reporti
     _check_read_model(name)
     settings = Settings()
     engine = read_model_engine(settings)
-    runner = build_reporting_consumer(settings, engine)
-    reader = KafkaConsumer(**consumer_config(settings, None))
     with Progress(*Progress.get_default_columns(), TextColumn("{task.completed} events"), console=console) as bar:
         task = bar.add_task(f"rebuilding {name}", total=None)
-        read = rebuild_read_model(
-            runner, engine, reader, lambda done, total: bar.update(task, completed=done, total=total)
-        )
-    reader.close()
-    console.print(f"Rebuilt {name} from {read} events ({runner.stats.dead_lettered} dead-lettered).")
+        runner = rebuild_reporting(settings, engine, lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"Rebuilt {name}: {runner.stats.applied} events applied, {runner.stats.dead_lettered} dead-lettered.")
 
 
 @app.command()

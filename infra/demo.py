@@ -13,18 +13,15 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from kafka import KafkaConsumer
 
-from consumers.rebuild import rebuild
 from domain.service import EscalationService
 from infra.bootstrap import (
     build_relay,
-    build_reporting_consumer,
     build_service,
-    consumer_config,
     kafka_cluster,
     prepare_topics,
     read_model_engine,
+    rebuild_reporting,
     utc_now,
 )
 from infra.relay_state import RelayLock
@@ -86,12 +83,7 @@ def _read_reports(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     broker's group join waits out a rebalance timeout, which a demo should not.
     """
     engine = read_model_engine(settings)
-    runner = build_reporting_consumer(settings, engine)
-    reader = KafkaConsumer(**consumer_config(settings, None))
-    try:
-        rebuild(runner, engine, reader)
-    finally:
-        reader.close()
+    rebuild_reporting(settings, engine)
     with engine.connect() as conn:
         now = utc_now()
         return {name: REPORTS[name](conn, now) for name in ("active", "compliance")}

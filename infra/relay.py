@@ -174,6 +174,12 @@ class Relay:
         log.debug("relay.published", count=len(notifications), position=notifications[-1].id)
         return len(notifications)
 
+    def catch_up(self) -> int:
+        """Publish everything recorded so far, then return how many this relay has published."""
+        while self.publish_available():
+            pass
+        return self.published
+
     def republish_everything(self) -> None:
         """For a new cluster, or a broker that lost its data: start again from the first event."""
         self.checkpoint.reset()

@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
-from domain.values import DEFAULT_CHANNEL_TEMPLATE
+from domain.values import DEFAULT_CADENCES, DEFAULT_CHANNEL_TEMPLATE, Severity, UpdateCadence
 
 
 class Settings(BaseSettings):
@@ -36,6 +36,19 @@ class Settings(BaseSettings):
 
     # Domain configuration.
     channel_template: str = DEFAULT_CHANNEL_TEMPLATE
+    update_cadences: dict[Severity, tuple[str, int | None]] = Field(
+        default={
+            severity: (c.description, c.max_working_days_between_updates) for severity, c in DEFAULT_CADENCES.items()
+        },
+        description='per severity: (description, most working days between updates), e.g. {"high": ["daily", 1]}',
+    )
+
+    @property
+    def cadences(self) -> dict[Severity, UpdateCadence]:
+        """The defaults, with whatever severities the settings override."""
+        chosen = dict(DEFAULT_CADENCES)
+        chosen.update({severity: UpdateCadence(*value) for severity, value in self.update_cadences.items()})
+        return chosen
 
     # Kafka (the distribution log). No bootstrap servers: the embedded broker is started.
     kafka_bootstrap_servers: str | None = None

@@ -52,12 +52,12 @@ def record_escalations(service: EscalationService, count: int, clock: SteppingCl
     return count * 5
 
 
-def publish_until_caught_up(settings: Settings, service: EscalationService) -> None:
+def publish_until_caught_up(settings: Settings, service: EscalationService) -> int:
     relay = build_relay(settings, service)
     relay.connect()
-    while relay.publish_available():
-        pass
+    published = relay.catch_up()
     relay.close()
+    return published
 
 
 def by_escalation(records: list[Record]) -> dict[str, list[int]]:

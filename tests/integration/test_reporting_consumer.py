@@ -18,17 +18,23 @@ import pytest
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer
 
-from consumers.rebuild import rebuild
 from consumers.reporting import GROUP, ReportingProjector
 from consumers.runtime import ConsumerRunner, StoredOffsets, lag_by_partition
 from domain.service import EscalationService
-from infra.bootstrap import build_relay, build_reporting_consumer, build_service, consumer_config, prepare_topics
+from infra.bootstrap import (
+    build_reporting_consumer,
+    build_service,
+    consumer_config,
+    prepare_topics,
+    rebuild_reporting,
+)
 from infra.postgres_server import PostgresAddress
 from infra.settings import Settings
 from infra.stories import ldap_proxy_story, quiet_escalation
 from projections.facts import EscalationFacts, RecordedEvent, fold
 from projections.tables import READ_MODEL_TABLES, create_schema
 from tests.fakes import SteppingClock
+from tests.integration.test_relay import publish_until_caught_up as publish
 from tests.integration.test_relay import settings_env
 from tests.support.topic_reader import read_topic
 
@@ -47,15 +53,6 @@ def reporting_settings(request: pytest.FixtureRequest, kafka_settings: Settings,
 @pytest.fixture(params=["sqlite"])
 def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path)
-
-
-def publish(settings: Settings, service: EscalationService) -> int:
-    relay = build_relay(settings, service)
-    relay.connect()
-    while relay.publish_available():
-        pass
-    relay.close()
-    return relay.published
 
 
 def many_escalations(service: EscalationService, clock: SteppingClock, count: int, offset: int = 0) -> None:
@@ -89,15 +86,7 @@ def consume_until(runner: ConsumerRunner, done: Callable[[], bool], timeout: flo
 
 
 def fresh_rebuild(settings: Settings, url: str) -> dict[str, list[tuple[Any, ...]]]:
-    fresh = settings.but(read_model_url=url)
-    engine = sa.create_engine(url)
-    create_schema(engine)
-    runner = build_reporting_consumer(fresh, engine)
-    reader = KafkaConsumer(**consumer_config(fresh, None))
-    try:
-        rebuild(runner, engine, reader)
-    finally:
-        reader.close()
+    rebuild_reporting(settings.but(read_model_url=url), sa.create_engine(url))
     return rows_of(url)
 
 

@@ -37,8 +37,7 @@ def test_the_relay_publishes_to_the_embedded_broker(tansu: TansuBroker, tmp_path
     relay = build_relay(settings, service)
     relay.connect()
 
-    while relay.publish_available():
-        pass
+    relay.catch_up()
     relay.close()
 
     records = read_topic(

@@ -16,6 +16,7 @@ from domain.errors import (
     VersionConflictError,
 )
 from domain.service import EscalationService
+from infra.settings import Settings
 from tests.fakes import SteppingClock
 
 OPENING: dict[str, Any] = {
@@ -392,3 +393,16 @@ def test_the_channel_template_is_configuration(clock: SteppingClock) -> None:
     escalation_id = service.open_escalation(**{**OPENING, "customer": "Acme Corp"}).escalation_id
 
     assert service.escalation(escalation_id).channel == "#esc-acme-corp"
+
+
+def test_the_update_cadence_table_is_configuration(clock: SteppingClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ESCALATIONS_UPDATE_CADENCES", '{"medium": ["twice a week", 3]}')
+    settings = Settings()
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock, cadences=settings.cadences)
+
+    medium = service.open_escalation(**{**OPENING, "severity": "medium"}).escalation_id
+    critical = service.open_escalation(**{**OPENING, "customer": "Acme", "severity": "critical"}).escalation_id
+
+    assert service.escalation(medium).cadence.description == "twice a week"
+    assert service.escalation(medium).cadence.max_working_days_between_updates == 3
+    assert service.escalation(critical).cadence.description == "daily"
