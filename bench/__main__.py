@@ -134,6 +134,7 @@ def stage_relay(settings: Settings, service: EscalationService, recorded: int) -
     ]
     producer = KafkaProducer(**producer_config(settings))
     raw_topic = f"{settings.events_topic}.raw"
+    prepare_topics(settings.but(events_topic=raw_topic, dead_letter_topic=f"{raw_topic}.dlq"))
 
     def raw_send() -> int:
         for key, value, headers in payloads:
