@@ -107,6 +107,7 @@ class ConsumerRunner:
         dead_letter_topic: str,
         group: str,
         max_records: int = 2000,
+        join_group: bool = True,
     ) -> None:
         self.engine = engine
         self.projector = projector
@@ -117,6 +118,9 @@ class ConsumerRunner:
         self.offsets = StoredOffsets(engine, group)
         self.group = group
         self.max_records = max_records
+        # A single process may take every partition itself instead of joining the group (the
+        # embedded broker's group join waits out a rebalance timeout).
+        self.join_group = join_group
         self.stats = ConsumerStats()
         self.assigned: set[int] = set()
         self._stopping = threading.Event()
@@ -126,7 +130,15 @@ class ConsumerRunner:
     def run(self) -> None:
         """Consume until `stop()`, as one member of the consumer group."""
         consumer = self._consumer = self._new_consumer()
-        consumer.subscribe([self.topic], listener=_SeekToStoredOffsets(self))
+        if self.join_group:
+            consumer.subscribe([self.topic], listener=_SeekToStoredOffsets(self))
+        else:
+            partitions = [
+                TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or [])
+            ]
+            consumer.assign(partitions)
+            self.seek_to_stored(partitions)
+            self.assigned = {tp.partition for tp in partitions}
         log.info("consumer.started", group=self.group, topic=self.topic)
         try:
             while not self._stopping.is_set():

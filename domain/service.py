@@ -597,5 +597,6 @@ class EscalationService(Application[UUID]):
         except IntegrityError:
             msg = f"escalation {escalation.id} was changed by someone else at the same time; read it again and retry"
             raise VersionConflictError(msg) from None
-        positions = [r.notification.id for r in recordings]
+        # The escalation's own last position: what its read models will show once they have it.
+        positions = [r.notification.id for r in recordings if r.domain_event.originator_id == escalation.id]
         return CommandResult(escalation.id, escalation.version, max(positions) if positions else None, created)

@@ -89,7 +89,7 @@ def consumer_config(settings: Settings, group: str | None) -> dict[str, Any]:
 
 
 def build_reporting_consumer(
-    settings: Settings, engine: sa.Engine, projector: Projector | None = None
+    settings: Settings, engine: sa.Engine, projector: Projector | None = None, *, join_group: bool = True
 ) -> ConsumerRunner:
     return ConsumerRunner(
         engine=engine,
@@ -100,6 +100,7 @@ def build_reporting_consumer(
         dead_letter_topic=settings.dead_letter_topic,
         group=REPORTING_GROUP,
         max_records=settings.consumer_max_records,
+        join_group=join_group,
     )
 
 

@@ -37,6 +37,7 @@ from infra.demo import run_demo
 from infra.logs import configure_logging
 from infra.relay import BrokerUnavailableError
 from infra.relay_state import Checkpoint, RelayLock, RelayLockedError
+from infra.serve import serve
 from infra.settings import Settings
 from infra.topics import TopicMismatchError
 from projections.reports import REPORTS
@@ -83,6 +84,15 @@ def relay(
         publisher.republish_everything()
     stop_on_signals(publisher.stop)
     publisher.run(RelayLock(settings.event_store_url), standby=standby)
+
+
+@app.command("serve")
+def serve_command(
+    host: str = typer.Option("127.0.0.1", envvar="ESCALATIONS_HOST", help="Address to listen on."),
+    port: int = typer.Option(8080, envvar="ESCALATIONS_PORT", help="Port to listen on."),
+) -> None:
+    """Run the HTTP API with the relay and the reporting consumer (embedded broker if none is configured)."""
+    serve(Settings(), host, port, console.print)
 
 
 READ_MODELS = ["reporting"]

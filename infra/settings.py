@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     consumer_max_records: int = Field(default=2000, ge=1)
     consumer_max_poll_interval_ms: int = Field(default=300_000, ge=1000)
 
+    # The HTTP API: bearer token -> "role:name" (roles: manager, engineer, auditor, analyst).
+    api_tokens: dict[str, str] = Field(default_factory=dict, description='e.g. {"s3cret": "manager:mia"}')
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
     # Domain configuration.
     channel_template: str = DEFAULT_CHANNEL_TEMPLATE
     update_cadences: dict[Severity, tuple[str, int | None]] = Field(

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): commands with optimistic concurrency, queries, health and metrics."""

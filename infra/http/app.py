@@ -1,0 +1,325 @@
+"""The HTTP API: one endpoint per command of the handbook, queries over the read models, health, metrics.
+
+Every escalation response carries its version as an ETag; commands on an escalation require
+`If-Match` with it (412 when stale, 428 when missing). Errors are RFC 9457 problem documents.
+Endpoints are plain functions, so FastAPI runs the blocking store calls in its thread pool.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from domain.errors import EscalationError
+from domain.escalation import Escalation
+from domain.service import CommandResult, EscalationService
+from infra.http import bodies
+from infra.http.problems import domain_error, problem, validation_error
+from projections.reports import REPORTS
+from projections.tables import escalations as escalations_table
+
+MANAGER, ENGINEER, AUDITOR, ANALYST = "manager", "engineer", "auditor", "analyst"
+ROLES = (MANAGER, ENGINEER, AUDITOR, ANALYST)
+READERS = frozenset(ROLES)
+REQUESTS = Counter("escalations_http_requests", "HTTP requests", ["method", "status"])
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Command:
+    path: str
+    method: str
+    body: type[bodies.Body]
+    roles: frozenset[str]
+
+
+ENGINEERS = frozenset({MANAGER, ENGINEER})
+MANAGERS = frozenset({MANAGER})
+COMMANDS = (
+    Command("preparation", "complete_preparation", bodies.CompletePreparation, MANAGERS),
+    Command("lead", "assign_lead_engineer", bodies.AssignLead, MANAGERS),
+    Command("product-dri", "assign_product_dri", bodies.AssignProductDri, MANAGERS),
+    Command("scope", "define_scope", bodies.DefineScope, MANAGERS),
+    Command("exit-criteria-met", "meet_exit_criterion", bodies.MeetExitCriterion, MANAGERS),
+    Command("uncertainties", "raise_uncertainty", bodies.RaiseUncertainty, ENGINEERS),
+    Command("risks", "define_risk", bodies.DefineRisk, ENGINEERS),
+    Command("answers", "answer_uncertainty", bodies.AnswerUncertainty, ENGINEERS),
+    Command("updates", "post_update", bodies.PostUpdate, ENGINEERS),
+    Command("stalls", "mark_stalled", bodies.MarkStalled, MANAGERS),
+    Command("resumptions", "resume_progress", bodies.ResumeProgress, MANAGERS),
+    Command("specialist-escalations", "escalate_to_specialist_team", bodies.EscalateToSpecialistTeam, MANAGERS),
+    Command("emergencies", "raise_emergency", bodies.RaiseEmergency, ENGINEERS),
+    Command("emergency-reviews", "review_emergency_work", bodies.ReviewEmergency, ENGINEERS),
+    Command("sync-cadence", "agree_sync_cadence", bodies.AgreeSyncCadence, MANAGERS),
+    Command("monitoring", "start_monitoring", bodies.StartMonitoring, MANAGERS),
+    Command("update-pauses", "pause_updates", bodies.PauseUpdates, MANAGERS),
+    Command("monitoring-interruptions", "interrupt_monitoring", bodies.InterruptMonitoring, MANAGERS),
+    Command("closing", "close_escalation", bodies.CloseEscalation, MANAGERS),
+    Command("retrospective", "open_retrospective", bodies.OpenRetrospective, MANAGERS),
+    Command("corrections", "record_correction", bodies.RecordCorrection, MANAGERS),
+)
+
+
+class BodySizeLimit(BaseHTTPMiddleware):
+    def __init__(self, app: Any, limit: int) -> None:
+        super().__init__(app)
+        self.limit = limit
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and int(declared) > self.limit:
+            return problem(
+                413,
+                "body-too-large",
+                "Body too large",
+                f"the body has {declared} bytes, more than the {self.limit} allowed; send less",
+            )
+        response = await call_next(request)
+        REQUESTS.labels(request.method, str(response.status_code)).inc()
+        return response
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def expected_version(if_match: str | None) -> int:
+    if if_match is None:
+        raise _Precondition("commands need If-Match with the escalation's ETag; GET it first and send its ETag")
+    try:
+        return int(if_match.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise _Precondition(f'If-Match {if_match!r} is not an ETag of this API (a quoted version, e.g. "3")') from None
+
+
+class _Precondition(Exception):  # noqa: N818 - an HTTP condition, not an error of the domain
+    pass
+
+
+class _NotCaughtUp(Exception):  # noqa: N818
+    pass
+
+
+class _Unauthorised(Exception):  # noqa: N818
+    pass
+
+
+class _Forbidden(Exception):  # noqa: N818
+    def __init__(self, principal: "Principal", roles: frozenset[str]) -> None:
+        self.principal = principal
+        self.roles = roles
+
+
+def escalation_view(escalation: Escalation) -> dict[str, Any]:
+    state = {key.lstrip("_"): value for key, value in vars(escalation).items() if key != "_pending_events"}
+    view: dict[str, Any] = jsonable_encoder(state | {"id": escalation.id, "version": escalation.version})
+    return view
+
+
+def create_app(  # noqa: C901 - the endpoints are closures over the app's collaborators
+    service: EscalationService,
+    read_model: sa.Engine,
+    tokens: dict[str, str],
+    *,
+    max_body_bytes: int = 64 * 1024,
+    readiness: Callable[[], dict[str, str]] = dict,
+) -> FastAPI:
+    """`tokens` maps a bearer token to "role:name" (the name becomes each event's actor)."""
+    app = FastAPI(title="Escalation Ledger", version="1.0.0", description=__doc__)
+    app.add_middleware(BodySizeLimit, limit=max_body_bytes)
+    app.add_exception_handler(EscalationError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    for condition, handler in HANDLERS.items():
+        app.add_exception_handler(condition, handler)
+    principals = {token: Principal(*reversed(value.split(":", 1))) for token, value in tokens.items()}
+
+    def authorised(roles: frozenset[str]) -> Callable[..., Principal]:
+        def check(authorization: Annotated[str | None, Header()] = None) -> Principal:
+            token = (authorization or "").removeprefix("Bearer ").strip()
+            principal = principals.get(token)
+            if principal is None:
+                raise _Unauthorised
+            if principal.role not in roles:
+                raise _Forbidden(principal, roles)
+            return principal
+
+        return check
+
+    def respond(result: CommandResult, status: int = 200) -> JSONResponse:
+        body = {"escalation_id": str(result.escalation_id), "version": result.version, "position": result.position}
+        if result.created:
+            body["created"] = result.created
+        return JSONResponse(
+            body,
+            status_code=status,
+            headers={"ETag": etag(result.version), "Location": f"/escalations/{result.escalation_id}"},
+        )
+
+    @app.post("/escalations", status_code=201, tags=["commands"])
+    def open_escalation(
+        body: bodies.OpenEscalation, who: Annotated[Principal, Depends(authorised(MANAGERS))]
+    ) -> JSONResponse:
+        return respond(service.open_escalation(actor=who.name, **body.arguments()), 201)
+
+    for command in COMMANDS:
+        _add_command(app, service, command, authorised(command.roles), respond)
+
+    @app.get("/escalations/{escalation_id}", tags=["queries"])
+    def get_escalation(escalation_id: UUID, _: Annotated[Principal, Depends(authorised(READERS))]) -> JSONResponse:
+        escalation = service.escalation(escalation_id)
+        return JSONResponse(escalation_view(escalation), headers={"ETag": etag(escalation.version)})
+
+    @app.get("/escalations/{escalation_id}/history", tags=["queries"])
+    def get_history(escalation_id: UUID, _: Annotated[Principal, Depends(authorised(READERS))]) -> JSONResponse:
+        events = [{"type": type(e).__name__, **vars(e)} for e in service.history(escalation_id)]
+        return JSONResponse(jsonable_encoder(events))
+
+    @app.get("/escalations", tags=["queries"])
+    def list_escalations(
+        _: Annotated[Principal, Depends(authorised(READERS))],
+        status: str | None = None,
+        customer: str | None = None,
+        region: str | None = None,
+        lead: str | None = None,
+        after: Annotated[int | None, Query(description="wait until the read model has this position")] = None,
+        after_escalation: Annotated[UUID | None, Query(description="the escalation of that position")] = None,
+        timeout: Annotated[float, Query(ge=0, le=30)] = 5.0,
+    ) -> JSONResponse:
+        _wait_for(read_model, after, timeout, after_escalation)
+        query = sa.select(escalations_table).order_by(escalations_table.c.opened_at)
+        for column, value in (("status", status), ("customer", customer), ("region", region), ("lead_engineer", lead)):
+            if value is not None:
+                query = query.where(escalations_table.c[column] == value)
+        with read_model.connect() as conn:
+            return JSONResponse(jsonable_encoder([dict(r) for r in conn.execute(query).mappings()]))
+
+    @app.get("/reports/{name}", tags=["queries"])
+    def get_report(
+        name: str,
+        _: Annotated[Principal, Depends(authorised(READERS))],
+        after: int | None = None,
+        after_escalation: UUID | None = None,
+        timeout: Annotated[float, Query(ge=0, le=30)] = 5.0,
+    ) -> JSONResponse:
+        if name not in REPORTS:
+            return problem(
+                404, "unknown-report", "Unknown report", f"no report {name!r}; use one of: {', '.join(REPORTS)}"
+            )
+        _wait_for(read_model, after, timeout, after_escalation)
+        with read_model.connect() as conn:
+            return JSONResponse(jsonable_encoder(REPORTS[name](conn, datetime.now(UTC))))
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            service.recorder.max_notification_id()
+            checks["event_store"] = "ok"
+        except Exception as error:  # noqa: BLE001 - any failure means not ready; the reason is reported
+            checks["event_store"] = f"unavailable: {error}"
+        checks |= readiness()
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"])
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def _precondition(_: Request, error: Exception) -> JSONResponse:
+    return problem(428, "if-match-required", "If-Match required", str(error))
+
+
+async def _not_caught_up(_: Request, error: Exception) -> JSONResponse:
+    response = problem(503, "read-model-behind", "Read model behind", str(error))
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+async def _unauthorised(_: Request, __: Exception) -> JSONResponse:
+    detail = "send Authorization: Bearer <token> with a token from the API's configuration"
+    response = problem(401, "unauthorised", "Unauthorised", detail)
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+async def _forbidden(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, _Forbidden)
+    who = error.principal
+    return problem(
+        403, "forbidden", "Forbidden", f"{who.name} is {who.role}; this needs: {', '.join(sorted(error.roles))}"
+    )
+
+
+HANDLERS: dict[type[Exception], Callable[[Request, Exception], Any]] = {
+    _Precondition: _precondition,
+    _NotCaughtUp: _not_caught_up,
+    _Unauthorised: _unauthorised,
+    _Forbidden: _forbidden,
+}
+
+
+def _add_command(
+    app: FastAPI,
+    service: EscalationService,
+    command: Command,
+    authorise: Callable[..., Principal],
+    respond: Callable[[CommandResult], JSONResponse],
+) -> None:
+    body_type = command.body
+    act = getattr(service, command.method)
+
+    def endpoint(
+        escalation_id: UUID,
+        body: bodies.Body,
+        who: Annotated[Principal, Depends(authorise)],
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
+        return respond(act(escalation_id, expected_version(if_match), actor=who.name, **body.arguments()))
+
+    endpoint.__annotations__["body"] = body_type  # FastAPI validates against the command's own body
+    endpoint.__name__ = command.method
+    app.post(f"/escalations/{{escalation_id}}/{command.path}", tags=["commands"], summary=command.method)(endpoint)
+
+
+def _wait_for(read_model: sa.Engine, position: int | None, timeout: float, escalation_id: UUID | None = None) -> None:
+    """Read-your-writes: wait until the read model has applied a command's position.
+
+    With the command's escalation id the wait is exact for that escalation; without it, it waits
+    until the read model has seen that position anywhere.
+    """
+    if position is None:
+        return
+    deadline = time.monotonic() + timeout
+    query = sa.select(sa.func.max(escalations_table.c.position))
+    if escalation_id is not None:
+        query = query.where(escalations_table.c.escalation_id == str(escalation_id))
+    while True:
+        with read_model.connect() as conn:
+            seen = conn.execute(query).scalar() or 0
+        if seen >= position:
+            return
+        if time.monotonic() > deadline:
+            raise _NotCaughtUp(f"the read model has not reached position {position} within {timeout}s; retry shortly")
+        time.sleep(0.02)

@@ -1,0 +1,68 @@
+"""`escalations serve`: the API, the relay and the reporting consumer in one supervised process.
+
+With no Kafka configured it runs on the embedded broker and SQLite, so one command gives a
+working system; in production each part can also run alone (`relay`, `consume reporting`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import threading
+from collections.abc import Callable
+
+import structlog
+import uvicorn
+
+from infra.bootstrap import (
+    build_relay,
+    build_reporting_consumer,
+    build_service,
+    kafka_cluster,
+    prepare_topics,
+    read_model_engine,
+)
+from infra.http.app import create_app
+from infra.relay_state import RelayLock
+from infra.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def serve(settings: Settings, host: str, port: int, announce: Callable[[str], None]) -> None:
+    tokens = dict(settings.api_tokens)
+    if not tokens:
+        token = secrets.token_urlsafe(24)
+        tokens[token] = "manager:local.manager"
+        announce(f"No ESCALATIONS_API_TOKENS set; for this run, a manager token: {token}")
+    with kafka_cluster(settings) as cluster:
+        prepare_topics(cluster)
+        service = build_service(cluster)
+        engine = read_model_engine(cluster)
+        relay = build_relay(cluster, service)
+        embedded = settings.kafka_bootstrap_servers is None
+        consumer = build_reporting_consumer(cluster, engine, join_group=not embedded)
+        parts = {
+            "relay": threading.Thread(target=relay.run, args=(RelayLock(cluster.event_store_url),), daemon=True),
+            "consumer": threading.Thread(target=consumer.run, daemon=True),
+        }
+        for thread in parts.values():
+            thread.start()
+
+        def readiness() -> dict[str, str]:
+            return {name: "ok" if thread.is_alive() else "stopped" for name, thread in parts.items()}
+
+        app = create_app(service, engine, tokens, max_body_bytes=settings.api_max_body_bytes, readiness=readiness)
+        announce(f"Escalation Ledger API on http://{host}:{port} (Kafka at {cluster.bootstrap_servers})")
+        # uvicorn stops on SIGINT/SIGTERM and then re-raises the signal to the handler it found: make
+        # that one ours, so the relay and consumer still finish their round and stop cleanly.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda received, _: log.info("serve.stopping", signal=received))
+        try:
+            uvicorn.run(app, host=host, port=port, log_level="warning")
+        finally:
+            relay.stop()
+            consumer.stop()
+            for thread in parts.values():
+                thread.join(timeout=30)
+            log.info("serve.stopped")

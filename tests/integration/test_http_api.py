@@ -1,0 +1,290 @@
+"""The HTTP API, driven over HTTP in-process: commands, concurrency, errors as problem documents, roles."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from domain.service import EscalationService
+from infra.bootstrap import build_service
+from infra.http.app import create_app
+from infra.settings import Settings
+from projections.tables import create_schema
+from tests.fakes import SteppingClock
+
+TOKENS = {
+    "m-token": "manager:mia.manager",
+    "e-token": "engineer:priya.lead",
+    "a-token": "auditor:ada.audit",
+    "n-token": "analyst:nat.analyst",
+}
+MANAGER = {"Authorization": "Bearer m-token"}
+ENGINEER = {"Authorization": "Bearer e-token"}
+AUDITOR = {"Authorization": "Bearer a-token"}
+OPENING = {
+    "customer": "Globex",
+    "region": "EMEA",
+    "account_owner": "dana.owner",
+    "dri_manager": "mia.manager",
+    "source": "customer_success",
+    "severity": "critical",
+    "summary": "Sign-in fails",
+}
+SCOPE = {
+    "exit_criteria": [{"id": "auth", "description": "All users sign in"}],
+    "related_tickets": ["ZD-1"],
+    "unrelated_tickets": [],
+    "agreed_with": "dana.owner",
+    "customer_acknowledged_delays": True,
+}
+UPDATE = {
+    "progress": "Reproduced",
+    "status": "investigating",
+    "current_tasks": [{"description": "Trace", "tickets": ["ZD-1"]}],
+    "next_steps": ["Read the proxy config"],
+    "next_steps_owner": "priya.lead",
+    "blockers": [],
+}
+
+
+@pytest.fixture(params=["sqlite"])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path)
+
+
+@pytest.fixture
+def service(store_settings: Settings, clock: SteppingClock) -> EscalationService:
+    return build_service(store_settings, clock=clock)
+
+
+@pytest.fixture
+async def api(service: EscalationService, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    read_model = sa.create_engine(f"sqlite:///{tmp_path / 'reporting.db'}")
+    create_schema(read_model)
+    app = create_app(service, read_model, TOKENS, max_body_bytes=8 * 1024)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ledger") as client:
+        yield client
+
+
+async def opened(api: httpx.AsyncClient) -> tuple[str, str]:
+    response = await api.post("/escalations", json=OPENING, headers=MANAGER)
+    assert response.status_code == 201, response.text
+    return response.json()["escalation_id"], response.headers["ETag"]
+
+
+async def command(
+    api: httpx.AsyncClient,
+    escalation_id: str,
+    path: str,
+    body: dict[str, Any],
+    etag: str,
+    headers: dict[str, str] = MANAGER,
+) -> httpx.Response:
+    return await api.post(f"/escalations/{escalation_id}/{path}", json=body, headers=headers | {"If-Match": etag})
+
+
+async def test_an_escalation_walks_through_the_api_with_etags(api: httpx.AsyncClient) -> None:
+    escalation_id, etag = await opened(api)
+
+    for path, body, headers in [
+        ("preparation", {"cs_process_followed": True, "tickets_reviewed": ["ZD-1"]}, MANAGER),
+        ("lead", {"engineer": "priya.lead", "engineer_region": "EMEA"}, MANAGER),
+        ("scope", SCOPE, MANAGER),
+        ("updates", UPDATE, ENGINEER),
+        ("uncertainties", {"question": "Is there a proxy?"}, ENGINEER),
+    ]:
+        response = await command(api, escalation_id, path, body, etag, headers)
+        assert response.status_code == 200, response.text
+        etag = response.headers["ETag"]
+
+    state = await api.get(f"/escalations/{escalation_id}", headers=AUDITOR)
+    assert state.status_code == 200
+    assert state.headers["ETag"] == etag == '"6"'
+    assert state.json()["phase"] == "active"
+    assert state.json()["channel"] == "#a_globex_escalation"
+    assert state.json()["uncertainties"]["U1"]["state"] == "open"
+    history = await api.get(f"/escalations/{escalation_id}/history", headers=AUDITOR)
+    assert [e["type"] for e in history.json()][-1] == "UncertaintyRaised"
+    assert history.json()[-1]["actor"] == "priya.lead"  # the actor is the authenticated caller
+
+
+async def test_a_stale_version_is_412_and_records_nothing(api: httpx.AsyncClient, service: EscalationService) -> None:
+    escalation_id, etag = await opened(api)
+    await command(api, escalation_id, "preparation", {"cs_process_followed": True, "tickets_reviewed": []}, etag)
+
+    response = await command(api, escalation_id, "lead", {"engineer": "priya", "engineer_region": "EMEA"}, etag)
+
+    assert response.status_code == 412
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 412
+    assert "read it again and retry" in problem["detail"]
+    assert len(service.history(UUID(escalation_id))) == 2
+
+
+async def test_two_concurrent_commands_with_the_same_if_match_one_wins(
+    api: httpx.AsyncClient, service: EscalationService
+) -> None:
+    escalation_id, etag = await opened(api)
+    body = {"cs_process_followed": True, "tickets_reviewed": []}
+
+    responses = await asyncio.gather(
+        command(api, escalation_id, "preparation", body, etag), command(api, escalation_id, "preparation", body, etag)
+    )
+
+    assert sorted(r.status_code for r in responses) == [200, 412]
+    assert len(service.history(UUID(escalation_id))) == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "kind", "detail"),
+    [
+        ("updates", UPDATE, 409, "illegal-transition", "define scope first"),
+        (
+            "lead",
+            {"engineer": "kenji", "engineer_region": "APAC"},
+            409,
+            "illegal-transition",
+            "complete preparation first",
+        ),
+        (
+            "preparation",
+            {"cs_process_followed": "maybe", "tickets_reviewed": []},
+            422,
+            "invalid-request",
+            "cs_process_followed",
+        ),
+        ("preparation", {"tickets_reviewed": []}, 422, "invalid-request", "cs_process_followed: Field required"),
+        (
+            "preparation",
+            {"cs_process_followed": True, "tickets_reviewed": [], "extra": 1},
+            422,
+            "invalid-request",
+            "extra",
+        ),
+    ],
+)
+async def test_errors_are_problem_documents_that_name_the_fix(
+    api: httpx.AsyncClient,
+    service: EscalationService,
+    path: str,
+    body: dict[str, Any],
+    status: int,
+    kind: str,
+    detail: str,
+) -> None:
+    escalation_id, etag = await opened(api)
+
+    response = await command(api, escalation_id, path, body, etag)
+
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith(kind)
+    assert detail in response.json()["detail"]
+    assert len(service.history(UUID(escalation_id))) == 1
+
+
+async def test_an_unknown_escalation_is_404(api: httpx.AsyncClient) -> None:
+    missing = "00000000-0000-4000-8000-000000000000"
+
+    response = await api.get(f"/escalations/{missing}", headers=AUDITOR)
+    command_response = await command(
+        api, missing, "preparation", {"cs_process_followed": True, "tickets_reviewed": []}, '"1"'
+    )
+
+    assert response.status_code == 404
+    assert command_response.status_code == 404
+    assert "no escalation has id" in response.json()["detail"]
+
+
+async def test_a_command_without_if_match_is_428(api: httpx.AsyncClient) -> None:
+    escalation_id, _ = await opened(api)
+
+    response = await api.post(
+        f"/escalations/{escalation_id}/preparation",
+        headers=MANAGER,
+        json={"cs_process_followed": True, "tickets_reviewed": []},
+    )
+
+    assert response.status_code == 428
+    assert "If-Match" in response.json()["detail"]
+
+
+async def test_a_body_over_the_limit_is_413(api: httpx.AsyncClient) -> None:
+    response = await api.post("/escalations", headers=MANAGER, json=OPENING | {"summary": "x" * 9000})
+
+    assert response.status_code == 413
+    assert "more than the 8192 allowed" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "method", "path", "status"),
+    [
+        ({}, "post", "/escalations", 401),
+        ({"Authorization": "Bearer wrong"}, "get", "/reports/active", 401),
+        (ENGINEER, "post", "/escalations", 403),
+        (AUDITOR, "post", "/escalations", 403),
+        ({"Authorization": "Bearer n-token"}, "post", "/escalations", 403),
+        (AUDITOR, "get", "/reports/active", 200),
+        ({"Authorization": "Bearer n-token"}, "get", "/escalations", 200),
+        (ENGINEER, "get", "/reports/workload", 200),
+    ],
+)
+async def test_each_role_can_do_what_it_may_and_nothing_more(
+    api: httpx.AsyncClient, headers: dict[str, str], method: str, path: str, status: int
+) -> None:
+    response = await api.request(method.upper(), path, headers=headers, json=OPENING if method == "post" else None)
+
+    assert response.status_code == status, response.text
+    if status == 401:
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_an_engineer_posts_updates_but_cannot_close(api: httpx.AsyncClient) -> None:
+    escalation_id, etag = await opened(api)
+
+    response = await command(
+        api,
+        escalation_id,
+        "closing",
+        {
+            "outcome": "positive",
+            "exit_criteria_met": True,
+            "summary": "s",
+            "closing_checklist_done": True,
+            "customer_comfortable": True,
+            "agreed_with_account_owner": True,
+            "override_reason": "x",
+        },
+        etag,
+        ENGINEER,
+    )
+
+    assert response.status_code == 403
+    assert "priya.lead is engineer" in response.json()["detail"]
+
+
+async def test_health_readiness_metrics_and_the_openapi_document(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/healthz")).json() == {"status": "ok"}
+    ready = await api.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["event_store"] == "ok"
+    assert "escalations_http_requests" in (await api.get("/metrics")).text
+    paths = (await api.get("/openapi.json")).json()["paths"]
+    assert "/escalations/{escalation_id}/scope" in paths
+    assert "/escalations/{escalation_id}/updates" in paths
+
+
+async def test_read_your_writes_waits_and_then_says_the_read_model_is_behind(api: httpx.AsyncClient) -> None:
+    response = await api.get("/escalations", params={"after": 5, "timeout": 0.2}, headers=AUDITOR)
+
+    assert response.status_code == 503
+    assert "has not reached position 5" in response.json()["detail"]
+    assert response.headers["Retry-After"] == "1"
