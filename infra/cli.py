@@ -15,6 +15,8 @@ import sqlalchemy as sa
 import typer
 from kafka import KafkaConsumer
 from prometheus_client import start_http_server
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.progress import Progress, TextColumn
 from rich.table import Table
@@ -47,6 +49,7 @@ app = typer.Typer(help="Escalation Ledger: run customer account escalations, eve
 # Reports are wide: off a terminal (pipes, CI logs) print them at full width rather than 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
 
+EXIT_USAGE = 2
 EXIT_DOMAIN_ERROR = 3
 EXIT_UNAVAILABLE = 4  # a broker or database could not be reached
 EXIT_CONFLICT = 5  # another relay holds the lock, or a topic exists with the wrong settings
@@ -260,6 +263,9 @@ def run() -> None:
     except EscalationError as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_DOMAIN_ERROR)
+    except (ValidationError, SettingsError) as error:
+        console.print(f"[red]error:[/red] invalid settings ({error}); fix the ESCALATIONS_* variable it names")
+        sys.exit(EXIT_USAGE)
     except BrokerUnavailableError as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_UNAVAILABLE)

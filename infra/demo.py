@@ -5,14 +5,20 @@ It runs on the embedded default (Tansu in memory, SQLite in a temp dir) when not
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
+import httpx
+import sqlalchemy as sa
 import structlog
+import uvicorn
 
 from domain.service import EscalationService
 from infra.bootstrap import (
@@ -24,6 +30,9 @@ from infra.bootstrap import (
     rebuild_reporting,
     utc_now,
 )
+from infra.http.app import create_app
+from infra.http.client import ApiCommands
+from infra.ports import free_port, wait_until
 from infra.relay_state import RelayLock
 from infra.settings import Settings
 from infra.stories import ldap_proxy_story, quiet_escalation
@@ -53,16 +62,17 @@ def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
         )
         publisher.start()
         try:
-            start = (datetime.now(UTC) - timedelta(days=14)).replace(hour=8, minute=0, second=0, microsecond=0)
-            story = ldap_proxy_story(service, start)
-            others = [
-                quiet_escalation(
-                    service, start + timedelta(days=10), customer="Initech", region="AMER", lead="ana.lead"
-                ),
-                quiet_escalation(
-                    service, start + timedelta(days=11), customer="Umbrella", region="APAC", lead="kenji.lead"
-                ),
-            ]
+            with _api(service, read_model_engine(cluster)) as commands:
+                start = (datetime.now(UTC) - timedelta(days=14)).replace(hour=8, minute=0, second=0, microsecond=0)
+                story = ldap_proxy_story(commands, start)
+                others = [
+                    quiet_escalation(
+                        commands, start + timedelta(days=10), customer="Initech", region="AMER", lead="ana.lead"
+                    ),
+                    quiet_escalation(
+                        commands, start + timedelta(days=11), customer="Umbrella", region="APAC", lead="kenji.lead"
+                    ),
+                ]
             recorded = sum(service.escalation(e).version for e in (story, *others))
             deadline = time.monotonic() + publish_timeout
             while relay.published < recorded and time.monotonic() < deadline:
@@ -74,6 +84,34 @@ def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
         return DemoRun(
             service, story, others, relay.published, cluster.events_topic, cluster.bootstrap_servers, reports
         )
+
+
+DEMO_PEOPLE = {
+    "mia.manager": "manager",
+    "sam.manager": "manager",
+    "priya.lead": "engineer",
+    "ana.lead": "engineer",
+    "kenji.lead": "engineer",
+}
+
+
+@contextmanager
+def _api(service: EscalationService, read_model: sa.Engine) -> Iterator[EscalationService]:
+    """The real HTTP API on a loopback port, and a client of it with the service's command methods."""
+    tokens = {person: secrets.token_urlsafe(16) for person in DEMO_PEOPLE}
+    app = create_app(service, read_model, {tokens[p]: f"{role}:{p}" for p, role in DEMO_PEOPLE.items()})
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout=30, what=f"the API on port {port}")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            # The stories use the service's command methods; the client has the same ones, over HTTP.
+            yield cast("EscalationService", ApiCommands(http, tokens))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def _read_reports(settings: Settings) -> dict[str, list[dict[str, Any]]]:

@@ -24,5 +24,8 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    # kafka-python logs through the standard library; keep its chatter to warnings and above.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    # kafka-python logs every refused connection (readiness polls, reconnects) as an error. Our relay
+    # and consumers log each failure that matters with its context, so its own lines show only
+    # when debugging.
+    logging.getLogger("kafka").setLevel(logging.WARNING if level.upper() == "DEBUG" else logging.CRITICAL)

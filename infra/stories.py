@@ -101,7 +101,7 @@ def ldap_proxy_story(service: EscalationService, start: datetime) -> UUID:
     r = service.raise_emergency(
         eid,
         r.version,
-        actor="dana.owner",
+        actor="priya.lead",
         ticket="ZD-1010",
         out_of_hours=True,
         handled_by="oncall.amer",
@@ -167,7 +167,7 @@ def ldap_proxy_story(service: EscalationService, start: datetime) -> UUID:
     r = service.meet_exit_criterion(
         eid,
         r.version,
-        actor="priya.lead",
+        actor="mia.manager",
         criterion_id="auth",
         evidence="Customer confirmed all groups sign in",
         occurred_at=at(2, 10),
@@ -187,7 +187,7 @@ def ldap_proxy_story(service: EscalationService, start: datetime) -> UUID:
     r = service.meet_exit_criterion(
         eid,
         r.version,
-        actor="priya.lead",
+        actor="mia.manager",
         criterion_id="stable",
         evidence="No auth errors in 48 hours of logs",
         occurred_at=at(4, 11),

@@ -143,7 +143,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = {}
     for key, value in settings.model_dump(exclude_none=True).items():
         raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-        env[f"ESCALATIONS_{key.upper()}"] = str(raw)
+        text = json.dumps(raw) if isinstance(raw, dict | list | tuple) else str(raw)
+        env[f"ESCALATIONS_{key.upper()}"] = text
     return env
 
 

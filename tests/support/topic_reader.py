@@ -33,6 +33,8 @@ def read_topic(bootstrap: str, topic: str, *, expect_at_least: int = 0, timeout:
             if not partitions:
                 time.sleep(0.2)
         assignment = [TopicPartition(topic, p) for p in sorted(partitions or [])]
+        if not assignment:
+            return []  # the topic never came to exist
         consumer.assign(assignment)
         consumer.seek_to_beginning(*assignment)
         records: list[Record] = []
