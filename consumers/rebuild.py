@@ -15,14 +15,23 @@ log = structlog.get_logger(__name__)
 Progress = Callable[[int, int], None]  # (records read so far, records known to exist)
 
 
-def rebuild(runner: ConsumerRunner, engine: sa.Engine, reader: KafkaConsumer, progress: Progress | None = None) -> int:
+def rebuild(
+    runner: ConsumerRunner,
+    engine: sa.Engine,
+    reader: KafkaConsumer,
+    progress: Progress | None = None,
+    reset: Callable[[sa.Engine], None] | None = None,
+) -> int:
     """Drop and recreate the read model, then apply the whole topic; returns how many records were read.
 
     Caught up means: every partition's position has reached its end offset *and* a poll came back
     empty. End offsets alone are not trusted, since some brokers undercount them.
     """
-    drop_schema(engine)
-    create_schema(engine)
+    if reset is None:
+        drop_schema(engine)
+        create_schema(engine)
+    else:
+        reset(engine)
     partitions = [TopicPartition(runner.topic, p) for p in sorted(reader.partitions_for_topic(runner.topic) or [])]
     reader.assign(partitions)
     reader.seek_to_beginning(*partitions)

@@ -15,6 +15,8 @@ from consumers.rebuild import rebuild
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.reporting import ReportingProjector
 from consumers.runtime import ConsumerRunner, Projector
+from consumers.timeline import GROUP as TIMELINE_GROUP
+from consumers.timeline import TimelineProjector
 from domain.service import Clock, EscalationService
 from infra.brokers import TansuBroker
 from infra.kafka_clients import connection_config, producer_config
@@ -23,6 +25,7 @@ from infra.relay_state import Checkpoint
 from infra.settings import Settings
 from infra.topics import LOG_CONFIG, TopicSpec, ensure_topics
 from projections.tables import create_schema
+from projections.timeline_tables import create_timeline_schema, drop_timeline_schema
 
 
 def utc_now() -> datetime:
@@ -102,6 +105,36 @@ def build_reporting_consumer(
         max_records=settings.consumer_max_records,
         join_group=join_group,
     )
+
+
+def build_timeline_consumer(settings: Settings, engine: sa.Engine, *, join_group: bool = True) -> ConsumerRunner:
+    create_timeline_schema(engine)
+    return ConsumerRunner(
+        engine=engine,
+        projector=TimelineProjector(),
+        consumer_factory=lambda: KafkaConsumer(**consumer_config(settings, TIMELINE_GROUP)),
+        dead_letters=lambda: KafkaProducer(**producer_config(settings)),
+        topic=settings.events_topic,
+        dead_letter_topic=settings.dead_letter_topic,
+        group=TIMELINE_GROUP,
+        max_records=settings.consumer_max_records,
+        join_group=join_group,
+    )
+
+
+def rebuild_timeline(settings: Settings, engine: sa.Engine, progress: RebuildProgress | None = None) -> ConsumerRunner:
+    runner = build_timeline_consumer(settings, engine)
+    reader = KafkaConsumer(**consumer_config(settings, None))
+
+    def reset(target: sa.Engine) -> None:
+        drop_timeline_schema(target)
+        create_timeline_schema(target)
+
+    try:
+        rebuild(runner, engine, reader, progress, reset)
+    finally:
+        reader.close()
+    return runner
 
 
 def rebuild_reporting(settings: Settings, engine: sa.Engine, progress: RebuildProgress | None = None) -> ConsumerRunner:

@@ -8,8 +8,10 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 import typer
@@ -26,13 +28,16 @@ from consumers.runtime import StoredOffsets, lag_by_partition
 from domain.errors import EscalationError
 from domain.escalation import Escalation
 from domain.events import EscalationEvent, event_fields
+from infra.audit import history_as_recorded, verify_timelines
 from infra.bootstrap import (
     build_relay,
     build_reporting_consumer,
     build_service,
+    build_timeline_consumer,
     consumer_config,
     read_model_engine,
     rebuild_reporting,
+    rebuild_timeline,
     utc_now,
 )
 from infra.demo import run_demo
@@ -43,6 +48,7 @@ from infra.serve import serve
 from infra.settings import Settings
 from infra.topics import TopicMismatchError
 from projections.reports import REPORTS
+from projections.retro import render_markdown, retrospective
 from projections.tables import ReadModelOutdatedError
 
 app = typer.Typer(help="Escalation Ledger: run customer account escalations, event-sourced.", no_args_is_help=True)
@@ -50,6 +56,7 @@ app = typer.Typer(help="Escalation Ledger: run customer account escalations, eve
 console = Console(width=None if sys.stdout.isatty() else 200)
 
 EXIT_USAGE = 2
+EXIT_AUDIT_FAILED = 6
 EXIT_DOMAIN_ERROR = 3
 EXIT_UNAVAILABLE = 4  # a broker or database could not be reached
 EXIT_CONFLICT = 5  # another relay holds the lock, or a topic exists with the wrong settings
@@ -98,7 +105,9 @@ def serve_command(
     serve(Settings(), host, port, console.print)
 
 
-READ_MODELS = ["reporting"]
+READ_MODELS = ["reporting", "timeline"]
+audit = typer.Typer(help="Replay and verify history: timelines, and the state as of a moment.", no_args_is_help=True)
+app.add_typer(audit, name="audit")
 
 
 def _check_read_model(name: str) -> None:
@@ -117,7 +126,9 @@ def consume(
     settings = Settings()
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1")
-    runner = build_reporting_consumer(settings, read_model_engine(settings))
+    engine = read_model_engine(settings)
+    build = build_reporting_consumer if name == "reporting" else build_timeline_consumer
+    runner = build(settings, engine)
     stop_on_signals(runner.stop)
     runner.run()
 
@@ -130,7 +141,8 @@ def rebuild(name: str = typer.Argument(..., help="The read model family: reporti
     engine = read_model_engine(settings)
     with Progress(*Progress.get_default_columns(), TextColumn("{task.completed} events"), console=console) as bar:
         task = bar.add_task(f"rebuilding {name}", total=None)
-        runner = rebuild_reporting(settings, engine, lambda done, total: bar.update(task, completed=done, total=total))
+        rebuild_one = rebuild_reporting if name == "reporting" else rebuild_timeline
+        runner = rebuild_one(settings, engine, lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"Rebuilt {name}: {runner.stats.applied} events applied, {runner.stats.dead_lettered} dead-lettered.")
 
 
@@ -172,6 +184,41 @@ def status() -> None:
         for p, (s, e, lag) in lags.items()
     ]
     print_rows("Consumer lag", rows, "table")
+
+
+@app.command()
+def retro(
+    escalation_id: UUID = typer.Argument(..., help="The escalation."),
+    output: str = typer.Option("md", "--format", help="md or json."),
+) -> None:
+    """Print the escalation's retrospective, in the shape of a retro issue (from the event store)."""
+    document = retrospective(history_as_recorded(build_service(Settings()), escalation_id), utc_now())
+    if output == "json":
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write(render_markdown(document))
+
+
+@audit.command("verify")
+def audit_verify(escalation_id: UUID | None = typer.Argument(None, help="One escalation (default: all).")) -> None:
+    """Recompute every timeline's hash chain from the event store and compare it with the stored one."""
+    settings = Settings()
+    problems = verify_timelines(build_service(settings), read_model_engine(settings), escalation_id)
+    for key, problem in problems.items():
+        console.print(f"[red]escalation {key}[/red]: {problem}")
+    if problems:
+        raise typer.Exit(EXIT_AUDIT_FAILED)
+    console.print("Every stored timeline matches the event store.")
+
+
+@audit.command("as-of")
+def audit_as_of(
+    escalation_id: UUID = typer.Argument(..., help="The escalation."),
+    moment: datetime = typer.Argument(..., help="ISO time with offset, e.g. 2026-11-03T12:00:00+00:00."),
+) -> None:
+    """The escalation's state as the ledger knew it at that moment, rebuilt from history."""
+    at_moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    print_escalation(build_service(Settings()).escalation_as_of(escalation_id, at_moment))
 
 
 def print_rows(title: str, rows: list[dict[str, Any]], output: str) -> None:
@@ -218,6 +265,8 @@ def demo(
         )
         print_rows("Daily-update compliance (the reporting read model)", result.reports["compliance"], "table")
         print_rows("Active escalations (the reporting read model)", result.reports["active"], "table")
+        console.print("\nThe retrospective of the LDAP-proxy escalation (escalations retro ID):\n")
+        sys.stdout.write(result.retrospective)
 
 
 def print_history(events: list[EscalationEvent]) -> None:

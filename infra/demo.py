@@ -21,6 +21,7 @@ import structlog
 import uvicorn
 
 from domain.service import EscalationService
+from infra.audit import history_as_recorded
 from infra.bootstrap import (
     build_relay,
     build_service,
@@ -37,6 +38,7 @@ from infra.relay_state import RelayLock
 from infra.settings import Settings
 from infra.stories import ldap_proxy_story, quiet_escalation
 from projections.reports import REPORTS
+from projections.retro import render_markdown, retrospective
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +52,7 @@ class DemoRun:
     topic: str
     bootstrap_servers: str
     reports: dict[str, list[dict[str, Any]]]
+    retrospective: str
 
 
 def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
@@ -81,8 +84,9 @@ def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
             relay.stop()
             publisher.join(timeout=30)
         reports = _read_reports(cluster)
+        retro = render_markdown(retrospective(history_as_recorded(service, story), utc_now()))
         return DemoRun(
-            service, story, others, relay.published, cluster.events_topic, cluster.bootstrap_servers, reports
+            service, story, others, relay.published, cluster.events_topic, cluster.bootstrap_servers, reports, retro
         )
 
 

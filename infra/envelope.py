@@ -17,6 +17,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import orjson
 
 from domain.events import ALL_EVENT_TYPES, EscalationEvent, event_fields
+from projections.facts import RecordedEvent
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -94,6 +95,12 @@ def encode(event: EscalationEvent, position: int, source: str) -> tuple[bytes, b
     ]
     value = orjson.dumps(event_data(event), option=orjson.OPT_UTC_Z)
     return str(event.originator_id).encode(), value, headers
+
+
+def as_recorded(event: EscalationEvent, position: int) -> RecordedEvent:
+    """The event as a consumer of the topic sees it (the same JSON values), without a broker."""
+    data = orjson.loads(orjson.dumps(event_data(event), option=orjson.OPT_UTC_Z))
+    return RecordedEvent(type(event).__name__, str(event.originator_id), event.originator_version, position, data)
 
 
 def decode(headers: Headers | None, value: bytes | None) -> Envelope:

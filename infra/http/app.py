@@ -7,7 +7,7 @@ Endpoints are plain functions, so FastAPI runs the blocking store calls in its t
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -23,10 +23,13 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from domain.errors import EscalationError
 from domain.escalation import Escalation
 from domain.service import CommandResult, EscalationService
+from infra.audit import history_as_recorded
 from infra.http import bodies
 from infra.http.problems import domain_error, problem, validation_error
 from projections.reports import REPORTS
+from projections.retro import render_markdown, retrospective
 from projections.tables import escalations as escalations_table
+from projections.timeline import timeline
 
 MANAGER, ENGINEER, AUDITOR, ANALYST = "manager", "engineer", "auditor", "analyst"
 ROLES = (MANAGER, ENGINEER, AUDITOR, ANALYST)
@@ -188,6 +191,21 @@ def create_app(  # noqa: C901 - the endpoints are closures over the app's collab
     def get_history(escalation_id: UUID, _: Annotated[Principal, Depends(authorised(READERS))]) -> JSONResponse:
         events = [{"type": type(e).__name__, **vars(e)} for e in service.history(escalation_id)]
         return JSONResponse(jsonable_encoder(events))
+
+    @app.get("/escalations/{escalation_id}/timeline", tags=["queries"])
+    def get_timeline(escalation_id: UUID, _: Annotated[Principal, Depends(authorised(READERS))]) -> JSONResponse:
+        return JSONResponse([asdict(entry) for entry in timeline(history_as_recorded(service, escalation_id))])
+
+    @app.get("/escalations/{escalation_id}/retrospective", tags=["queries"])
+    def get_retrospective(
+        escalation_id: UUID,
+        _: Annotated[Principal, Depends(authorised(READERS))],
+        output: Annotated[str, Query(alias="format", pattern="^(md|json)$")] = "md",
+    ) -> Response:
+        document = retrospective(history_as_recorded(service, escalation_id), datetime.now(UTC))
+        if output == "json":
+            return JSONResponse(jsonable_encoder(document))
+        return PlainTextResponse(render_markdown(document), media_type="text/markdown")
 
     @app.get("/escalations", tags=["queries"])
     def list_escalations(

@@ -27,5 +27,8 @@ def test_the_demo_walks_the_ldap_proxy_story_and_publishes_it_to_the_embedded_br
     active = out.split("Active escalations (the reporting read model)")[1]
     assert "Initech" in active
     assert "Umbrella" in active
-    assert "Globex" not in active  # closed after its retrospective
+    assert "Globex" not in active.split("# Retrospective")[0]  # closed after its retrospective
+    retro = out.split("# Retrospective: Globex account escalation")[1]
+    assert "answered after 49.0 hours: An LDAP proxy, misconfigured after an upgrade" in retro
+    assert out.rstrip().endswith("## Follow-up actions\n\n- [ ]")
     assert "Traceback" not in result.stderr

@@ -288,3 +288,17 @@ async def test_read_your_writes_waits_and_then_says_the_read_model_is_behind(api
     assert response.status_code == 503
     assert "has not reached position 5" in response.json()["detail"]
     assert response.headers["Retry-After"] == "1"
+
+
+async def test_the_timeline_and_retrospective_are_served_as_json_and_markdown(api: httpx.AsyncClient) -> None:
+    escalation_id, _ = await opened(api)
+
+    entries = (await api.get(f"/escalations/{escalation_id}/timeline", headers=AUDITOR)).json()
+    markdown = await api.get(f"/escalations/{escalation_id}/retrospective", headers=AUDITOR)
+    as_json = await api.get(f"/escalations/{escalation_id}/retrospective", params={"format": "json"}, headers=AUDITOR)
+
+    assert [e["summary"] for e in entries] == ["Escalation opened for Globex (EMEA, critical): Sign-in fails"]
+    assert len(entries[0]["hash"]) == 64
+    assert markdown.headers["content-type"].startswith("text/markdown")
+    assert markdown.text.startswith("# Retrospective: Globex account escalation")
+    assert as_json.json()["customer"] == "Globex"

@@ -1,0 +1,46 @@
+"""The timeline consumer: appends one hash-chained entry per event to each escalation's timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from consumers.reporting import recorded_event
+from projections.facts import VersionGapError
+from projections.timeline import TimelineEntry, next_entry
+from projections.timeline_tables import insert_entries, last_entry
+
+GROUP = "escalations.timeline"
+
+
+def _checked_next(previous: TimelineEntry | None, version: int, key: str) -> TimelineEntry | None:
+    seen = previous.version if previous else 0
+    if version != seen + 1:
+        msg = f"escalation {key} jumps from version {seen} to {version}; republish from the relay"
+        raise VersionGapError(msg)
+    return previous
+
+
+class TimelineProjector:
+    def apply(self, conn: sa.Connection, records: Sequence[Any], on_error: Callable[[Any, Exception], None]) -> int:
+        last: dict[str, TimelineEntry | None] = {}
+        new: list[TimelineEntry] = []
+        for record in records:
+            try:
+                event = recorded_event(record)
+                key = event.escalation_id
+                if key not in last:
+                    last[key] = last_entry(conn, key)
+                previous = last[key]
+                if previous is not None and event.version <= previous.version:
+                    continue  # a republished duplicate
+                entry = next_entry(_checked_next(previous, event.version, key), event)
+            except Exception as error:  # noqa: BLE001 - one bad record goes to the dead-letter topic
+                on_error(record, error)
+                continue
+            last[key] = entry
+            new.append(entry)
+        insert_entries(conn, new)
+        return len(new)

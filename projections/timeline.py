@@ -1,0 +1,220 @@
+"""Audit-ready timelines: one human-readable, hash-chained entry per event, and the retrospective.
+
+Each entry's hash covers its event's canonical bytes and the previous entry's hash, so one changed,
+missing or reordered entry breaks the chain from that point on. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from projections.facts import RecordedEvent
+
+GENESIS = "0" * 64
+# The local time shown beside UTC: one representative zone per customer region.
+REGION_ZONES = {"AMER": "America/New_York", "EMEA": "Europe/London", "APAC": "Asia/Singapore"}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    escalation_id: str
+    version: int
+    position: int
+    event_type: str
+    actor: str
+    region: str
+    occurred_at_utc: str
+    occurred_at_local: str
+    summary: str
+    tickets: str
+    hash: str
+    prev_hash: str
+
+
+class ChainBrokenError(ValueError):
+    """A stored timeline is not what its events give."""
+
+
+def canonical_bytes(event: RecordedEvent) -> bytes:
+    """The event as one stable byte string: sorted keys, no spaces, UTF-8."""
+    document = {"type": event.name, "escalation_id": event.escalation_id, "version": event.version, "data": event.data}
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain_hash(prev_hash: str, event: RecordedEvent) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical_bytes(event)).hexdigest()
+
+
+def next_entry(previous: TimelineEntry | None, event: RecordedEvent) -> TimelineEntry:
+    region = event.data["region"] if event.name == "EscalationOpened" else (previous.region if previous else "")
+    prev_hash = previous.hash if previous else GENESIS
+    moment = event.occurred_at
+    zone = ZoneInfo(REGION_ZONES.get(region, "UTC"))
+    return TimelineEntry(
+        escalation_id=event.escalation_id,
+        version=event.version,
+        position=event.position,
+        event_type=event.name,
+        actor=event.data.get("actor", ""),
+        region=region,
+        occurred_at_utc=moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC"),
+        occurred_at_local=moment.astimezone(zone).strftime(f"%Y-%m-%d %H:%M {zone.key}"),
+        summary=summarize(event),
+        tickets=", ".join(tickets_of(event)),
+        hash=chain_hash(prev_hash, event),
+        prev_hash=prev_hash,
+    )
+
+
+def timeline(events: list[RecordedEvent]) -> list[TimelineEntry]:
+    entries: list[TimelineEntry] = []
+    for event in events:
+        entries.append(next_entry(entries[-1] if entries else None, event))
+    return entries
+
+
+def first_difference(stored: list[TimelineEntry], expected: list[TimelineEntry]) -> str | None:
+    """Names the first stored entry that is not what history gives, or None when all agree."""
+    for index, want in enumerate(expected):
+        if index >= len(stored):
+            return f"entry v{want.version} ({want.event_type}) is missing from the stored timeline"
+        have = stored[index]
+        # The position is where the event sits in the log, not part of what happened.
+        fields = [name for name, value in asdict(want).items() if name != "position" and asdict(have)[name] != value]
+        if fields:
+            return (
+                f"entry v{have.version} ({have.event_type}) differs from history in {', '.join(fields)}; "
+                f"expected v{want.version} ({want.event_type}) with hash {want.hash[:12]}"
+            )
+    if len(stored) > len(expected):
+        extra = stored[len(expected)]
+        return f"entry v{extra.version} ({extra.event_type}) is stored but not in history"
+    return None
+
+
+def tickets_of(event: RecordedEvent) -> list[str]:
+    d = event.data
+    found: list[str] = []
+    for key in ("tickets_reviewed", "handed_off_tickets", "related_tickets", "unrelated_tickets"):
+        found += d.get(key) or []
+    for task in d.get("current_tasks") or []:
+        found += task["tickets"]
+    if d.get("ticket"):
+        found.append(d["ticket"])
+    return list(dict.fromkeys(found))
+
+
+def summarize(event: RecordedEvent) -> str:  # noqa: C901, PLR0911, PLR0912 - one line per event type
+    d = event.data
+    match event.name:
+        case "EscalationOpened":
+            return f"Escalation opened for {d['customer']} ({d['region']}, {d['severity']}): {d['summary']}"
+        case "PreparationCompleted":
+            followed = "followed" if d["cs_process_followed"] else "not followed"
+            return (
+                f"Preparation complete: CS escalation process {followed}; {len(d['tickets_reviewed'])} tickets reviewed"
+            )
+        case "LeadEngineerAssigned":
+            handed = f"; handed off {len(d['handed_off_tickets'])} tickets" if d["handed_off_tickets"] else ""
+            return f"Lead engineer set to {d['engineer']} ({d['engineer_region']}){handed}"
+        case "ProductDriAssigned":
+            return f"Product DRI set to {d['product_dri']}"
+        case "ScopeDefined":
+            return (
+                f"Scope v{d['scope_version']} agreed with {d['agreed_with']}: {len(d['exit_criteria'])} exit criteria, "
+                f"{len(d['related_tickets'])} related and {len(d['unrelated_tickets'])} unrelated tickets"
+            )
+        case "ExitCriterionMet":
+            return f"Exit criterion {d['criterion_id']} met: {d['evidence']}"
+        case "UncertaintyRaised":
+            return f"Uncertainty {d['uncertainty_id']} raised: {d['question']}"
+        case "RiskDefined":
+            return (
+                f"Uncertainty {d['uncertainty_id']} became a risk ({d['likelihood']} likelihood, {d['impact']} impact)"
+            )
+        case "UncertaintyAnswered":
+            return f"Uncertainty {d['uncertainty_id']} answered: {d['answer']}"
+        case "UpdatePosted":
+            return f"Update {d['update_number']} in {d['channel']}: {d['status']}; {d['progress']}"
+        case "ProgressStalled":
+            return f"Progress stalled (noticed by {d['noticed_by']}): {d['reason']}"
+        case "ProgressResumed":
+            return f"Progress resumed: {d['note']}"
+        case "EscalatedToSpecialistTeam":
+            return f"Escalated further to {d['team']} ({d['reference']}): {d['reason']}"
+        case "EmergencyRaised":
+            hours = "out of hours" if d["out_of_hours"] else "in hours"
+            return f"Emergency {d['emergency_id']} on {d['ticket']} ({hours}), handled by {d['handled_by']}"
+        case "EmergencyWorkReviewed":
+            return f"Emergency {d['emergency_id']} work reviewed by {d['reviewed_by']}"
+        case "SyncCadenceAgreed":
+            return f"Sync cadence agreed with {d['agreed_with']}: {d['cadence']}"
+        case "MonitoringStarted":
+            return f"Monitoring started for {d['period_days']} days, agreed with {d['agreed_with']}"
+        case "UpdatesPaused":
+            return f"Updates paused until {d['resume_on']}: {d['reason']}"
+        case "MonitoringInterrupted":
+            return f"Monitoring interrupted: {d['reason']}"
+        case "EscalationClosed":
+            return f"Closed ({d['outcome']} outcome; exit criteria met: {'yes' if d['exit_criteria_met'] else 'no'})"
+        case "RetrospectiveOpened":
+            return f"Retrospective opened: {d['retro_reference']}"
+        case "CorrectionRecorded":
+            return f"Correction to v{d['corrects_version']}: {d['correction']} ({d['reason']})"
+    return event.name
+
+
+def _hours(start: datetime, end: datetime) -> float:
+    return round((end - start).total_seconds() / 3600, 1)
+
+
+def marks(events: list[RecordedEvent], now: datetime) -> dict[str, Any]:
+    """The derived marks of a timeline: key durations, gaps between updates, stalls, monitoring."""
+    first: dict[str, datetime] = {}
+    updates: list[datetime] = []
+    stalls: list[tuple[datetime, datetime | None]] = []
+    for event in events:
+        first.setdefault(event.name, event.occurred_at)
+        if event.name == "UpdatePosted":
+            updates.append(event.occurred_at)
+        elif event.name == "ProgressStalled":
+            stalls.append((event.occurred_at, None))
+        elif event.name == "ProgressResumed" and stalls and stalls[-1][1] is None:
+            stalls[-1] = (stalls[-1][0], event.occurred_at)
+    opened = first["EscalationOpened"]
+    end = first.get("EscalationClosed", now)
+    gaps = [
+        {"from": a.isoformat(), "to": b.isoformat(), "working_days": _working_days(a, b)}
+        for a, b in itertools.pairwise(updates)
+        if _working_days(a, b) > 1
+    ]
+    return {
+        "hours_to_lead": _hours(opened, first["LeadEngineerAssigned"]) if "LeadEngineerAssigned" in first else None,
+        "hours_to_scope": _hours(opened, first["ScopeDefined"]) if "ScopeDefined" in first else None,
+        "update_gaps_over_one_working_day": gaps,
+        "stalled_periods": [
+            {"from": s.isoformat(), "to": e.isoformat() if e else None, "hours": _hours(s, e or end)} for s, e in stalls
+        ],
+        "further_escalations": [e.data["team"] for e in events if e.name == "EscalatedToSpecialistTeam"],
+        "monitoring": {
+            "from": first["MonitoringStarted"].isoformat(),
+            "days": next(e.data["period_days"] for e in events if e.name == "MonitoringStarted"),
+        }
+        if "MonitoringStarted" in first
+        else None,
+        "total_hours": _hours(opened, end),
+    }
+
+
+def _working_days(start: datetime, end: datetime) -> int:
+    days, current = 0, start.date()
+    while current < end.date():
+        current += timedelta(days=1)
+        days += current.weekday() < 5
+    return days

@@ -1,0 +1,77 @@
+"""The timeline read model: one row per event per escalation, hash-chained."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import sqlalchemy as sa
+
+from projections.timeline import TimelineEntry
+
+metadata = sa.MetaData()
+timeline_entries = sa.Table(
+    "timeline_entries",
+    metadata,
+    sa.Column("escalation_id", sa.String(36), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("region", sa.String(8), nullable=False),
+    sa.Column("occurred_at_utc", sa.String(40), nullable=False),
+    sa.Column("occurred_at_local", sa.String(80), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("tickets", sa.Text, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+)
+offsets = sa.Table(
+    "consumer_offsets",
+    metadata,
+    sa.Column("consumer_group", sa.String(200), primary_key=True),
+    sa.Column("topic", sa.String(255), primary_key=True),
+    sa.Column("partition", sa.Integer, primary_key=True),
+    sa.Column("next_offset", sa.BigInteger, nullable=False),
+)
+
+
+def create_timeline_schema(engine: sa.Engine) -> None:
+    metadata.create_all(engine)
+
+
+def drop_timeline_schema(engine: sa.Engine) -> None:
+    metadata.drop_all(engine, tables=[timeline_entries])
+    with engine.begin() as conn:
+        conn.execute(offsets.delete().where(offsets.c.consumer_group == "escalations.timeline"))
+
+
+def last_entry(conn: sa.Connection, escalation_id: str) -> TimelineEntry | None:
+    row = (
+        conn.execute(
+            sa.select(timeline_entries)
+            .where(timeline_entries.c.escalation_id == escalation_id)
+            .order_by(timeline_entries.c.version.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    return TimelineEntry(**row) if row else None
+
+
+def entries_of(conn: sa.Connection, escalation_id: str) -> list[TimelineEntry]:
+    rows = conn.execute(
+        sa.select(timeline_entries)
+        .where(timeline_entries.c.escalation_id == escalation_id)
+        .order_by(timeline_entries.c.version)
+    ).mappings()
+    return [TimelineEntry(**row) for row in rows]
+
+
+def escalation_ids(conn: sa.Connection) -> list[str]:
+    return list(conn.execute(sa.select(timeline_entries.c.escalation_id).distinct()).scalars())
+
+
+def insert_entries(conn: sa.Connection, entries: list[TimelineEntry]) -> None:
+    if entries:
+        conn.execute(timeline_entries.insert(), [asdict(entry) for entry in entries])
