@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from uuid import UUID
 
 import sqlalchemy as sa
+from kafka import KafkaConsumer, TopicPartition
 
+from consumers.reporting import recorded_event
 from domain.service import EscalationService
-from infra.envelope import as_recorded
+from infra.envelope import EnvelopeError, as_recorded
 from projections.facts import RecordedEvent
 from projections.timeline import first_difference, timeline
 from projections.timeline_tables import entries_of, escalation_ids
@@ -29,3 +33,55 @@ def verify_timelines(
             if difference:
                 problems[key] = difference
     return problems
+
+
+def read_whole_topic(reader: KafkaConsumer, topic: str) -> list[RecordedEvent]:
+    """Every decodable escalation event on the topic, in partition order (duplicates included).
+
+    Caught up means every partition's position reached its end offset and a poll came back empty.
+    """
+    partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or [])]
+    if not partitions:
+        return []
+    reader.assign(partitions)
+    reader.seek_to_beginning(*partitions)
+    found: list[RecordedEvent] = []
+    while True:
+        batch = reader.poll(timeout_ms=500, max_records=5000)
+        for records in batch.values():
+            for record in records:
+                with contextlib.suppress(EnvelopeError):  # not escalation events: the dead-letter topic's business
+                    found.append(recorded_event(record))
+        if not batch and all(reader.position(tp) >= end for tp, end in reader.end_offsets(partitions).items()):
+            return found
+
+
+def verify_timelines_against_topic(engine: sa.Engine, events: list[RecordedEvent]) -> dict[str, str]:
+    """{escalation id: the first entry that differs} between the topic's history and the stored timelines."""
+    by_escalation: dict[str, dict[int, RecordedEvent]] = {}
+    for event in events:
+        by_escalation.setdefault(event.escalation_id, {}).setdefault(event.version, event)
+    problems: dict[str, str] = {}
+    with engine.connect() as conn:
+        for key in sorted(set(by_escalation) | set(escalation_ids(conn))):
+            history = [by_escalation.get(key, {})[v] for v in sorted(by_escalation.get(key, {}))]
+            difference = first_difference(entries_of(conn, key), timeline(history))
+            if difference:
+                problems[key] = difference
+    return problems
+
+
+def table_checksums(engine: sa.Engine, tables: list[str]) -> dict[str, tuple[int, str]]:
+    """{table: (rows, sha256 of its rows in key order)}: equal checksums mean equal tables."""
+    inspector = sa.inspect(engine)
+    sums: dict[str, tuple[int, str]] = {}
+    with engine.connect() as conn:
+        for name in tables:
+            if not inspector.has_table(name):
+                sums[name] = (0, "missing")
+                continue
+            table = sa.Table(name, sa.MetaData(), autoload_with=conn)
+            rows = sorted(tuple("" if v is None else str(v) for v in row) for row in conn.execute(sa.select(table)))
+            digest = hashlib.sha256(repr(rows).encode()).hexdigest()
+            sums[name] = (len(rows), digest)
+    return sums

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -69,10 +70,12 @@ def test_the_stored_timelines_verify_and_a_tampered_entry_is_named(
 
     assert runner.stats.applied == total == 29
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert "Every stored timeline matches the event store" in verified.stdout
+    assert "Every stored timeline matches the event store and the topic" in verified.stdout
     assert tampered.returncode == 6
     assert f"escalation {story}" in tampered.stdout
     assert "entry v12 (EscalatedToSpecialistTeam) differs from history in summary" in tampered.stdout
+    assert "(against the event store)" in tampered.stdout
+    assert "(against the topic)" in tampered.stdout
     assert only_other.returncode == 0
 
 
@@ -93,3 +96,58 @@ def test_as_of_shows_the_escalation_as_it_was(kafka_settings: Settings, clock: S
     assert "(stalled)" in now.stdout
     assert too_early.returncode == 3
     assert "was not yet recorded" in too_early.stdout
+
+
+def test_audit_rebuild_finds_the_live_read_models_equal_after_consumers_crashed(
+    kafka_settings: Settings, clock: SteppingClock, tmp_path: Path
+) -> None:
+    service = build_service(kafka_settings, clock=clock)
+    prepare_topics(kafka_settings)
+    settings = kafka_settings.but(consumer_max_records=40)
+    env = {**os.environ, **settings_env(settings)}
+    log = (tmp_path / "consumers.log").open("ab")
+    for round_number in range(3):
+        for i in range(60):
+            n = round_number * 60 + i
+            quiet_escalation(service, clock.now - timedelta(days=2), customer=f"C{n}", region="EMEA", lead=f"l{n % 4}")
+        publish_until_caught_up(settings, service)
+        consumers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "infra", "consume", name], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+            for name in ("reporting", "timeline")
+        ]
+        time.sleep(2.5 + round_number)
+        for consumer in consumers:
+            consumer.send_signal(signal.SIGKILL)
+            consumer.wait()
+    finals = [
+        subprocess.Popen(
+            [sys.executable, "-m", "infra", "consume", name], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        for name in ("reporting", "timeline")
+    ]
+    engine = sa.create_engine(settings.read_model)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                reported = conn.execute(sa.text("select count(*) from escalations where version = 5")).scalar()
+                entries = conn.execute(sa.text("select count(*) from timeline_entries")).scalar()
+            if reported == 180 and entries == 900:
+                break
+            time.sleep(0.5)
+    finally:
+        for final in finals:
+            final.send_signal(signal.SIGTERM)
+            final.wait(timeout=30)
+
+    equal = escalations_cli(settings, "audit", "rebuild")
+    with engine.begin() as conn:
+        conn.execute(sa.text("update escalations set customer = 'Someone else' where customer = 'C7'"))
+    differs = escalations_cli(settings, "audit", "rebuild")
+
+    assert equal.returncode == 0, equal.stdout + equal.stderr
+    assert "False" not in equal.stdout
+    assert differs.returncode == 6
+    assert "The live read models differ from history" in differs.stdout
