@@ -18,7 +18,7 @@ GROUP = "escalations.reporting"
 def recorded_event(record: Any) -> RecordedEvent:
     decoded = envelope.decode(record.headers, record.value)
     return RecordedEvent(
-        decoded.name, str(decoded.escalation_id), decoded.aggregate_version, decoded.position, decoded.data
+        decoded.name, str(decoded.escalation_id), decoded.aggregate_version, decoded.position, decoded.data, decoded.id
     )
 
 

@@ -100,7 +100,14 @@ def encode(event: EscalationEvent, position: int, source: str) -> tuple[bytes, b
 def as_recorded(event: EscalationEvent, position: int) -> RecordedEvent:
     """The event as a consumer of the topic sees it (the same JSON values), without a broker."""
     data = orjson.loads(orjson.dumps(event_data(event), option=orjson.OPT_UTC_Z))
-    return RecordedEvent(type(event).__name__, str(event.originator_id), event.originator_version, position, data)
+    return RecordedEvent(
+        type(event).__name__,
+        str(event.originator_id),
+        event.originator_version,
+        position,
+        data,
+        event_id(event.originator_id, event.originator_version),
+    )
 
 
 def decode(headers: Headers | None, value: bytes | None) -> Envelope:

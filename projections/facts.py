@@ -24,6 +24,7 @@ class RecordedEvent:
     version: int
     position: int
     data: dict[str, Any]
+    event_id: str = ""  # the event's own id (ce_id), stable across republishing
 
     @property
     def occurred_at(self) -> datetime:

@@ -26,6 +26,7 @@ class TimelineEntry:
     escalation_id: str
     version: int
     position: int
+    event_id: str
     event_type: str
     actor: str
     region: str
@@ -60,6 +61,7 @@ def next_entry(previous: TimelineEntry | None, event: RecordedEvent) -> Timeline
         escalation_id=event.escalation_id,
         version=event.version,
         position=event.position,
+        event_id=event.event_id,
         event_type=event.name,
         actor=event.data.get("actor", ""),
         region=region,

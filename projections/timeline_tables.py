@@ -15,6 +15,7 @@ timeline_entries = sa.Table(
     sa.Column("escalation_id", sa.String(36), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("event_id", sa.String(36), nullable=False),
     sa.Column("event_type", sa.String(64), nullable=False),
     sa.Column("actor", sa.Text, nullable=False),
     sa.Column("region", sa.String(8), nullable=False),

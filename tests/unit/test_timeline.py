@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 
 from domain.service import EscalationService
 from infra.audit import history_as_recorded
+from infra.envelope import event_id
 from infra.stories import ldap_proxy_story
 from projections.facts import RecordedEvent
 from projections.retro import render_markdown, retrospective
@@ -36,6 +38,7 @@ def test_each_event_becomes_one_readable_entry_with_both_times(ldap_events: list
     assert entries[0].occurred_at_utc == "2026-11-02 08:00 UTC"
     assert entries[0].occurred_at_local == "2026-11-02 08:00 Europe/London"
     assert [e.actor for e in entries if e.event_type == "UpdatePosted"] == ["priya.lead"] * 4
+    assert entries[3].event_id == event_id(UUID(entries[3].escalation_id), 4)
 
 
 def test_entries_form_a_hash_chain(ldap_events: list[RecordedEvent]) -> None:
