@@ -139,6 +139,11 @@ class Relay:
                     self._reconnect_quietly()
         self.close()
 
+    @property
+    def connected(self) -> bool:
+        """True while it holds a producer that reached the broker."""
+        return self._producer is not None
+
     def stop(self) -> None:
         """Safe from a signal handler: the current round finishes, then the loop ends."""
         self._stopping.set()

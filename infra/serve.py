@@ -50,7 +50,10 @@ def serve(settings: Settings, host: str, port: int, announce: Callable[[str], No
             thread.start()
 
         def readiness() -> dict[str, str]:
-            return {name: "ok" if thread.is_alive() else "stopped" for name, thread in parts.items()}
+            checks = {name: "ok" if thread.is_alive() else "stopped" for name, thread in parts.items()}
+            checks["broker"] = "ok" if relay.connected else f"unreachable at {cluster.bootstrap_servers}"
+            checks["consumer_partitions"] = "ok" if consumer.assigned else "none assigned yet"
+            return checks
 
         app = create_app(service, engine, tokens, max_body_bytes=settings.api_max_body_bytes, readiness=readiness)
         announce(f"Escalation Ledger API on http://{host}:{port} (Kafka at {cluster.bootstrap_servers})")

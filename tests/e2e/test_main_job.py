@@ -1,18 +1,27 @@
-"""The main job, as a new user runs it: `escalations demo` on the embedded default."""
+"""The main job, as a new user runs it: `make run` on the embedded default."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.tansu
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_demo_walks_the_ldap_proxy_story_and_publishes_it_to_the_embedded_broker() -> None:
+def test_make_run_walks_the_ldap_proxy_story_through_the_api_and_prints_reports_and_retro() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "infra", "demo"], capture_output=True, text=True, timeout=120, check=False
+        ["make", "run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "PYTHON": sys.executable},
     )
 
     assert result.returncode == 0, result.stderr
