@@ -29,6 +29,26 @@ from infra.settings import Settings
 log = structlog.get_logger(__name__)
 
 
+def supervised(name: str, run: Callable[[], None], stopping: threading.Event, backoff: float = 1.0) -> int:
+    """Run a part until `stopping` is set, restarting it (with growing pauses) whenever it ends or fails.
+
+    Returns how many times it was restarted.
+    """
+    restarts = 0
+    while not stopping.is_set():
+        try:
+            run()
+        except Exception:
+            log.exception("serve.part_failed", part=name)
+        if stopping.is_set():
+            break
+        pause = min(backoff * 2**restarts, 30.0)
+        log.error("serve.part_restarting", part=name, restart=restarts + 1, in_seconds=pause)
+        restarts += 1
+        stopping.wait(pause)
+    return restarts
+
+
 def serve(settings: Settings, host: str, port: int, announce: Callable[[str], None]) -> None:
     tokens = dict(settings.api_tokens)
     if not tokens:
@@ -42,9 +62,14 @@ def serve(settings: Settings, host: str, port: int, announce: Callable[[str], No
         relay = build_relay(cluster, service)
         embedded = settings.kafka_bootstrap_servers is None
         consumer = build_reporting_consumer(cluster, engine, join_group=not embedded)
+        stopping = threading.Event()
+        runs: dict[str, Callable[[], None]] = {
+            "relay": lambda: relay.run(RelayLock(cluster.event_store_url), standby=True),
+            "consumer": consumer.run,
+        }
         parts = {
-            "relay": threading.Thread(target=relay.run, args=(RelayLock(cluster.event_store_url),), daemon=True),
-            "consumer": threading.Thread(target=consumer.run, daemon=True),
+            name: threading.Thread(target=supervised, args=(name, run, stopping), name=name, daemon=True)
+            for name, run in runs.items()
         }
         for thread in parts.values():
             thread.start()
@@ -64,6 +89,7 @@ def serve(settings: Settings, host: str, port: int, announce: Callable[[str], No
         try:
             uvicorn.run(app, host=host, port=port, log_level="warning")
         finally:
+            stopping.set()
             relay.stop()
             consumer.stop()
             for thread in parts.values():

@@ -18,7 +18,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.errors import EscalationError
 from domain.escalation import Escalation
@@ -78,23 +78,49 @@ COMMANDS = (
 )
 
 
-class BodySizeLimit(BaseHTTPMiddleware):
-    def __init__(self, app: Any, limit: int) -> None:
-        super().__init__(app)
+class BodySizeLimit:
+    """Refuses bodies over the limit, declared (Content-Length) or streamed (chunked), with 413."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
         self.limit = limit
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        declared = request.headers.get("content-length")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and int(declared) > self.limit:
-            return problem(
-                413,
-                "body-too-large",
-                "Body too large",
-                f"the body has {declared} bytes, more than the {self.limit} allowed; send less",
-            )
-        response = await call_next(request)
-        REQUESTS.labels(request.method, str(response.status_code)).inc()
-        return response
+            await self._refuse(scope, receive, send, int(declared))
+            return
+        # Read the (small) body first, so a streamed one over the limit is refused before any parsing.
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                await self._refuse(scope, receive, send, len(body))
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                REQUESTS.labels(scope["method"], str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, replay, counted)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+        detail = f"the body has {size} bytes or more, more than the {self.limit} allowed; send less"
+        await problem(413, "body-too-large", "Body too large", detail)(scope, receive, send)
 
 
 def etag(version: int) -> str:

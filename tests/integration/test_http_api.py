@@ -302,3 +302,14 @@ async def test_the_timeline_and_retrospective_are_served_as_json_and_markdown(ap
     assert markdown.headers["content-type"].startswith("text/markdown")
     assert markdown.text.startswith("# Retrospective: Globex account escalation")
     assert as_json.json()["customer"] == "Globex"
+
+
+async def test_a_streamed_body_over_the_limit_is_413_too(api: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b" " * 1024  # whitespace is valid JSON padding, but far too much of it
+
+    response = await api.post("/escalations", headers=MANAGER | {"Content-Type": "application/json"}, content=chunks())
+
+    assert response.status_code == 413
+    assert "more than the 8192 allowed" in response.json()["detail"]
