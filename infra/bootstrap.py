@@ -91,35 +91,31 @@ def consumer_config(settings: Settings, group: str | None) -> dict[str, Any]:
     }
 
 
-def build_reporting_consumer(
-    settings: Settings, engine: sa.Engine, projector: Projector | None = None, *, join_group: bool = True
+def build_consumer(
+    settings: Settings, engine: sa.Engine, group: str, projector: Projector, *, join_group: bool = True
 ) -> ConsumerRunner:
     return ConsumerRunner(
         engine=engine,
-        projector=projector or ReportingProjector(),
-        consumer_factory=lambda: KafkaConsumer(**consumer_config(settings, REPORTING_GROUP)),
+        projector=projector,
+        consumer_factory=lambda: KafkaConsumer(**consumer_config(settings, group)),
         dead_letters=lambda: KafkaProducer(**producer_config(settings)),
         topic=settings.events_topic,
         dead_letter_topic=settings.dead_letter_topic,
-        group=REPORTING_GROUP,
+        group=group,
         max_records=settings.consumer_max_records,
         join_group=join_group,
     )
+
+
+def build_reporting_consumer(
+    settings: Settings, engine: sa.Engine, projector: Projector | None = None, *, join_group: bool = True
+) -> ConsumerRunner:
+    return build_consumer(settings, engine, REPORTING_GROUP, projector or ReportingProjector(), join_group=join_group)
 
 
 def build_timeline_consumer(settings: Settings, engine: sa.Engine, *, join_group: bool = True) -> ConsumerRunner:
     create_timeline_schema(engine)
-    return ConsumerRunner(
-        engine=engine,
-        projector=TimelineProjector(),
-        consumer_factory=lambda: KafkaConsumer(**consumer_config(settings, TIMELINE_GROUP)),
-        dead_letters=lambda: KafkaProducer(**producer_config(settings)),
-        topic=settings.events_topic,
-        dead_letter_topic=settings.dead_letter_topic,
-        group=TIMELINE_GROUP,
-        max_records=settings.consumer_max_records,
-        join_group=join_group,
-    )
+    return build_consumer(settings, engine, TIMELINE_GROUP, TimelineProjector(), join_group=join_group)
 
 
 def rebuild_timeline(settings: Settings, engine: sa.Engine, progress: RebuildProgress | None = None) -> ConsumerRunner:

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 import sqlalchemy as sa
 
+from projections.tables import consumer_offsets
 from projections.timeline import TimelineEntry
 
 metadata = sa.MetaData()
@@ -26,24 +27,18 @@ timeline_entries = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
 )
-offsets = sa.Table(
-    "consumer_offsets",
-    metadata,
-    sa.Column("consumer_group", sa.String(200), primary_key=True),
-    sa.Column("topic", sa.String(255), primary_key=True),
-    sa.Column("partition", sa.Integer, primary_key=True),
-    sa.Column("next_offset", sa.BigInteger, nullable=False),
-)
 
 
 def create_timeline_schema(engine: sa.Engine) -> None:
     metadata.create_all(engine)
+    consumer_offsets.create(engine, checkfirst=True)
 
 
 def drop_timeline_schema(engine: sa.Engine) -> None:
-    metadata.drop_all(engine, tables=[timeline_entries])
+    metadata.drop_all(engine)
+    consumer_offsets.create(engine, checkfirst=True)
     with engine.begin() as conn:
-        conn.execute(offsets.delete().where(offsets.c.consumer_group == "escalations.timeline"))
+        conn.execute(consumer_offsets.delete().where(consumer_offsets.c.consumer_group == "escalations.timeline"))
 
 
 def last_entry(conn: sa.Connection, escalation_id: str) -> TimelineEntry | None:
