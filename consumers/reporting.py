@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from infra import envelope
 from projections.facts import EscalationFacts, RecordedEvent, VersionGapError, fold, passed_over
-from projections.tables import load_facts, write_facts
+from projections.tables import load_many_facts, write_many
 
 Fold = Callable[[EscalationFacts | None, RecordedEvent], EscalationFacts]
 GROUP = "escalations.reporting"
@@ -27,18 +27,19 @@ class ReportingProjector:
         self.fold_event = fold_event
 
     def apply(self, conn: sa.Connection, records: Sequence[Any], on_error: Callable[[Any, Exception], None]) -> int:
-        facts: dict[str, EscalationFacts | None] = {}
-        touched: dict[str, frozenset[str]] = {}
-        applied = 0
+        decoded: list[tuple[Any, RecordedEvent]] = []
         for record in records:
             try:
-                event = recorded_event(record)
-                key = event.escalation_id
-                if key not in facts:
-                    facts[key] = load_facts(conn, key)
+                decoded.append((record, recorded_event(record)))
             except Exception as error:  # noqa: BLE001 - any failure of one record dead-letters that record only
                 on_error(record, error)
-                continue
+        # One query for the facts of every escalation in the batch.
+        facts: dict[str, EscalationFacts | None] = dict.fromkeys({e.escalation_id for _, e in decoded})
+        facts |= load_many_facts(conn, list(facts))
+        touched: dict[str, frozenset[str]] = {}
+        applied = 0
+        for record, event in decoded:
+            key = event.escalation_id
             before = facts[key]
             folded = True
             try:
@@ -55,8 +56,5 @@ class ReportingProjector:
                 facts[key] = after
                 touched[key] = touched.get(key, frozenset()) | after.touched
                 applied += folded
-        for key, changed in touched.items():
-            current = facts[key]
-            assert current is not None
-            write_facts(conn, current, changed)
+        write_many(conn, [(current, touched[key]) for key, current in facts.items() if key in touched and current])
         return applied

@@ -205,20 +205,42 @@ def load_facts(conn: sa.Connection, escalation_id: str) -> EscalationFacts | Non
     return facts_from_json(found) if found is not None else None
 
 
+def load_many_facts(conn: sa.Connection, escalation_ids: list[str]) -> dict[str, EscalationFacts]:
+    found: dict[str, EscalationFacts] = {}
+    for chunk in range(0, len(escalation_ids), 500):
+        query = sa.select(reporting_state).where(
+            reporting_state.c.escalation_id.in_(escalation_ids[chunk : chunk + 500])
+        )
+        found |= {row.escalation_id: facts_from_json(row.facts) for row in conn.execute(query)}
+    return found
+
+
 def write_facts(conn: sa.Connection, facts: EscalationFacts, touched: frozenset[str]) -> None:
     """Replace this escalation's rows in the tables the applied events touched."""
-    key = facts.escalation_id
-    _replace(conn, reporting_state, key, [{"escalation_id": key, "facts": facts_to_json(facts)}])
-    _replace(conn, escalations, key, [_escalation_row(facts)])
-    for table, rows in _child_rows(facts).items():
-        if table.name in touched:
-            _replace(conn, table, key, rows)
+    write_many(conn, [(facts, touched)])
 
 
-def _replace(conn: sa.Connection, table: sa.Table, escalation_id: str, rows: list[dict[str, object]]) -> None:
-    conn.execute(table.delete().where(table.c.escalation_id == escalation_id))
-    if rows:
-        conn.execute(table.insert(), rows)
+def write_many(conn: sa.Connection, changed: list[tuple[EscalationFacts, frozenset[str]]]) -> None:
+    """Replace the rows of many escalations at once: per table one delete and one batched insert."""
+    replaced: dict[sa.Table, tuple[list[str], list[dict[str, object]]]] = {}
+
+    def replace_rows(table: sa.Table, key: str, rows: list[dict[str, object]]) -> None:
+        keys, all_rows = replaced.setdefault(table, ([], []))
+        keys.append(key)
+        all_rows.extend(rows)
+
+    for facts, touched in changed:
+        key = facts.escalation_id
+        replace_rows(reporting_state, key, [{"escalation_id": key, "facts": facts_to_json(facts)}])
+        replace_rows(escalations, key, [_escalation_row(facts)])
+        for table, rows in _child_rows(facts).items():
+            if table.name in touched:
+                replace_rows(table, key, rows)
+    for table, (keys, rows) in replaced.items():
+        for chunk in range(0, len(keys), 500):  # keeps each IN list well under SQLite's variable limit
+            conn.execute(table.delete().where(table.c.escalation_id.in_(keys[chunk : chunk + 500])))
+        if rows:
+            conn.execute(table.insert(), rows)
 
 
 def _escalation_row(f: EscalationFacts) -> dict[str, object]:
