@@ -146,8 +146,7 @@ class ApacheKafka(_Broker):
                 *self._java(),
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
+                f"--cluster-id={cluster_id}",  # one id in 64 starts with "-": never a separate word
                 "-c",
                 str(self.config_file),
             ],
