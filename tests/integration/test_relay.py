@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -30,6 +28,7 @@ from infra.schemas import DOCS
 from infra.settings import Settings
 from infra.stories import ldap_proxy_story, quiet_escalation
 from tests.fakes import SteppingClock
+from tests.support.processes import escalations_process
 from tests.support.topic_reader import Record, read_topic
 
 pytestmark = pytest.mark.kafka
@@ -132,20 +131,8 @@ def test_only_one_relay_publishes_per_event_store(kafka_settings: Settings) -> N
         assert lock is not None  # free again once the first let go
 
 
-def relay_process(settings: Settings, log: Path, **extra: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **settings_env(settings), **extra}
-    return subprocess.Popen(
-        [sys.executable, "-m", "infra", "relay"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
-    )
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    env = {}
-    for key, value in settings.model_dump(exclude_none=True).items():
-        raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-        text = json.dumps(raw) if isinstance(raw, dict | list | tuple) else str(raw)
-        env[f"ESCALATIONS_{key.upper()}"] = text
-    return env
+def relay_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    return escalations_process(settings, log, "relay")
 
 
 @pytest.mark.parametrize("store_settings", ["sqlite"], indirect=True)

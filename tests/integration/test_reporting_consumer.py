@@ -35,7 +35,7 @@ from projections.facts import EscalationFacts, RecordedEvent, fold
 from projections.tables import READ_MODEL_TABLES, create_schema
 from tests.fakes import SteppingClock
 from tests.integration.test_relay import publish_until_caught_up as publish
-from tests.integration.test_relay import settings_env
+from tests.support.processes import escalations_process, settings_env
 from tests.support.topic_reader import read_topic
 
 pytestmark = pytest.mark.kafka
@@ -209,22 +209,17 @@ def test_a_consumer_killed_at_random_points_ends_equal_to_a_fresh_rebuild(
     service = build_service(reporting_settings, clock=clock)
     prepare_topics(reporting_settings)
     settings = reporting_settings.but(consumer_max_records=50)
-    env = {**os.environ, **settings_env(settings)}
-    log = (tmp_path / "consumer.log").open("ab")
+    log = tmp_path / "consumer.log"
     rng = random.Random(7)
     written = 0
     for round_number in range(4):
         many_escalations(service, clock, 150, offset=round_number * 150)
         written += publish(settings, service)
-        consumer = subprocess.Popen(
-            [sys.executable, "-m", "infra", "consume", "reporting"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+        consumer = escalations_process(settings, log, "consume", "reporting")
         time.sleep(rng.uniform(1.5, 4.0))
         consumer.send_signal(signal.SIGKILL)
         consumer.wait()
-    final = subprocess.Popen(
-        [sys.executable, "-m", "infra", "consume", "reporting"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    final = escalations_process(settings, log, "consume", "reporting")
     engine = sa.create_engine(settings.read_model)
     deadline = time.monotonic() + 120
     try:

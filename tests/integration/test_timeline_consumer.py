@@ -18,7 +18,8 @@ from infra.bootstrap import build_service, build_timeline_consumer, prepare_topi
 from infra.settings import Settings
 from infra.stories import ldap_proxy_story, quiet_escalation
 from tests.fakes import SteppingClock
-from tests.integration.test_relay import publish_until_caught_up, settings_env
+from tests.integration.test_relay import publish_until_caught_up
+from tests.support.processes import escalations_process, settings_env
 
 pytestmark = pytest.mark.kafka
 
@@ -104,29 +105,18 @@ def test_audit_rebuild_finds_the_live_read_models_equal_after_consumers_crashed(
     service = build_service(kafka_settings, clock=clock)
     prepare_topics(kafka_settings)
     settings = kafka_settings.but(consumer_max_records=40)
-    env = {**os.environ, **settings_env(settings)}
-    log = (tmp_path / "consumers.log").open("ab")
+    log = tmp_path / "consumers.log"
     for round_number in range(3):
         for i in range(60):
             n = round_number * 60 + i
             quiet_escalation(service, clock.now - timedelta(days=2), customer=f"C{n}", region="EMEA", lead=f"l{n % 4}")
         publish_until_caught_up(settings, service)
-        consumers = [
-            subprocess.Popen(
-                [sys.executable, "-m", "infra", "consume", name], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-            for name in ("reporting", "timeline")
-        ]
+        consumers = [escalations_process(settings, log, "consume", name) for name in ("reporting", "timeline")]
         time.sleep(2.5 + round_number)
         for consumer in consumers:
             consumer.send_signal(signal.SIGKILL)
             consumer.wait()
-    finals = [
-        subprocess.Popen(
-            [sys.executable, "-m", "infra", "consume", name], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        for name in ("reporting", "timeline")
-    ]
+    finals = [escalations_process(settings, log, "consume", name) for name in ("reporting", "timeline")]
     engine = sa.create_engine(settings.read_model)
     deadline = time.monotonic() + 120
     try:
