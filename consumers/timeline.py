@@ -8,9 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from consumers.reporting import recorded_event
-from projections.facts import VersionGapError
+from projections.facts import RecordedEvent, VersionGapError
 from projections.timeline import TimelineEntry, next_entry
-from projections.timeline_tables import insert_entries, last_entry
+from projections.timeline_tables import insert_entries, last_entries
 
 GROUP = "escalations.timeline"
 
@@ -25,17 +25,22 @@ def _checked_next(previous: TimelineEntry | None, version: int, key: str) -> Tim
 
 class TimelineProjector:
     def apply(self, conn: sa.Connection, records: Sequence[Any], on_error: Callable[[Any, Exception], None]) -> int:
-        last: dict[str, TimelineEntry | None] = {}
-        new: list[TimelineEntry] = []
+        decoded: list[tuple[Any, RecordedEvent]] = []
         for record in records:
             try:
-                event = recorded_event(record)
-                key = event.escalation_id
-                if key not in last:
-                    last[key] = last_entry(conn, key)
-                previous = last[key]
-                if previous is not None and event.version <= previous.version:
-                    continue  # a republished duplicate
+                decoded.append((record, recorded_event(record)))
+            except Exception as error:  # noqa: BLE001 - one bad record goes to the dead-letter topic
+                on_error(record, error)
+        # One query for the newest entry of every escalation in the batch.
+        last: dict[str, TimelineEntry | None] = dict.fromkeys({event.escalation_id for _, event in decoded})
+        last |= last_entries(conn, list(last))
+        new: list[TimelineEntry] = []
+        for record, event in decoded:
+            key = event.escalation_id
+            previous = last[key]
+            if previous is not None and event.version <= previous.version:
+                continue  # a republished duplicate
+            try:
                 entry = next_entry(_checked_next(previous, event.version, key), event)
             except Exception as error:  # noqa: BLE001 - one bad record goes to the dead-letter topic
                 on_error(record, error)

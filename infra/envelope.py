@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -33,6 +34,7 @@ REQUIRED_HEADERS = (
     "ce_aggregateversion",
     "ce_position",
 )
+_REQUIRED = frozenset(REQUIRED_HEADERS)
 EVENT_CLASSES: dict[str, type[EscalationEvent]] = {cls.__name__: cls for cls in ALL_EVENT_TYPES}
 
 Headers = list[tuple[str, bytes]]
@@ -152,20 +154,28 @@ def parse_time(value: str) -> datetime:
 
 
 def _headers(headers: Headers | None) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for key, raw in headers or []:
-        try:
-            found[key] = raw.decode() if raw is not None else ""
-        except UnicodeDecodeError:
-            msg = f"header {key} is not UTF-8 text"
-            raise EnvelopeError(msg) from None
-    missing = [name for name in REQUIRED_HEADERS if name not in found]
-    if missing:
+    try:
+        found = {key: raw.decode() if raw is not None else "" for key, raw in headers or []}
+    except UnicodeDecodeError:
+        bad = next(key for key, raw in headers or [] if not _is_utf8(raw))
+        msg = f"header {bad} is not UTF-8 text"
+        raise EnvelopeError(msg) from None
+    if not found.keys() >= _REQUIRED:
+        missing = [name for name in REQUIRED_HEADERS if name not in found]
         msg = f"missing CloudEvents header(s) {', '.join(missing)}; produce in binary content mode"
         raise EnvelopeError(msg)
     return found
 
 
+def _is_utf8(raw: bytes | None) -> bool:
+    try:
+        (raw or b"").decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=1024)  # a handful of types in practice; failures raise and are not cached
 def _parse_type(ce_type: str) -> tuple[str, int]:
     name, _, version = ce_type.removeprefix(TYPE_PREFIX).rpartition(".v")
     if not ce_type.startswith(TYPE_PREFIX) or not version.isdigit():

@@ -6,11 +6,12 @@ facts, so a rebuild from offset zero equals the live read model.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 SECONDS_PER_HOUR = 3600.0
 
@@ -139,7 +140,7 @@ def fold(facts: EscalationFacts | None, event: RecordedEvent) -> EscalationFacts
         raise VersionGapError(msg)
     handler = HANDLERS.get(event.name, _ignore)
     changed, touched = handler(current, event)
-    return replace(changed, version=event.version, position=event.position, touched=touched | {"escalations"})
+    return evolve(changed, version=event.version, position=event.position, touched=touched | {"escalations"})
 
 
 Handler = Callable[[EscalationFacts, RecordedEvent], tuple[EscalationFacts, frozenset[str]]]
@@ -152,7 +153,7 @@ def _ignore(facts: EscalationFacts, _: RecordedEvent) -> tuple[EscalationFacts, 
 
 def _opened(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
     d = e.data
-    return replace(
+    return evolve(
         facts,
         customer=d["customer"],
         region=d["region"],
@@ -167,11 +168,11 @@ def _opened(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, 
 
 
 def _prepared(facts: EscalationFacts, _: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
-    return replace(facts, status="prepared"), NOTHING
+    return evolve(facts, status="prepared"), NOTHING
 
 
 def _lead(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
-    return replace(
+    return evolve(
         facts,
         lead_engineer=e.data["engineer"],
         lead_assigned_at=facts.lead_assigned_at or e.data["occurred_at"],
@@ -181,7 +182,7 @@ def _lead(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, fr
 
 def _scope(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
     criteria = tuple(c["id"] for c in e.data["exit_criteria"])
-    return replace(
+    return evolve(
         facts,
         criteria=criteria,
         criteria_met=tuple(c for c in facts.criteria_met if c in criteria),
@@ -193,26 +194,26 @@ def _scope(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, f
 
 
 def _criterion_met(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
-    return replace(facts, criteria_met=(*facts.criteria_met, e.data["criterion_id"])), NOTHING
+    return evolve(facts, criteria_met=(*facts.criteria_met, e.data["criterion_id"])), NOTHING
 
 
 def _update(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
     update = Update(e.data["update_number"], e.data["occurred_at"], e.data["author"], facts.lead_engineer)
-    return replace(facts, updates=(*facts.updates, update), last_update_at=e.data["occurred_at"]), frozenset(
+    return evolve(facts, updates=(*facts.updates, update), last_update_at=e.data["occurred_at"]), frozenset(
         {"escalation_updates"}
     )
 
 
 def _stalled(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
     stall = Stall(len(facts.stalls) + 1, e.data["occurred_at"], e.data["reason"], e.data["noticed_by"])
-    return replace(facts, stalls=(*facts.stalls, stall)), frozenset({"escalation_stalls"})
+    return evolve(facts, stalls=(*facts.stalls, stall)), frozenset({"escalation_stalls"})
 
 
 def _resumed(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
     if not facts.stalled:
         return facts, NOTHING
     ended = replace(facts.stalls[-1], ended_at=e.data["occurred_at"])
-    return replace(facts, stalls=(*facts.stalls[:-1], ended)), frozenset({"escalation_stalls"})
+    return evolve(facts, stalls=(*facts.stalls[:-1], ended)), frozenset({"escalation_stalls"})
 
 
 def _specialist(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
@@ -224,14 +225,14 @@ def _specialist(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFac
         e.data["occurred_at"],
         facts.hours_between(last_stall, e.data["occurred_at"]),
     )
-    return replace(facts, specialist_escalations=(*facts.specialist_escalations, escalation)), frozenset(
+    return evolve(facts, specialist_escalations=(*facts.specialist_escalations, escalation)), frozenset(
         {"escalation_specialist_teams"}
     )
 
 
 def _uncertainty(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
     raised = Uncertainty(e.data["uncertainty_id"], e.data["question"], e.data["occurred_at"])
-    return replace(facts, uncertainties=(*facts.uncertainties, raised)), frozenset({"escalation_uncertainties"})
+    return evolve(facts, uncertainties=(*facts.uncertainties, raised)), frozenset({"escalation_uncertainties"})
 
 
 def _settled(state: str) -> Handler:
@@ -242,7 +243,7 @@ def _settled(state: str) -> Handler:
             else u
             for u in facts.uncertainties
         )
-        return replace(facts, uncertainties=settled), frozenset({"escalation_uncertainties"})
+        return evolve(facts, uncertainties=settled), frozenset({"escalation_uncertainties"})
 
     return settle
 
@@ -250,7 +251,7 @@ def _settled(state: str) -> Handler:
 def _emergency(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
     d = e.data
     raised = Emergency(d["emergency_id"], d["ticket"], d["out_of_hours"], d["handled_by"], d["occurred_at"])
-    return replace(facts, emergencies=(*facts.emergencies, raised)), frozenset({"escalation_emergencies"})
+    return evolve(facts, emergencies=(*facts.emergencies, raised)), frozenset({"escalation_emergencies"})
 
 
 def _reviewed(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
@@ -258,21 +259,21 @@ def _reviewed(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts
         replace(x, reviewed_at=e.data["occurred_at"]) if x.emergency_id == e.data["emergency_id"] else x
         for x in facts.emergencies
     )
-    return replace(facts, emergencies=reviewed), frozenset({"escalation_emergencies"})
+    return evolve(facts, emergencies=reviewed), frozenset({"escalation_emergencies"})
 
 
 def _monitoring(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
-    return replace(
+    return evolve(
         facts, status="monitoring", monitoring_started_at=facts.monitoring_started_at or e.data["occurred_at"]
     ), NOTHING
 
 
 def _interrupted(facts: EscalationFacts, _: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
-    return replace(facts, status="active"), NOTHING
+    return evolve(facts, status="active"), NOTHING
 
 
 def _closed(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
-    return replace(facts, status="closed", closed_at=e.data["occurred_at"], outcome=e.data["outcome"]), NOTHING
+    return evolve(facts, status="closed", closed_at=e.data["occurred_at"], outcome=e.data["outcome"]), NOTHING
 
 
 HANDLERS: dict[str, Handler] = {
@@ -296,14 +297,28 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+def evolve(facts: EscalationFacts, **changes: Any) -> EscalationFacts:
+    """`dataclasses.replace` without its per-call walk over the fields: the fold's hot path."""
+    if not changes.keys() <= _FIELDS:
+        msg = f"EscalationFacts has no field {sorted(changes.keys() - _FIELDS)}"
+        raise TypeError(msg)
+    copy = object.__new__(EscalationFacts)
+    copy.__dict__.update(facts.__dict__, **changes)
+    return copy
+
+
+_FIELDS = frozenset(f.name for f in fields(EscalationFacts))
+_STORED_FIELDS = tuple(sorted(_FIELDS - {"touched"}))
+
+
 def facts_to_json(facts: EscalationFacts) -> str:
-    document = asdict(facts)
-    document.pop("touched")
-    return json.dumps(document, sort_keys=True)
+    # orjson writes the nested dataclasses itself; sorted keys keep equal facts byte-identical.
+    document = {name: getattr(facts, name) for name in _STORED_FIELDS}
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def facts_from_json(text: str) -> EscalationFacts:
-    d = json.loads(text)
+    d = orjson.loads(text)
     return EscalationFacts(
         **{
             **d,
@@ -325,4 +340,4 @@ def passed_over(facts: EscalationFacts | None, event: RecordedEvent) -> Escalati
     current = facts or EscalationFacts(escalation_id=event.escalation_id)
     if event.version != current.version + 1:
         return current
-    return replace(current, version=event.version, position=event.position, touched=frozenset({"escalations"}))
+    return evolve(current, version=event.version, position=event.position, touched=frozenset({"escalations"}))

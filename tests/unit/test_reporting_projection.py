@@ -11,7 +11,15 @@ import sqlalchemy as sa
 from domain.service import EscalationService
 from infra import envelope
 from infra.stories import ldap_proxy_story, quiet_escalation
-from projections.facts import EscalationFacts, RecordedEvent, VersionGapError, fold
+from projections.facts import (
+    EscalationFacts,
+    RecordedEvent,
+    VersionGapError,
+    evolve,
+    facts_from_json,
+    facts_to_json,
+    fold,
+)
 from projections.reports import REPORTS
 from projections.tables import ReadModelOutdatedError, create_schema, load_facts, write_facts
 from tests.fakes import SteppingClock
@@ -188,3 +196,19 @@ def test_a_read_model_of_another_schema_version_asks_for_a_rebuild() -> None:
 
     with pytest.raises(ReadModelOutdatedError, match="run `escalations rebuild reporting`"):
         create_schema(engine)
+
+
+def test_the_facts_survive_their_json_whole() -> None:
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=SteppingClock(NOW))
+    facts = None
+    for event in as_consumed(service, ldap_proxy_story(service, MONDAY)):
+        facts = fold(facts, event)
+    assert facts is not None
+
+    assert facts_from_json(facts_to_json(facts)) == facts
+    assert facts_to_json(facts_from_json(facts_to_json(facts))) == facts_to_json(facts)
+
+
+def test_a_fold_step_that_names_no_field_of_the_facts_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"no field \['stauts'\]"):
+        evolve(EscalationFacts(escalation_id="e"), stauts="closed")
