@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     postgres_password: SecretStr = SecretStr("")
     postgres_dbname: str = "escalations"
     cipher_key: SecretStr | None = Field(default=None, description="AES key (base64) to encrypt stored events")
+    aggregate_cache_size: int = Field(
+        default=1000, ge=0, description="escalations kept in memory between commands (0: replay every time)"
+    )
 
     # Read models (SQLAlchemy URL; default: SQLite in DATA_DIR).
     read_model_url: str | None = Field(default=None, description="e.g. postgresql+psycopg://user:pw@host/db")
@@ -121,6 +124,9 @@ class Settings(BaseSettings):
                 "POSTGRES_PASSWORD": self.postgres_password.get_secret_value(),
                 "POSTGRES_DBNAME": self.postgres_dbname,
             }
+        if self.aggregate_cache_size:
+            # Fast-forward reads the events other writers saved since, so the cache is safe with many writers.
+            env |= {"AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size), "AGGREGATE_CACHE_FASTFORWARD": "y"}
         if self.cipher_key is not None:
             env |= {
                 "CIPHER_TOPIC": "eventsourcing.cipher:AESCipher",

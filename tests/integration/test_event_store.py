@@ -105,6 +105,31 @@ def test_a_lost_race_inside_the_store_is_a_conflict_not_an_overwrite(make_servic
     assert first.escalation(escalation_id).tickets_reviewed == ["ZD-1"]
 
 
+def test_a_writer_with_a_cached_escalation_sees_what_another_writer_saved(make_service: MakeService) -> None:
+    first, second = make_service(), make_service()
+    escalation_id = first.open_escalation(
+        actor="m",
+        customer="Globex",
+        region="EMEA",
+        account_owner="dana",
+        dri_manager="m",
+        source="support_manager",
+        severity="high",
+        summary="s",
+    ).escalation_id
+    assert second.escalation(escalation_id).version == 1  # now in the second writer's cache
+
+    first.complete_preparation(escalation_id, 1, actor="m", cs_process_followed=True, tickets_reviewed=["ZD-1"])
+    with pytest.raises(VersionConflictError):
+        second.complete_preparation(escalation_id, 1, actor="m", cs_process_followed=False, tickets_reviewed=[])
+
+    seen = second.escalation(escalation_id)
+    assert (seen.version, seen.tickets_reviewed) == (2, ["ZD-1"])
+    result = second.assign_lead_engineer(escalation_id, 2, actor="m", engineer="priya", engineer_region="EMEA")
+    assert result.version == 3
+    assert first.escalation(escalation_id).lead_engineer == "priya"
+
+
 def test_as_of_gives_the_escalation_as_it_was_then(make_service: MakeService, clock: SteppingClock) -> None:
     service = make_service()
     escalation_id = service.open_escalation(

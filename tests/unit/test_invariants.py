@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from domain.errors import (
 )
 from domain.service import EscalationService
 from infra.settings import Settings
+from infra.stories import ldap_proxy_story
 from tests.fakes import SteppingClock
 
 OPENING: dict[str, Any] = {
@@ -406,3 +408,19 @@ def test_the_update_cadence_table_is_configuration(clock: SteppingClock, monkeyp
     assert service.escalation(medium).cadence.description == "twice a week"
     assert service.escalation(medium).cadence.max_working_days_between_updates == 3
     assert service.escalation(critical).cadence.description == "daily"
+
+
+def test_a_copy_of_an_escalation_shares_no_mutable_state(
+    memory_service: EscalationService, clock: SteppingClock
+) -> None:
+    original = memory_service.escalation(ldap_proxy_story(memory_service, clock.now - timedelta(days=14)))
+
+    copied = copy.deepcopy(original)
+    copied.uncertainties["U1"]["state"] = "changed"
+    copied.related_tickets.append("ZD-9")
+    copied.exit_criteria.clear()
+
+    assert vars(copied).keys() == vars(original).keys()
+    assert original.uncertainties["U1"]["state"] != "changed"
+    assert "ZD-9" not in original.related_tickets
+    assert original.exit_criteria
