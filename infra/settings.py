@@ -5,6 +5,7 @@ Secrets are `SecretStr` so they never show up in logs or reprs.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -132,6 +133,15 @@ class Settings(BaseSettings):
                 "CIPHER_TOPIC": "eventsourcing.cipher:AESCipher",
                 "CIPHER_KEY": self.cipher_key.get_secret_value(),
             }
+        return env
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as ESCALATIONS_* variables, to hand to another process."""
+        env = {}
+        for key, value in self.model_dump(exclude_none=True).items():
+            raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+            text = json.dumps(raw) if isinstance(raw, dict | list | tuple) else str(raw)
+            env[f"ESCALATIONS_{key.upper()}"] = text
         return env
 
     def but(self, **changes: object) -> Settings:

@@ -12,13 +12,13 @@ from uuid import UUID
 from domain.service import CommandResult, EscalationService
 
 
-def ldap_proxy_story(service: EscalationService, start: datetime) -> UUID:
+def ldap_proxy_story(service: EscalationService, start: datetime, customer: str = "Globex") -> UUID:
     def at(days: float, hours: float = 0) -> datetime:
         return start + timedelta(days=days, hours=hours)
 
     r: CommandResult = service.open_escalation(
         actor="mia.manager",
-        customer="Globex",
+        customer=customer,
         region="EMEA",
         account_owner="dana.owner",
         dri_manager="mia.manager",

@@ -14,10 +14,28 @@ pytestmark = pytest.mark.kafka
 
 def test_the_benchmarks_run_and_write_every_figure_with_its_baseline(kafka_bootstrap: str, tmp_path: Path) -> None:
     out = main(
-        ["--escalations", "12", "--bootstrap", kafka_bootstrap, "--no-postgres", "--out", str(tmp_path / "bench.json")]
+        [
+            *("--escalations", "12", "--bootstrap", kafka_bootstrap, "--no-postgres"),
+            *("--rebuild-sizes", "150", "--latency-samples", "5", "--out", str(tmp_path / "bench.json")),
+        ]
     )
 
     results = json.loads(out.read_text())
     assert results["machine"]["cores"]
-    assert [f["stage"] for f in results["figures"]] == ["commands (SQLite)", "relay", "projection (SQLite read model)"]
+    assert [(f["stage"], f["broker"]) for f in results["figures"]] == [
+        ("commands (SQLite)", "Apache Kafka"),
+        ("commands (HTTP API, SQLite)", "Apache Kafka"),
+        ("relay", "Apache Kafka"),
+        ("projection reporting (SQLite)", "Apache Kafka"),
+        ("projection timeline (SQLite)", "Apache Kafka"),
+        ("rebuild reporting @ 150", "Apache Kafka"),
+        ("rebuild timeline @ 150", "Apache Kafka"),
+        ("relay", "Tansu"),
+        ("projection reporting (SQLite)", "Tansu"),
+        ("projection timeline (SQLite)", "Tansu"),
+    ]
     assert all(f["ours"] > 0 and f["baseline"] > 0 for f in results["figures"])
+    rebuilt = [f["notes"] for f in results["figures"] if f["stage"].startswith("rebuild")]
+    assert all(n["events"] >= 150 and n["peak_mb"] > 0 for n in rebuilt)
+    assert [lat["load"].split(",")[0] for lat in results["latencies"]] == ["idle", "steady load"]
+    assert all(0 < lat["p50_ms"] <= lat["p99_ms"] <= lat["max_ms"] for lat in results["latencies"])

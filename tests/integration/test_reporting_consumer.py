@@ -35,7 +35,7 @@ from projections.facts import EscalationFacts, RecordedEvent, fold
 from projections.tables import READ_MODEL_TABLES, create_schema
 from tests.fakes import SteppingClock
 from tests.integration.test_relay import publish_until_caught_up as publish
-from tests.support.processes import escalations_process, settings_env
+from tests.support.processes import escalations_process
 from tests.support.topic_reader import read_topic
 
 pytestmark = pytest.mark.kafka
@@ -255,7 +255,7 @@ def test_status_shows_the_lag_per_partition_before_and_after_consuming(
     reader.close()
     shown = subprocess.run(
         [sys.executable, "-m", "infra", "status"],
-        env={**os.environ, **settings_env(reporting_settings)},
+        env={**os.environ, **reporting_settings.as_env()},
         capture_output=True,
         text=True,
         timeout=60,

@@ -19,7 +19,7 @@ from infra.settings import Settings
 from infra.stories import ldap_proxy_story, quiet_escalation
 from tests.fakes import SteppingClock
 from tests.integration.test_relay import publish_until_caught_up
-from tests.support.processes import escalations_process, settings_env
+from tests.support.processes import escalations_process
 
 pytestmark = pytest.mark.kafka
 
@@ -32,7 +32,7 @@ def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 def escalations_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "infra", *args],
-        env={**os.environ, **settings_env(settings)},
+        env={**os.environ, **settings.as_env()},
         capture_output=True,
         text=True,
         timeout=120,

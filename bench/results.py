@@ -1,0 +1,130 @@
+"""What a benchmark run found: figures beside their baselines, latencies, machine facts; table and JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass
+class Figure:
+    """One stage's rate beside the raw library's rate on the same data, in the same run."""
+
+    stage: str
+    ours: float
+    baseline: float
+    unit: str
+    baseline_is: str
+    broker: str = "Apache Kafka"
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.baseline if self.baseline else float("nan")
+
+
+@dataclass
+class Latency:
+    """Milliseconds from a command's response to its effect being visible in the read model."""
+
+    load: str
+    samples: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    broker: str = "Apache Kafka"
+
+
+@dataclass
+class Run:
+    events: int
+    figures: list[Figure] = field(default_factory=list)
+    latencies: list[Latency] = field(default_factory=list)
+
+
+def timed(action: Callable[[], int]) -> float:
+    """Items per second of one run of `action` (which returns how many items it handled)."""
+    began = time.perf_counter()
+    count = action()
+    return count / (time.perf_counter() - began)
+
+
+def percentile(samples: list[float], share: float) -> float:
+    """Nearest-rank percentile: a value that was actually measured."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def machine(brokers: dict[str, str]) -> dict[str, Any]:
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": {
+            name: version(name)
+            for name in ("kafka-python", "crc32c", "eventsourcing", "sqlalchemy", "psycopg", "orjson", "fastapi")
+        },
+        "brokers": brokers,
+    }
+
+
+def _notes(f: Figure) -> str:
+    n = f.notes
+    if "seconds" not in n:
+        return ""
+    return (
+        f"{n['events']:,} events in {n['seconds']} s, peak {n['peak_mb']} MB "
+        f"(raw: {n['raw_seconds']} s, {n['raw_peak_mb']} MB)"
+    )
+
+
+def report(run: Run, brokers: dict[str, str], out: Path | None, console: Console) -> Path:
+    table = Table(title=f"Escalation Ledger benchmarks ({run.events:,} events recorded)")
+    for column in ("stage", "broker", "ours", "baseline", "ratio", "notes"):
+        table.add_column(column, overflow="fold")
+    for f in run.figures:
+        table.add_row(
+            f.stage, f.broker, f"{f.ours:,.0f} {f.unit}", f"{f.baseline:,.0f} {f.unit}", f"{f.ratio:.0%}", _notes(f)
+        )
+    console.print(table)
+    for baseline_is in dict.fromkeys(f.baseline_is for f in run.figures):
+        named = ", ".join(dict.fromkeys(f.stage.split(" @ ")[0] for f in run.figures if f.baseline_is == baseline_is))
+        console.print(f"  baseline of {named}: {baseline_is}")
+    if run.latencies:
+        latency = Table(title="End to end: command response -> visible in the reporting read model")
+        for column in ("load", "broker", "samples", "p50", "p99", "max"):
+            latency.add_column(column)
+        for lat in run.latencies:
+            latency.add_row(
+                lat.load,
+                lat.broker,
+                str(lat.samples),
+                f"{lat.p50_ms:.1f} ms",
+                f"{lat.p99_ms:.1f} ms",
+                f"{lat.max_ms:.1f} ms",
+            )
+        console.print(latency)
+    RESULTS.mkdir(exist_ok=True)
+    out = out or RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    document = {
+        "machine": machine(brokers),
+        "events": run.events,
+        "figures": [asdict(f) | {"ratio": f.ratio} for f in run.figures],
+        "latencies": [asdict(lat) for lat in run.latencies],
+    }
+    out.write_text(json.dumps(document, indent=2))
+    console.print(f"written {out}")
+    return out

@@ -1,0 +1,179 @@
+"""The per-stage benchmarks, each measured beside the raw library it is built on, in the same run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import orjson
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from rich.console import Console
+from rich.progress import Progress
+
+from bench import history
+from bench.results import Figure, timed
+from domain.service import EscalationService
+from infra import envelope
+from infra.bootstrap import (
+    build_relay,
+    build_service,
+    consumer_config,
+    prepare_topics,
+    read_model_engine,
+    rebuild_reporting,
+    rebuild_timeline,
+)
+from infra.http.client import ApiCommands
+from infra.kafka_clients import producer_config
+from infra.ports import free_port
+from infra.settings import Settings
+
+RAW_SAVE = "eventsourcing Application.save of a trivial aggregate, same store"
+RAW_CONSUME = "kafka-python poll loop + orjson.loads of each value, same topic"
+
+
+class Trivial(Aggregate):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def raw_saves(env: dict[str, str], count: int) -> int:
+    app: Application[Any] = Application(env)
+    for i in range(count):
+        app.save(Trivial(name=f"t{i}"))
+    return count
+
+
+def commands(
+    label: str, settings: Settings, raw_env: dict[str, str], count: int, console: Console
+) -> tuple[Figure, EscalationService, int]:
+    """Escalations recorded through the application service; the events they hold per second."""
+    service = build_service(settings)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"{label}: recording escalations", total=count)
+        began = time.perf_counter()
+        recorded = history.record(service, count, lambda: bar.advance(task))
+        elapsed = time.perf_counter() - began
+    events = history.events_of(service, recorded)
+    baseline = timed(lambda: raw_saves(raw_env, events))
+    return Figure(label, events / elapsed, baseline, "events/s", RAW_SAVE), service, events
+
+
+@contextlib.contextmanager
+def api_server(settings: Settings, log: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """The HTTP API alone, in its own process (as it is deployed); yields its URL and each actor's token."""
+    tokens = {actor: secrets.token_urlsafe(12) for actor in history.ACTORS}
+    served = settings.but(api_tokens={tokens[actor]: f"{role}:{actor}" for actor, role in history.ACTORS.items()})
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.api_server", str(port)],
+        env={**os.environ, **served.as_env()},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                msg = f"the API server did not start; see {log}"
+                raise RuntimeError(msg)
+            time.sleep(0.1)
+        yield url, tokens
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def http_commands(settings: Settings, count: int, raw_save_rate: float, log: Path, console: Console) -> Figure:
+    """The same generator, through the HTTP API (bearer tokens, If-Match, JSON bodies) on loopback."""
+    with (
+        api_server(settings, log) as (url, tokens),
+        httpx.Client(base_url=url, timeout=30) as http,
+        Progress(console=console, transient=True) as bar,
+    ):
+        task = bar.add_task("commands over HTTP: recording escalations", total=count)
+        client = cast("EscalationService", ApiCommands(http, tokens))
+        began = time.perf_counter()
+        recorded = history.record(client, count, lambda: bar.advance(task))
+        elapsed = time.perf_counter() - began
+    events = history.events_of(build_service(settings), recorded)
+    return Figure("commands (HTTP API, SQLite)", events / elapsed, raw_save_rate, "events/s", RAW_SAVE)
+
+
+def relay(settings: Settings, service: EscalationService, broker: str) -> tuple[Figure, int]:
+    """Stored events to the topic, acknowledged; beside a raw producer sending the very same bytes."""
+    prepare_topics(settings)
+    ours_relay = build_relay(settings, service)
+    ours_relay.connect()
+    ours = timed(ours_relay.catch_up)
+    ours_relay.close()
+    notifications = service.recorder.select_notifications(
+        start=None, limit=ours_relay.published + 1, topics=service.event_topics()
+    )
+    payloads = [
+        envelope.encode(service.mapper.to_domain_event(n), n.id, settings.event_source)  # type: ignore[arg-type]
+        for n in notifications
+    ]
+    raw_topic = f"{settings.events_topic}.raw"
+    prepare_topics(settings.but(events_topic=raw_topic, dead_letter_topic=f"{raw_topic}.dlq"))
+    producer = KafkaProducer(**producer_config(settings))
+
+    def raw_send() -> int:
+        for key, value, headers in payloads:
+            producer.send(raw_topic, key=key, value=value, headers=headers)
+        producer.flush()
+        return len(payloads)
+
+    producer.send(raw_topic, b"warm-up").get(timeout=30)
+    baseline = timed(raw_send)
+    producer.close()
+    figure = Figure(
+        "relay", ours, baseline, "events/s", "kafka-python producer, same bytes, acks and batching", broker=broker
+    )
+    return figure, len(payloads)
+
+
+def raw_consume(settings: Settings, expected: int) -> int:
+    """Read the whole topic once: poll, decode each value with orjson, nothing else.
+
+    Counts records rather than trusting end offsets, which some brokers undercount.
+    """
+    raw = KafkaConsumer(**consumer_config(settings, None))
+    try:
+        partitions = [
+            TopicPartition(settings.events_topic, p) for p in raw.partitions_for_topic(settings.events_topic) or []
+        ]
+        raw.assign(partitions)
+        raw.seek_to_beginning(*partitions)
+        seen = 0
+        while seen < expected:
+            for records in raw.poll(timeout_ms=500).values():
+                for record in records:
+                    orjson.loads(record.value)
+                    seen += 1
+        return seen
+    finally:
+        raw.close()
+
+
+def projection(label: str, settings: Settings, baseline: float, broker: str) -> Figure:
+    """One consumer folding the whole topic into a fresh read model (a rebuild, measured in-process)."""
+    engine = read_model_engine(settings)
+    rebuild = rebuild_timeline if "timeline" in label else rebuild_reporting
+    ours = timed(lambda: rebuild(settings, engine).stats.applied)
+    engine.dispose()
+    return Figure(label, ours, baseline, "events/s", RAW_CONSUME, broker=broker)
