@@ -24,7 +24,7 @@ from infra.brokers import ApacheKafka, TansuBroker
 from infra.postgres_server import PrivatePostgres
 from infra.settings import Settings
 
-console = Console()
+console = Console(width=150)  # the tables stay readable in a CI log too
 QUICK_SIZES = [10_000, 100_000]
 FULL_SIZES = [10_000, 100_000, 1_000_000]
 
