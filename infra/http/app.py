@@ -6,7 +6,7 @@ Endpoints are plain functions, so FastAPI runs the blocking store calls in its t
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -177,8 +177,8 @@ def create_app(  # noqa: C901 - the endpoints are closures over the app's collab
         app.add_exception_handler(condition, handler)
     principals = {token: Principal(*reversed(value.split(":", 1))) for token, value in tokens.items()}
 
-    def authorised(roles: frozenset[str]) -> Callable[..., Principal]:
-        def check(authorization: Annotated[str | None, Header()] = None) -> Principal:
+    def authorised(roles: frozenset[str]) -> Callable[..., Awaitable[Principal]]:
+        async def check(authorization: Annotated[str | None, Header()] = None) -> Principal:
             token = (authorization or "").removeprefix("Bearer ").strip()
             principal = principals.get(token)
             if principal is None:
@@ -328,7 +328,7 @@ def _add_command(
     app: FastAPI,
     service: EscalationService,
     command: Command,
-    authorise: Callable[..., Principal],
+    authorise: Callable[..., Awaitable[Principal]],
     respond: Callable[[CommandResult], JSONResponse],
 ) -> None:
     body_type = command.body
