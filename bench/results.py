@@ -28,7 +28,7 @@ class Figure:
     baseline: float
     unit: str
     baseline_is: str
-    broker: str = "Apache Kafka"
+    broker: str = "-"  # the command stages use no broker
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -128,3 +128,30 @@ def report(run: Run, brokers: dict[str, str], out: Path | None, console: Console
     out.write_text(json.dumps(document, indent=2))
     console.print(f"written {out}")
     return out
+
+
+def markdown(document: dict[str, Any]) -> str:
+    """A results file as the Markdown tables in bench/README.md."""
+    lines = [
+        "| stage | broker | ours | baseline | ratio | notes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in document["figures"]:
+        figure = Figure(**{k: v for k, v in f.items() if k != "ratio"})
+        lines.append(
+            f"| {figure.stage} | {figure.broker} | {figure.ours:,.0f} {figure.unit} | "
+            f"{figure.baseline:,.0f} {figure.unit} | {figure.ratio:.0%} | {_notes(figure)} |"
+        )
+    lines += ["", "| end to end | broker | samples | p50 | p99 | max |", "|---|---|---|---|---|---|"]
+    lines += [
+        f"| {lat['load']} | {lat['broker']} | {lat['samples']} | {lat['p50_ms']:.1f} ms | "
+        f"{lat['p99_ms']:.1f} ms | {lat['max_ms']:.1f} ms |"
+        for lat in document["latencies"]
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(markdown(json.loads(Path(sys.argv[1]).read_text())))

@@ -35,10 +35,13 @@ def rebuild(
     partitions = [TopicPartition(runner.topic, p) for p in sorted(reader.partitions_for_topic(runner.topic) or [])]
     reader.assign(partitions)
     reader.seek_to_beginning(*partitions)
-    total = sum(reader.end_offsets(partitions).values())
+    ends = reader.end_offsets(partitions)
+    total = sum(ends.values())
     read = 0
     while True:
-        batch = reader.poll(timeout_ms=500, max_records=runner.max_records)
+        # Once the known ends are reached, only a short poll is needed to confirm nothing follows.
+        at_ends = all(reader.position(tp) >= ends[tp] for tp in partitions)
+        batch = reader.poll(timeout_ms=100 if at_ends else 500, max_records=runner.max_records)
         if batch:
             runner.apply_batch(batch)
             read += sum(len(records) for records in batch.values())

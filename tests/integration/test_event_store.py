@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from uuid import UUID
 
 import pytest
 
@@ -21,6 +22,19 @@ from infra.stories import ldap_proxy_story
 from tests.fakes import SteppingClock
 
 MakeService = Callable[..., EscalationService]
+
+
+def open_globex(service: EscalationService) -> UUID:
+    return service.open_escalation(
+        actor="m",
+        customer="Globex",
+        region="EMEA",
+        account_owner="dana",
+        dri_manager="m",
+        source="support_manager",
+        severity="high",
+        summary="s",
+    ).escalation_id
 
 
 def test_the_ldap_proxy_story_is_recorded_and_read_back(make_service: MakeService, clock: SteppingClock) -> None:
@@ -45,16 +59,7 @@ def test_two_writers_with_the_same_expected_version_one_wins_one_gets_a_conflict
     make_service: MakeService,
 ) -> None:
     first, second = make_service(), make_service()
-    escalation_id = first.open_escalation(
-        actor="m",
-        customer="Globex",
-        region="EMEA",
-        account_owner="dana",
-        dri_manager="m",
-        source="support_manager",
-        severity="high",
-        summary="s",
-    ).escalation_id
+    escalation_id = open_globex(first)
     barrier = threading.Barrier(2)
     outcomes: list[object] = []
 
@@ -82,16 +87,7 @@ def test_two_writers_with_the_same_expected_version_one_wins_one_gets_a_conflict
 
 def test_a_lost_race_inside_the_store_is_a_conflict_not_an_overwrite(make_service: MakeService) -> None:
     first, second = make_service(), make_service()
-    escalation_id = first.open_escalation(
-        actor="m",
-        customer="Globex",
-        region="EMEA",
-        account_owner="dana",
-        dri_manager="m",
-        source="support_manager",
-        severity="high",
-        summary="s",
-    ).escalation_id
+    escalation_id = open_globex(first)
     # Both load version 1 and both pass the expected-version check; only the store can tell.
     mine, theirs = first.escalation(escalation_id), second.escalation(escalation_id)
     stamp = first._stamp("m", None)
@@ -107,16 +103,7 @@ def test_a_lost_race_inside_the_store_is_a_conflict_not_an_overwrite(make_servic
 
 def test_a_writer_with_a_cached_escalation_sees_what_another_writer_saved(make_service: MakeService) -> None:
     first, second = make_service(), make_service()
-    escalation_id = first.open_escalation(
-        actor="m",
-        customer="Globex",
-        region="EMEA",
-        account_owner="dana",
-        dri_manager="m",
-        source="support_manager",
-        severity="high",
-        summary="s",
-    ).escalation_id
+    escalation_id = open_globex(first)
     assert second.escalation(escalation_id).version == 1  # now in the second writer's cache
 
     first.complete_preparation(escalation_id, 1, actor="m", cs_process_followed=True, tickets_reviewed=["ZD-1"])
@@ -132,16 +119,7 @@ def test_a_writer_with_a_cached_escalation_sees_what_another_writer_saved(make_s
 
 def test_as_of_gives_the_escalation_as_it_was_then(make_service: MakeService, clock: SteppingClock) -> None:
     service = make_service()
-    escalation_id = service.open_escalation(
-        actor="m",
-        customer="Globex",
-        region="EMEA",
-        account_owner="dana",
-        dri_manager="m",
-        source="support_manager",
-        severity="high",
-        summary="s",
-    ).escalation_id
+    escalation_id = open_globex(service)
     opened_at = clock.now
     clock.advance(hours=1)
     service.complete_preparation(escalation_id, 1, actor="m", cs_process_followed=True, tickets_reviewed=[])
