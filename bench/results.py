@@ -83,6 +83,8 @@ def machine(brokers: dict[str, str]) -> dict[str, Any]:
 
 def _notes(f: Figure) -> str:
     n = f.notes
+    if "empty_round_trips_per_s" in n:
+        return f"one request per event; an empty GET /healthz round trip alone: {n['empty_round_trips_per_s']:,}/s"
     if "seconds" not in n:
         return ""
     return (
