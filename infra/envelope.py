@@ -9,11 +9,12 @@ event store's global position). The value is the event's data as a JSON object.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID
 
 import orjson
 
@@ -35,6 +36,8 @@ REQUIRED_HEADERS = (
     "ce_position",
 )
 _REQUIRED = frozenset(REQUIRED_HEADERS)
+_SPEC_VERSION, _CONTENT_TYPE = SPEC_VERSION.encode(), CONTENT_TYPE.encode()
+_URL_NAMESPACE = NAMESPACE_URL.bytes
 EVENT_CLASSES: dict[str, type[EscalationEvent]] = {cls.__name__: cls for cls in ALL_EVENT_TYPES}
 
 Headers = list[tuple[str, bytes]]
@@ -64,9 +67,18 @@ class Envelope:
     data: dict[str, Any]
 
 
-def event_id(escalation_id: UUID, version: int) -> str:
-    """Stable across republishing: the same event always gets the same id."""
-    return str(uuid5(NAMESPACE_URL, f"escalation-ledger:{escalation_id}:{version}"))
+def event_id(escalation_id: UUID | str, version: int) -> str:
+    """Stable across republishing: the same event always gets the same id, the UUIDv5 of its name.
+
+    Computed as `uuid.uuid5` does (RFC 4122 SHA-1 name-based), without building UUID objects:
+    this runs for every event the relay publishes.
+    """
+    name = f"escalation-ledger:{escalation_id}:{version}".encode()
+    digest = bytearray(hashlib.sha1(_URL_NAMESPACE + name).digest()[:16])  # noqa: S324 - RFC 4122 v5
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def type_name(event_class: type[EscalationEvent]) -> str:
@@ -84,19 +96,20 @@ def event_data(event: EscalationEvent) -> dict[str, Any]:
 
 def encode(event: EscalationEvent, position: int, source: str) -> tuple[bytes, bytes, Headers]:
     """Key, value and headers of the Kafka record for one recorded event."""
+    subject = str(event.originator_id).encode()
     headers: Headers = [
-        ("ce_specversion", SPEC_VERSION.encode()),
+        ("ce_specversion", _SPEC_VERSION),
         ("ce_id", event_id(event.originator_id, event.originator_version).encode()),
         ("ce_source", source.encode()),
         ("ce_type", type_name(type(event)).encode()),
         ("ce_time", _rfc3339(event.occurred_at).encode()),
-        ("ce_subject", str(event.originator_id).encode()),
-        ("content-type", CONTENT_TYPE.encode()),
+        ("ce_subject", subject),
+        ("content-type", _CONTENT_TYPE),
         ("ce_aggregateversion", str(event.originator_version).encode()),
         ("ce_position", str(position).encode()),
     ]
     value = orjson.dumps(event_data(event), option=orjson.OPT_UTC_Z)
-    return str(event.originator_id).encode(), value, headers
+    return subject, value, headers
 
 
 def as_recorded(event: EscalationEvent, position: int) -> RecordedEvent:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from uuid import uuid4
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.escalation import Escalation
 from domain.values import DEFAULT_CADENCES, Severity, Stamp
@@ -96,3 +98,10 @@ def test_an_unreadable_message_is_refused_with_a_reason(
 def test_a_newer_schema_version_is_not_silently_dropped() -> None:
     with pytest.raises(envelope.NewerSchemaError, match="newer schema"):
         envelope.decode(headers_with(ce_type=b"escalations.ScopeDefined.v2"), b"{}")
+
+
+@given(st.uuids(), st.integers(min_value=1, max_value=10**9))
+def test_the_event_id_is_the_uuid5_of_the_event_name(escalation_id: UUID, version: int) -> None:
+    expected = uuid5(NAMESPACE_URL, f"escalation-ledger:{escalation_id}:{version}")
+
+    assert envelope.event_id(escalation_id, version) == str(expected)
