@@ -1,8 +1,10 @@
 """The seeded generator: realistic escalations, many customers, leads and regions, every event type.
 
 One in ten is the handbook's full LDAP-proxy story (stalls, a specialist team, uncertainties, an
-emergency, monitoring, closing, the retrospective); the rest are smaller escalations with their own
-leads and customers. The same seed always gives the same escalations.
+emergency, monitoring, closing, the retrospective); one in ten a bumpy one (a corrected update,
+updates paused over a holiday, monitoring interrupted by a relapse, then closed); the rest are
+smaller, still-active escalations with their own leads and customers. Together they record every
+event type, in legal orders. The same seed always gives the same escalations.
 """
 
 from __future__ import annotations
@@ -22,26 +24,89 @@ ACTORS = {"mia.manager": "manager", "sam.manager": "manager", "priya.lead": "eng
 )
 
 
-def escalations(service: EscalationService, count: int, seed: int = 7, first: int = 0) -> Iterator[UUID]:
-    """Record `count` escalations through the service (or anything with its command methods)."""
+def escalations(
+    service: EscalationService, count: int, seed: int = 7, first: int = 0, now: datetime | None = None
+) -> Iterator[UUID]:
+    """Record `count` escalations through the service (or anything with its command methods).
+
+    They happen in the 30 days before `now` (the service's clock must not be earlier).
+    """
     rng = random.Random(seed + first)
-    start = datetime.now(UTC) - timedelta(days=30)
+    start = (now or datetime.now(UTC)) - timedelta(days=30)
     for i in range(first, first + count):
+        opened_at = start + timedelta(hours=rng.randint(0, 400))
+        region, lead = rng.choice(["AMER", "EMEA", "APAC"]), rng.choice(LEADS)
         if i % 10 == 0:
             yield ldap_proxy_story(service, start + timedelta(minutes=i % 10_000), customer=f"Globex {i}")
+        elif i % 10 == 5:
+            yield bumpy_escalation(service, opened_at, customer=f"Customer {i}", region=region, lead=lead)
         else:
-            yield quiet_escalation(
-                service,
-                start + timedelta(hours=rng.randint(0, 400)),
-                customer=f"Customer {i}",
-                region=rng.choice(["AMER", "EMEA", "APAC"]),
-                lead=rng.choice(LEADS),
-            )
+            yield quiet_escalation(service, opened_at, customer=f"Customer {i}", region=region, lead=lead)
 
 
-def record(service: EscalationService, count: int, advance: Callable[[], None] = lambda: None) -> list[UUID]:
+def bumpy_escalation(service: EscalationService, start: datetime, *, customer: str, region: str, lead: str) -> UUID:
+    """An update corrected, updates paused in monitoring, monitoring interrupted by a relapse, then closed."""
+    eid = quiet_escalation(service, start, customer=customer, region=region, lead=lead)
+    version = service.escalation(eid).version
+    update_version = version  # quiet_escalation ends with its one update
+
+    def at(hours: float) -> datetime:
+        return start + timedelta(hours=hours)
+
+    r = service.record_correction(
+        eid,
+        version,
+        actor=lead,
+        corrects_version=update_version,
+        reason="wrong ticket in the update",
+        correction="The timeouts are tracked in ZD-2002, not ZD-2001",
+        occurred_at=at(6),
+    )
+    r = service.meet_exit_criterion(
+        eid, r.version, actor=lead, criterion_id="no-502", evidence="A week without 502s", occurred_at=at(80)
+    )
+    r = service.start_monitoring(
+        eid, r.version, actor="sam.manager", period_days=7, agreed_with=f"{customer.lower()}.owner", occurred_at=at(81)
+    )
+    r = service.pause_updates(
+        eid, r.version, actor="sam.manager", resume_on=at(45 * 24).date(), reason="customer holiday", occurred_at=at(82)
+    )
+    r = service.interrupt_monitoring(eid, r.version, actor="sam.manager", reason="502s again", occurred_at=at(100))
+    r = service.post_update(
+        eid,
+        r.version,
+        actor=lead,
+        progress="Relapse traced to a second load balancer",
+        status="on track",
+        current_tasks=[{"description": "Apply the timeouts to the second balancer", "tickets": ["ZD-2002"]}],
+        next_steps=["Monitor again"],
+        next_steps_owner=lead,
+        blockers=[],
+        occurred_at=at(102),
+    )
+    r = service.start_monitoring(
+        eid, r.version, actor="sam.manager", period_days=7, agreed_with=f"{customer.lower()}.owner", occurred_at=at(104)
+    )
+    service.close_escalation(
+        eid,
+        r.version,
+        actor="sam.manager",
+        outcome="positive",
+        exit_criteria_met=True,
+        summary="Timeouts fixed on both balancers; stable through monitoring",
+        closing_checklist_done=True,
+        customer_comfortable=True,
+        agreed_with_account_owner=True,
+        occurred_at=at(300),
+    )
+    return eid
+
+
+def record(
+    service: EscalationService, count: int, advance: Callable[[], None] = lambda: None, now: datetime | None = None
+) -> list[UUID]:
     recorded = []
-    for escalation_id in escalations(service, count):
+    for escalation_id in escalations(service, count, now=now):
         recorded.append(escalation_id)
         advance()
     return recorded
