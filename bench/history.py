@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from domain.service import EscalationService
-from infra.stories import ldap_proxy_story, quiet_escalation
+from infra.stories import ldap_proxy_story, quiet_escalation, updated_once
 
 LEADS = [f"lead{n}" for n in range(1, 41)]
 # Everyone the stories act as, with the role the API needs them to have.
@@ -46,24 +46,23 @@ def escalations(
 
 def bumpy_escalation(service: EscalationService, start: datetime, *, customer: str, region: str, lead: str) -> UUID:
     """An update corrected, updates paused in monitoring, monitoring interrupted by a relapse, then closed."""
-    eid = quiet_escalation(service, start, customer=customer, region=region, lead=lead)
-    version = service.escalation(eid).version
-    update_version = version  # quiet_escalation ends with its one update
+    updated = updated_once(service, start, customer=customer, region=region, lead=lead)
+    eid = updated.escalation_id
 
     def at(hours: float) -> datetime:
         return start + timedelta(hours=hours)
 
     r = service.record_correction(
         eid,
-        version,
-        actor=lead,
-        corrects_version=update_version,
+        updated.version,
+        actor="sam.manager",
+        corrects_version=updated.version,
         reason="wrong ticket in the update",
         correction="The timeouts are tracked in ZD-2002, not ZD-2001",
         occurred_at=at(6),
     )
     r = service.meet_exit_criterion(
-        eid, r.version, actor=lead, criterion_id="no-502", evidence="A week without 502s", occurred_at=at(80)
+        eid, r.version, actor="sam.manager", criterion_id="no-502", evidence="A week without 502s", occurred_at=at(80)
     )
     r = service.start_monitoring(
         eid, r.version, actor="sam.manager", period_days=7, agreed_with=f"{customer.lower()}.owner", occurred_at=at(81)

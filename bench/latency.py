@@ -132,7 +132,11 @@ def stage(settings: Settings, work: Path, samples: int, console: Console, broker
     with deployed(settings, work / "latency.log"):
         # Warm-up: once this is visible, the consumer has joined and the relay is publishing.
         escalation_id, answered = open_one(service, "Probe warm-up")
-        seconds_until_visible(read_model, escalation_id, answered, timeout=120)
+        try:
+            seconds_until_visible(read_model, escalation_id, answered, timeout=120)
+        except TimeoutError as error:
+            msg = f"{error}: the relay or the consumer did not start; see {work / 'latency.log'}"
+            raise TimeoutError(msg) from None
         idle = probe(service, read_model, samples, "idle", console)
         with SteadyLoad(service, escalations_per_second=20) as load:
             busy = probe(service, read_model, samples, "under load", console)

@@ -229,6 +229,13 @@ def ldap_proxy_story(service: EscalationService, start: datetime, customer: str 
 
 def quiet_escalation(service: EscalationService, start: datetime, *, customer: str, region: str, lead: str) -> UUID:
     """A smaller, still-active escalation: opened, staffed, scoped and updated once."""
+    return updated_once(service, start, customer=customer, region=region, lead=lead).escalation_id
+
+
+def updated_once(
+    service: EscalationService, start: datetime, *, customer: str, region: str, lead: str
+) -> CommandResult:
+    """The quiet escalation's commands; the last one's result, for a story that goes on from there."""
     r = service.open_escalation(
         actor="sam.manager",
         customer=customer,
@@ -268,7 +275,7 @@ def quiet_escalation(service: EscalationService, start: datetime, *, customer: s
         customer_acknowledged_delays=True,
         occurred_at=start + timedelta(hours=3),
     )
-    service.post_update(
+    return service.post_update(
         eid,
         r.version,
         actor=lead,
@@ -280,4 +287,3 @@ def quiet_escalation(service: EscalationService, start: datetime, *, customer: s
         blockers=[],
         occurred_at=start + timedelta(hours=5),
     )
-    return eid
