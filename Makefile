@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-KAFKA_LIBS := infra/kafka/libs/.complete
+KAFKA_LIBS := infra/local/kafka/libs/.complete
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint typecheck check bench kafka-jars clean
@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-$(KAFKA_LIBS): infra/kafka/pom.xml
-	cd infra/kafka && mvn -q -B dependency:copy-dependencies
+$(KAFKA_LIBS): infra/local/kafka/pom.xml
+	cd infra/local/kafka && mvn -q -B dependency:copy-dependencies
 	touch $(KAFKA_LIBS)
 
 kafka-jars: $(KAFKA_LIBS) ## Download the Apache Kafka broker's jars from Maven Central (once)
@@ -41,4 +41,4 @@ bench: $(STAMP) $(KAFKA_LIBS) ## Benchmarks against the raw stack (FULL=1 for th
 	$(BIN)/python -m bench $(if $(FULL),--full,)
 
 clean: ## Remove the virtualenv, downloaded jars and local data
-	rm -rf $(VENV) infra/kafka/libs var
+	rm -rf $(VENV) infra/local/kafka/libs var

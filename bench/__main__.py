@@ -20,8 +20,8 @@ from rich.console import Console
 from bench import latency, rebuild, stages
 from bench.results import Run, report, timed
 from domain.service import EscalationService
-from infra.brokers import ApacheKafka, TansuBroker
-from infra.postgres_server import PrivatePostgres
+from infra.local.brokers import ApacheKafka, TansuBroker
+from infra.local.postgres import PrivatePostgres
 from infra.settings import Settings
 
 console = Console(width=150)  # the tables stay readable in a CI log too

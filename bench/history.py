@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from domain.service import EscalationService
-from infra.stories import ldap_proxy_story, quiet_escalation, updated_once
+from infra.local.stories import ldap_proxy_story, quiet_escalation, updated_once
 
 LEADS = [f"lead{n}" for n in range(1, 41)]
 # Everyone the stories act as, with the role the API needs them to have.

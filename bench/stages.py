@@ -23,7 +23,6 @@ from rich.progress import Progress
 from bench import history
 from bench.results import Figure, timed
 from domain.service import EscalationService
-from infra import envelope
 from infra.bootstrap import (
     build_relay,
     build_service,
@@ -34,8 +33,9 @@ from infra.bootstrap import (
     rebuild_timeline,
 )
 from infra.http.client import ApiCommands
-from infra.kafka_clients import producer_config
-from infra.ports import free_port
+from infra.local.ports import free_port
+from infra.messaging import envelope
+from infra.messaging.clients import producer_config
 from infra.settings import Settings
 
 RAW_SAVE = "eventsourcing Application.save of a trivial aggregate, same store"

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from infra import envelope
+from infra.messaging import envelope
 from projections.facts import EscalationFacts, RecordedEvent, VersionGapError, fold, passed_over
 from projections.tables import load_many_facts, write_many
 

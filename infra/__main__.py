@@ -1,3 +1,3 @@
-from infra.cli import run
+from infra.cli.main import run
 
 run()

@@ -11,7 +11,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from consumers.reporting import recorded_event
 from domain.service import EscalationService
-from infra.envelope import EnvelopeError, as_recorded
+from infra.messaging.envelope import EnvelopeError, as_recorded
 from projections.facts import RecordedEvent
 from projections.timeline import first_difference, timeline
 from projections.timeline_tables import entries_of, escalation_ids

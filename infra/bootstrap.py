@@ -18,12 +18,12 @@ from consumers.runtime import ConsumerRunner, Projector
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.timeline import TimelineProjector
 from domain.service import Clock, EscalationService
-from infra.brokers import TansuBroker
-from infra.kafka_clients import connection_config, producer_config
-from infra.relay import Relay, RelayOptions
-from infra.relay_state import Checkpoint
+from infra.local.brokers import TansuBroker
+from infra.messaging.clients import connection_config, producer_config
+from infra.messaging.relay import Relay, RelayOptions
+from infra.messaging.relay_state import Checkpoint
+from infra.messaging.topics import LOG_CONFIG, TopicSpec, ensure_topics
 from infra.settings import Settings
-from infra.topics import LOG_CONFIG, TopicSpec, ensure_topics
 from projections.tables import create_schema
 from projections.timeline_tables import create_timeline_schema, drop_timeline_schema
 

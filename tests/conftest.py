@@ -16,8 +16,8 @@ import pytest
 
 from domain.service import EscalationService
 from infra.bootstrap import build_service
-from infra.brokers import ApacheKafka
-from infra.postgres_server import PostgresAddress, PrivatePostgres
+from infra.local.brokers import ApacheKafka
+from infra.local.postgres import PostgresAddress, PrivatePostgres
 from infra.settings import Settings
 from tests.fakes import SteppingClock
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.ports import free_port
+from infra.local.ports import free_port
 
 pytestmark = pytest.mark.tansu
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra import brokers
-from infra.brokers import ApacheKafka, answers_metadata
+from infra.local import brokers
+from infra.local.brokers import ApacheKafka, answers_metadata
 
 pytestmark = pytest.mark.kafka
 

@@ -17,8 +17,8 @@ from domain.events import EscalationClosed, EscalationOpened, RetrospectiveOpene
 from domain.service import EscalationService
 from domain.values import Phase
 from infra.bootstrap import build_service
+from infra.local.stories import ldap_proxy_story
 from infra.settings import Settings
-from infra.stories import ldap_proxy_story
 from tests.fakes import SteppingClock
 
 MakeService = Callable[..., EscalationService]

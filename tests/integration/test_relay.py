@@ -19,14 +19,14 @@ import pytest
 import sqlalchemy as sa
 
 from domain.service import EscalationService
-from infra import envelope
 from infra.bootstrap import build_relay, build_service, prepare_topics
-from infra.brokers import ApacheKafka
-from infra.ports import free_port
-from infra.relay_state import RelayLock, RelayLockedError
-from infra.schemas import DOCS
+from infra.local.brokers import ApacheKafka
+from infra.local.ports import free_port
+from infra.local.stories import ldap_proxy_story, quiet_escalation
+from infra.messaging import envelope
+from infra.messaging.relay_state import RelayLock, RelayLockedError
+from infra.messaging.schemas import DOCS
 from infra.settings import Settings
-from infra.stories import ldap_proxy_story, quiet_escalation
 from tests.fakes import SteppingClock
 from tests.support.processes import escalations_process
 from tests.support.topic_reader import Record, read_topic

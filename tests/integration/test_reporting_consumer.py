@@ -28,9 +28,9 @@ from infra.bootstrap import (
     prepare_topics,
     rebuild_reporting,
 )
-from infra.postgres_server import PostgresAddress
+from infra.local.postgres import PostgresAddress
+from infra.local.stories import ldap_proxy_story, quiet_escalation
 from infra.settings import Settings
-from infra.stories import ldap_proxy_story, quiet_escalation
 from projections.facts import EscalationFacts, RecordedEvent, fold
 from projections.tables import READ_MODEL_TABLES, create_schema
 from tests.fakes import SteppingClock

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from infra.bootstrap import build_relay, build_service, prepare_topics
-from infra.brokers import TansuBroker
+from infra.local.brokers import TansuBroker
+from infra.local.stories import ldap_proxy_story, quiet_escalation
 from infra.settings import Settings
-from infra.stories import ldap_proxy_story, quiet_escalation
 from tests.fakes import SteppingClock
 from tests.support.topic_reader import read_topic
 

@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from infra.bootstrap import build_service, build_timeline_consumer, prepare_topics
+from infra.local.stories import ldap_proxy_story, quiet_escalation
 from infra.settings import Settings
-from infra.stories import ldap_proxy_story, quiet_escalation
 from tests.fakes import SteppingClock
 from tests.integration.test_relay import publish_until_caught_up
 from tests.support.processes import escalations_process

@@ -7,8 +7,8 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
 from infra.bootstrap import prepare_topics
+from infra.messaging.topics import TopicMismatchError
 from infra.settings import Settings
-from infra.topics import TopicMismatchError
 
 pytestmark = pytest.mark.kafka
 

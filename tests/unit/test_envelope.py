@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from domain.escalation import Escalation
 from domain.values import DEFAULT_CADENCES, Severity, Stamp
-from infra import envelope
-from infra.schemas import rendered
+from infra.messaging import envelope
+from infra.messaging.schemas import rendered
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
@@ -37,7 +37,7 @@ def opened_event() -> object:
 def test_the_checked_in_schemas_and_asyncapi_document_are_current() -> None:
     stale = [str(path) for path, text in rendered().items() if not path.exists() or path.read_text() != text]
 
-    assert not stale, f"regenerate with `python -m infra.schemas`: {stale}"
+    assert not stale, f"regenerate with `python -m infra.messaging.schemas`: {stale}"
 
 
 def test_an_encoded_event_decodes_to_the_same_facts() -> None:

@@ -17,8 +17,8 @@ from domain.errors import (
     VersionConflictError,
 )
 from domain.service import EscalationService
+from infra.local.stories import ldap_proxy_story
 from infra.settings import Settings
-from infra.stories import ldap_proxy_story
 from tests.fakes import SteppingClock
 
 OPENING: dict[str, Any] = {

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from domain.service import EscalationService
-from infra import envelope
-from infra.stories import ldap_proxy_story, quiet_escalation
+from infra.local.stories import ldap_proxy_story, quiet_escalation
+from infra.messaging import envelope
 from projections.facts import (
     EscalationFacts,
     RecordedEvent,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from infra.serve import supervised
+from infra.cli.serve import supervised
 
 
 def test_a_failing_part_is_restarted_until_the_server_stops() -> None:

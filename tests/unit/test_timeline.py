@@ -11,8 +11,8 @@ import pytest
 
 from domain.service import EscalationService
 from infra.audit import history_as_recorded
-from infra.envelope import event_id
-from infra.stories import ldap_proxy_story
+from infra.local.stories import ldap_proxy_story
+from infra.messaging.envelope import event_id
 from projections.facts import RecordedEvent
 from projections.retro import render_markdown, retrospective
 from projections.timeline import GENESIS, TimelineEntry, first_difference, marks, timeline

@@ -23,7 +23,7 @@ from infra.bootstrap import (
     read_model_engine,
 )
 from infra.http.app import create_app
-from infra.relay_state import RelayLock
+from infra.messaging.relay_state import RelayLock
 from infra.settings import Settings
 
 log = structlog.get_logger(__name__)

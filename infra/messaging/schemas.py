@@ -1,7 +1,7 @@
 """JSON Schemas for every event type and an AsyncAPI document for the topic, generated from the
 domain event definitions, so that a team consuming the stream needs nothing from our code.
 
-`python -m infra.schemas` rewrites `docs/schemas/` and `docs/asyncapi.json`; a test fails when the
+`python -m infra.messaging.schemas` rewrites `docs/schemas/` and `docs/asyncapi.json`; a test fails when the
 checked-in files are not what this module generates.
 """
 
@@ -16,9 +16,9 @@ from uuid import UUID
 from pydantic import ConfigDict, create_model
 
 from domain.events import ALL_EVENT_TYPES, EscalationEvent
-from infra.envelope import CONTENT_TYPE, REQUIRED_HEADERS, SPEC_VERSION, type_name
+from infra.messaging.envelope import CONTENT_TYPE, REQUIRED_HEADERS, SPEC_VERSION, type_name
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 BOOKKEEPING = {"originator_id", "originator_version", "timestamp", "originator_topic", "class_version"}
 
 

@@ -21,8 +21,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from domain.events import EscalationEvent
-from infra import envelope
-from infra.relay_state import Checkpoint, RelayLock
+from infra.messaging import envelope
+from infra.messaging.relay_state import Checkpoint, RelayLock
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,7 @@ from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic, OffsetSpec
 from kafka.errors import TopicAlreadyExistsError
 
-from infra.ports import wait_until
+from infra.local.ports import wait_until
 
 log = structlog.get_logger(__name__)
 

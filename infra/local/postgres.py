@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.ports import free_port, wait_until
+from infra.local.ports import free_port, wait_until
 
 SUPERUSER = "ledger"
 

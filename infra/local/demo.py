@@ -33,10 +33,10 @@ from infra.bootstrap import (
 )
 from infra.http.app import create_app
 from infra.http.client import ApiCommands
-from infra.ports import free_port, wait_until
-from infra.relay_state import RelayLock
+from infra.local.ports import free_port, wait_until
+from infra.local.stories import ldap_proxy_story, quiet_escalation
+from infra.messaging.relay_state import RelayLock
 from infra.settings import Settings
-from infra.stories import ldap_proxy_story, quiet_escalation
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
 

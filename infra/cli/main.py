@@ -46,13 +46,13 @@ from infra.bootstrap import (
     rebuild_timeline,
     utc_now,
 )
-from infra.demo import run_demo
+from infra.cli.serve import serve
+from infra.local.demo import run_demo
 from infra.logs import configure_logging
-from infra.relay import BrokerUnavailableError
-from infra.relay_state import Checkpoint, RelayLock, RelayLockedError
-from infra.serve import serve
+from infra.messaging.relay import BrokerUnavailableError
+from infra.messaging.relay_state import Checkpoint, RelayLock, RelayLockedError
+from infra.messaging.topics import TopicMismatchError
 from infra.settings import Settings
-from infra.topics import TopicMismatchError
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
 from projections.tables import READ_MODEL_TABLES, ReadModelOutdatedError

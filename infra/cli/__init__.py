@@ -1,0 +1,1 @@
+"""The command line (`escalations ...`) and the long-running `serve` process."""
