@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from domain import commands as c
+from domain.commands import CommandHandler
 from domain.service import EscalationService
 from infra.local.stories import ldap_proxy_story, quiet_escalation, updated_once
 
@@ -25,7 +27,7 @@ ACTORS = {"mia.manager": "manager", "sam.manager": "manager", "priya.lead": "eng
 
 
 def escalations(
-    service: EscalationService, count: int, seed: int = 7, first: int = 0, now: datetime | None = None
+    service: CommandHandler, count: int, seed: int = 7, first: int = 0, now: datetime | None = None
 ) -> Iterator[UUID]:
     """Record `count` escalations through the service (or anything with its command methods).
 
@@ -44,7 +46,7 @@ def escalations(
             yield quiet_escalation(service, opened_at, customer=f"Customer {i}", region=region, lead=lead)
 
 
-def bumpy_escalation(service: EscalationService, start: datetime, *, customer: str, region: str, lead: str) -> UUID:
+def bumpy_escalation(service: CommandHandler, start: datetime, *, customer: str, region: str, lead: str) -> UUID:
     """An update corrected, updates paused in monitoring, monitoring interrupted by a relapse, then closed."""
     updated = updated_once(service, start, customer=customer, region=region, lead=lead)
     eid = updated.escalation_id
@@ -52,57 +54,81 @@ def bumpy_escalation(service: EscalationService, start: datetime, *, customer: s
     def at(hours: float) -> datetime:
         return start + timedelta(hours=hours)
 
-    r = service.record_correction(
-        eid,
-        updated.version,
+    r = service.handle(
+        c.RecordCorrection(
+            escalation_id=eid,
+            corrects_version=updated.version,
+            reason="wrong ticket in the update",
+            correction="The timeouts are tracked in ZD-2002, not ZD-2001",
+            occurred_at=at(6),
+        ),
         actor="sam.manager",
-        corrects_version=updated.version,
-        reason="wrong ticket in the update",
-        correction="The timeouts are tracked in ZD-2002, not ZD-2001",
-        occurred_at=at(6),
+        expected_version=updated.version,
     )
-    r = service.meet_exit_criterion(
-        eid, r.version, actor="sam.manager", criterion_id="no-502", evidence="A week without 502s", occurred_at=at(80)
+    r = service.handle(
+        c.MeetExitCriterion(
+            escalation_id=eid, criterion_id="no-502", evidence="A week without 502s", occurred_at=at(80)
+        ),
+        actor="sam.manager",
+        expected_version=r.version,
     )
-    r = service.start_monitoring(
-        eid, r.version, actor="sam.manager", period_days=7, agreed_with=f"{customer.lower()}.owner", occurred_at=at(81)
+    r = service.handle(
+        c.StartMonitoring(
+            escalation_id=eid, period_days=7, agreed_with=f"{customer.lower()}.owner", occurred_at=at(81)
+        ),
+        actor="sam.manager",
+        expected_version=r.version,
     )
-    r = service.pause_updates(
-        eid, r.version, actor="sam.manager", resume_on=at(45 * 24).date(), reason="customer holiday", occurred_at=at(82)
+    r = service.handle(
+        c.PauseUpdates(escalation_id=eid, resume_on=at(45 * 24).date(), reason="customer holiday", occurred_at=at(82)),
+        actor="sam.manager",
+        expected_version=r.version,
     )
-    r = service.interrupt_monitoring(eid, r.version, actor="sam.manager", reason="502s again", occurred_at=at(100))
-    r = service.post_update(
-        eid,
-        r.version,
+    r = service.handle(
+        c.InterruptMonitoring(escalation_id=eid, reason="502s again", occurred_at=at(100)),
+        actor="sam.manager",
+        expected_version=r.version,
+    )
+    r = service.handle(
+        c.PostUpdate(
+            escalation_id=eid,
+            progress="Relapse traced to a second load balancer",
+            status="on track",
+            current_tasks=[{"description": "Apply the timeouts to the second balancer", "tickets": ["ZD-2002"]}],
+            next_steps=["Monitor again"],
+            next_steps_owner=lead,
+            blockers=[],
+            occurred_at=at(102),
+        ),
         actor=lead,
-        progress="Relapse traced to a second load balancer",
-        status="on track",
-        current_tasks=[{"description": "Apply the timeouts to the second balancer", "tickets": ["ZD-2002"]}],
-        next_steps=["Monitor again"],
-        next_steps_owner=lead,
-        blockers=[],
-        occurred_at=at(102),
+        expected_version=r.version,
     )
-    r = service.start_monitoring(
-        eid, r.version, actor="sam.manager", period_days=7, agreed_with=f"{customer.lower()}.owner", occurred_at=at(104)
-    )
-    service.close_escalation(
-        eid,
-        r.version,
+    r = service.handle(
+        c.StartMonitoring(
+            escalation_id=eid, period_days=7, agreed_with=f"{customer.lower()}.owner", occurred_at=at(104)
+        ),
         actor="sam.manager",
-        outcome="positive",
-        exit_criteria_met=True,
-        summary="Timeouts fixed on both balancers; stable through monitoring",
-        closing_checklist_done=True,
-        customer_comfortable=True,
-        agreed_with_account_owner=True,
-        occurred_at=at(300),
+        expected_version=r.version,
+    )
+    service.handle(
+        c.CloseEscalation(
+            escalation_id=eid,
+            outcome="positive",
+            exit_criteria_met=True,
+            summary="Timeouts fixed on both balancers; stable through monitoring",
+            closing_checklist_done=True,
+            customer_comfortable=True,
+            agreed_with_account_owner=True,
+            occurred_at=at(300),
+        ),
+        actor="sam.manager",
+        expected_version=r.version,
     )
     return eid
 
 
 def record(
-    service: EscalationService, count: int, advance: Callable[[], None] = lambda: None, now: datetime | None = None
+    service: CommandHandler, count: int, advance: Callable[[], None] = lambda: None, now: datetime | None = None
 ) -> list[UUID]:
     recorded = []
     for escalation_id in escalations(service, count, now=now):
@@ -113,4 +139,4 @@ def record(
 
 def events_of(service: EscalationService, recorded: list[UUID]) -> int:
     """How many escalation events these escalations hold (the customer-channel registry not counted)."""
-    return sum(service.escalation(escalation_id).version for escalation_id in recorded)
+    return sum(service.state(escalation_id)["version"] for escalation_id in recorded)

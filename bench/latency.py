@@ -26,6 +26,7 @@ from rich.progress import Progress
 
 from bench import history
 from bench.results import Latency, percentile
+from domain import commands as c
 from domain.service import EscalationService
 from infra.bootstrap import build_service, prepare_topics, read_model_engine
 from infra.settings import Settings
@@ -54,15 +55,17 @@ def deployed(settings: Settings, log: Path) -> Iterator[None]:
 
 
 def open_one(service: EscalationService, customer: str) -> tuple[str, float]:
-    result = service.open_escalation(
+    result = service.handle(
+        c.OpenEscalation(
+            customer=customer,
+            region="EMEA",
+            account_owner="dana.owner",
+            dri_manager="mia.manager",
+            source="support_manager",
+            severity="high",
+            summary="latency probe",
+        ),
         actor="mia.manager",
-        customer=customer,
-        region="EMEA",
-        account_owner="dana.owner",
-        dri_manager="mia.manager",
-        source="support_manager",
-        severity="high",
-        summary="latency probe",
     )
     return str(result.escalation_id), time.perf_counter()
 
@@ -113,7 +116,7 @@ class SteadyLoad:
     def _run(self) -> None:
         began = next_at = time.perf_counter()
         for escalation_id in history.escalations(self.service, 1_000_000, seed=99, first=5_000_000):
-            self.events += self.service.escalation(escalation_id).version
+            self.events += self.service.state(escalation_id)["version"]
             next_at += self.interval
             if self._stopping.wait(max(0.0, next_at - time.perf_counter())):
                 break

@@ -430,7 +430,9 @@ class Escalation(Aggregate):
         )
         return emergency_id
 
-    def review_emergency_work(self, stamp: Stamp, *, emergency_id: str, reviewed_by: str, notes: str) -> None:
+    def review_emergency_work(
+        self, stamp: Stamp, *, emergency_id: str, notes: str, reviewed_by: str | None = None
+    ) -> None:
         self.check_open_for(stamp, "review emergency work")
         emergency = self.emergencies.get(emergency_id)
         if emergency is None:
@@ -444,7 +446,7 @@ class Escalation(Aggregate):
             EmergencyWorkReviewed,
             stamp,
             emergency_id=emergency_id,
-            reviewed_by=require_text(reviewed_by, "reviewed_by"),
+            reviewed_by=require_text(reviewed_by or stamp.actor, "reviewed_by"),
             notes=require_text(notes, "notes"),
         )
 
@@ -548,6 +550,11 @@ class Escalation(Aggregate):
         )
 
     # -- Questions -------------------------------------------------------------------------------
+
+    def as_data(self) -> dict[str, Any]:
+        """The escalation's state as plain data (copies, so a caller cannot change the aggregate)."""
+        state = {name.lstrip("_"): value for name, value in vars(self).items() if name != "_pending_events"}
+        return deepcopy(state) | {"id": self.id, "version": self.version}
 
     @property
     def is_stalled(self) -> bool:

@@ -26,7 +26,6 @@ from rich.table import Table
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.runtime import StoredOffsets, lag_by_partition
 from domain.errors import EscalationError
-from domain.escalation import Escalation
 from domain.events import EscalationEvent, event_fields
 from infra.audit import (
     history_as_recorded,
@@ -269,7 +268,7 @@ def audit_as_of(
 ) -> None:
     """The escalation's state as the ledger knew it at that moment, rebuilt from history."""
     at_moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    print_escalation(build_service(Settings()).escalation_as_of(escalation_id, at_moment))
+    print_escalation(build_service(Settings()).state_as_of(escalation_id, at_moment))
 
 
 def _progress_of(bar: Progress, task: TaskID) -> Callable[[int, int], None]:
@@ -316,7 +315,7 @@ def demo(
         result = run_demo(Settings(data_dir=data_dir or Path(tmp)))
         print_history(result.service.history(result.story))
         for escalation_id in (result.story, *result.others):
-            print_escalation(result.service.escalation(escalation_id))
+            print_escalation(result.service.state(escalation_id))
         console.print(
             f"Published {result.published} events to topic {result.topic} "
             f"on the embedded Kafka-compatible broker at {result.bootstrap_servers}."
@@ -342,21 +341,21 @@ def print_history(events: list[EscalationEvent]) -> None:
     console.print(table)
 
 
-def print_escalation(escalation: Escalation) -> None:
-    table = Table(title=f"Escalation {escalation.id}", show_header=False)
+def print_escalation(escalation: dict[str, Any]) -> None:
+    table = Table(title=f"Escalation {escalation['id']}", show_header=False)
     rows = {
-        "customer": f"{escalation.customer} ({escalation.region})",
-        "channel": escalation.channel,
-        "severity": f"{escalation.severity} (updates: {escalation.cadence.description})",
-        "phase": str(escalation.phase) + (" (stalled)" if escalation.is_stalled else ""),
-        "lead engineer": escalation.lead_engineer or "-",
-        "exit criteria met": f"{len(escalation.criteria_met)} of {len(escalation.exit_criteria)}",
-        "updates posted": str(escalation.updates_posted),
-        "uncertainties": ", ".join(f"{k}: {v['state']}" for k, v in escalation.uncertainties.items()) or "-",
-        "specialist teams": ", ".join(escalation.specialist_teams) or "-",
-        "outcome": escalation.outcome or "-",
-        "retrospective": escalation.retrospective or "-",
-        "version": str(escalation.version),
+        "customer": f"{escalation['customer']} ({escalation['region']})",
+        "channel": escalation["channel"],
+        "severity": f"{escalation['severity']} (updates: {escalation['cadence'].description})",
+        "phase": str(escalation["phase"]) + (" (stalled)" if escalation["stalled_since"] else ""),
+        "lead engineer": escalation["lead_engineer"] or "-",
+        "exit criteria met": f"{len(escalation['criteria_met'])} of {len(escalation['exit_criteria'])}",
+        "updates posted": str(escalation["updates_posted"]),
+        "uncertainties": ", ".join(f"{k}: {v['state']}" for k, v in escalation["uncertainties"].items()) or "-",
+        "specialist teams": ", ".join(escalation["specialist_teams"]) or "-",
+        "outcome": escalation["outcome"] or "-",
+        "retrospective": escalation["retrospective"] or "-",
+        "version": str(escalation["version"]),
     }
     for key, value in rows.items():
         table.add_row(key, value)

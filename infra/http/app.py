@@ -20,15 +20,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain import commands as c
 from domain.errors import EscalationError
-from domain.escalation import Escalation
-from domain.service import CommandResult, EscalationService
+from domain.service import EscalationService
 from infra.audit import history_as_recorded
 from infra.http import bodies
 from infra.http.problems import domain_error, problem, validation_error
+from projections import queries
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
-from projections.tables import escalations as escalations_table
 from projections.timeline import timeline
 
 MANAGER, ENGINEER, AUDITOR, ANALYST = "manager", "engineer", "auditor", "analyst"
@@ -44,38 +44,49 @@ class Principal:
 
 
 @dataclass(frozen=True)
-class Command:
+class Route:
+    """Where a command is posted (`/escalations/{id}/<path>`) and which roles may post it."""
+
     path: str
-    method: str
-    body: type[bodies.Body]
+    command: type[c.EscalationCommand]
     roles: frozenset[str]
+
+    @property
+    def body(self) -> type[bodies.CommandBody]:
+        return BODIES[self.command]
 
 
 ENGINEERS = frozenset({MANAGER, ENGINEER})
 MANAGERS = frozenset({MANAGER})
-COMMANDS = (
-    Command("preparation", "complete_preparation", bodies.CompletePreparation, MANAGERS),
-    Command("lead", "assign_lead_engineer", bodies.AssignLead, MANAGERS),
-    Command("product-dri", "assign_product_dri", bodies.AssignProductDri, MANAGERS),
-    Command("scope", "define_scope", bodies.DefineScope, MANAGERS),
-    Command("exit-criteria-met", "meet_exit_criterion", bodies.MeetExitCriterion, MANAGERS),
-    Command("uncertainties", "raise_uncertainty", bodies.RaiseUncertainty, ENGINEERS),
-    Command("risks", "define_risk", bodies.DefineRisk, ENGINEERS),
-    Command("answers", "answer_uncertainty", bodies.AnswerUncertainty, ENGINEERS),
-    Command("updates", "post_update", bodies.PostUpdate, ENGINEERS),
-    Command("stalls", "mark_stalled", bodies.MarkStalled, MANAGERS),
-    Command("resumptions", "resume_progress", bodies.ResumeProgress, MANAGERS),
-    Command("specialist-escalations", "escalate_to_specialist_team", bodies.EscalateToSpecialistTeam, MANAGERS),
-    Command("emergencies", "raise_emergency", bodies.RaiseEmergency, ENGINEERS),
-    Command("emergency-reviews", "review_emergency_work", bodies.ReviewEmergency, ENGINEERS),
-    Command("sync-cadence", "agree_sync_cadence", bodies.AgreeSyncCadence, MANAGERS),
-    Command("monitoring", "start_monitoring", bodies.StartMonitoring, MANAGERS),
-    Command("update-pauses", "pause_updates", bodies.PauseUpdates, MANAGERS),
-    Command("monitoring-interruptions", "interrupt_monitoring", bodies.InterruptMonitoring, MANAGERS),
-    Command("closing", "close_escalation", bodies.CloseEscalation, MANAGERS),
-    Command("retrospective", "open_retrospective", bodies.OpenRetrospective, MANAGERS),
-    Command("corrections", "record_correction", bodies.RecordCorrection, MANAGERS),
+OPENING_ROLES = MANAGERS
+ROUTES = (
+    Route("preparation", c.CompletePreparation, MANAGERS),
+    Route("lead", c.AssignLeadEngineer, MANAGERS),
+    Route("product-dri", c.AssignProductDri, MANAGERS),
+    Route("scope", c.DefineScope, MANAGERS),
+    Route("exit-criteria-met", c.MeetExitCriterion, MANAGERS),
+    Route("uncertainties", c.RaiseUncertainty, ENGINEERS),
+    Route("risks", c.DefineRisk, ENGINEERS),
+    Route("answers", c.AnswerUncertainty, ENGINEERS),
+    Route("updates", c.PostUpdate, ENGINEERS),
+    Route("stalls", c.MarkStalled, MANAGERS),
+    Route("resumptions", c.ResumeProgress, MANAGERS),
+    Route("specialist-escalations", c.EscalateToSpecialistTeam, MANAGERS),
+    Route("emergencies", c.RaiseEmergency, ENGINEERS),
+    Route("emergency-reviews", c.ReviewEmergencyWork, ENGINEERS),
+    Route("sync-cadence", c.AgreeSyncCadence, MANAGERS),
+    Route("monitoring", c.StartMonitoring, MANAGERS),
+    Route("update-pauses", c.PauseUpdates, MANAGERS),
+    Route("monitoring-interruptions", c.InterruptMonitoring, MANAGERS),
+    Route("closing", c.CloseEscalation, MANAGERS),
+    Route("retrospective", c.OpenRetrospective, MANAGERS),
+    Route("corrections", c.RecordCorrection, MANAGERS),
 )
+PATHS: dict[type[c.Command], str] = {route.command: route.path for route in ROUTES}
+COMMAND_TYPES: tuple[type[c.Command], ...] = (c.OpenEscalation, *PATHS)
+BODIES: dict[type[c.Command], type[bodies.CommandBody]] = {
+    command: bodies.body_of(command) for command in COMMAND_TYPES
+}
 
 
 class BodySizeLimit:
@@ -154,12 +165,6 @@ class _Forbidden(Exception):  # noqa: N818
         self.roles = roles
 
 
-def escalation_view(escalation: Escalation) -> dict[str, Any]:
-    state = {key.lstrip("_"): value for key, value in vars(escalation).items() if key != "_pending_events"}
-    view: dict[str, Any] = jsonable_encoder(state | {"id": escalation.id, "version": escalation.version})
-    return view
-
-
 def create_app(  # noqa: C901 - the endpoints are closures over the app's collaborators
     service: EscalationService,
     read_model: sa.Engine,
@@ -189,7 +194,7 @@ def create_app(  # noqa: C901 - the endpoints are closures over the app's collab
 
         return check
 
-    def respond(result: CommandResult, status: int = 200) -> JSONResponse:
+    def respond(result: c.CommandResult, status: int = 200) -> JSONResponse:
         body = {"escalation_id": str(result.escalation_id), "version": result.version, "position": result.position}
         if result.created:
             body["created"] = result.created
@@ -199,19 +204,21 @@ def create_app(  # noqa: C901 - the endpoints are closures over the app's collab
             headers={"ETag": etag(result.version), "Location": f"/escalations/{result.escalation_id}"},
         )
 
-    @app.post("/escalations", status_code=201, tags=["commands"])
     def open_escalation(
-        body: bodies.OpenEscalation, who: Annotated[Principal, Depends(authorised(MANAGERS))]
+        body: bodies.CommandBody, who: Annotated[Principal, Depends(authorised(OPENING_ROLES))]
     ) -> JSONResponse:
-        return respond(service.open_escalation(actor=who.name, **body.arguments()), 201)
+        return respond(service.handle(body.command(c.OpenEscalation), actor=who.name), 201)
 
-    for command in COMMANDS:
-        _add_command(app, service, command, authorised(command.roles), respond)
+    open_escalation.__annotations__["body"] = BODIES[c.OpenEscalation]
+    app.post("/escalations", status_code=201, tags=["commands"], summary="OpenEscalation")(open_escalation)
+
+    for route in ROUTES:
+        _add_command(app, service, route, authorised(route.roles), respond)
 
     @app.get("/escalations/{escalation_id}", tags=["queries"])
     def get_escalation(escalation_id: UUID, _: Annotated[Principal, Depends(authorised(READERS))]) -> JSONResponse:
-        escalation = service.escalation(escalation_id)
-        return JSONResponse(escalation_view(escalation), headers={"ETag": etag(escalation.version)})
+        state = service.state(escalation_id)
+        return JSONResponse(jsonable_encoder(state), headers={"ETag": etag(state["version"])})
 
     @app.get("/escalations/{escalation_id}/history", tags=["queries"])
     def get_history(escalation_id: UUID, _: Annotated[Principal, Depends(authorised(READERS))]) -> JSONResponse:
@@ -245,12 +252,9 @@ def create_app(  # noqa: C901 - the endpoints are closures over the app's collab
         timeout: Annotated[float, Query(ge=0, le=30)] = 5.0,
     ) -> JSONResponse:
         _wait_for(read_model, after, timeout, after_escalation)
-        query = sa.select(escalations_table).order_by(escalations_table.c.opened_at)
-        for column, value in (("status", status), ("customer", customer), ("region", region), ("lead_engineer", lead)):
-            if value is not None:
-                query = query.where(escalations_table.c[column] == value)
         with read_model.connect() as conn:
-            return JSONResponse(jsonable_encoder([dict(r) for r in conn.execute(query).mappings()]))
+            rows = queries.list_escalations(conn, status=status, customer=customer, region=region, lead_engineer=lead)
+        return JSONResponse(jsonable_encoder(rows))
 
     @app.get("/reports/{name}", tags=["queries"])
     def get_report(
@@ -327,24 +331,25 @@ HANDLERS: dict[type[Exception], Callable[[Request, Exception], Any]] = {
 def _add_command(
     app: FastAPI,
     service: EscalationService,
-    command: Command,
+    route: Route,
     authorise: Callable[..., Awaitable[Principal]],
-    respond: Callable[[CommandResult], JSONResponse],
+    respond: Callable[[c.CommandResult], JSONResponse],
 ) -> None:
-    body_type = command.body
-    act = getattr(service, command.method)
+    command_type = route.command
 
     def endpoint(
         escalation_id: UUID,
-        body: bodies.Body,
+        body: bodies.CommandBody,
         who: Annotated[Principal, Depends(authorise)],
         if_match: Annotated[str | None, Header()] = None,
     ) -> JSONResponse:
-        return respond(act(escalation_id, expected_version(if_match), actor=who.name, **body.arguments()))
+        command = body.command(command_type, escalation_id=escalation_id)
+        return respond(service.handle(command, actor=who.name, expected_version=expected_version(if_match)))
 
-    endpoint.__annotations__["body"] = body_type  # FastAPI validates against the command's own body
-    endpoint.__name__ = command.method
-    app.post(f"/escalations/{{escalation_id}}/{command.path}", tags=["commands"], summary=command.method)(endpoint)
+    endpoint.__annotations__["body"] = route.body  # FastAPI validates against the command's own body
+    endpoint.__name__ = command_type.__name__
+    path = f"/escalations/{{escalation_id}}/{route.path}"
+    app.post(path, tags=["commands"], summary=command_type.__name__)(endpoint)
 
 
 def _wait_for(read_model: sa.Engine, position: int | None, timeout: float, escalation_id: UUID | None = None) -> None:
@@ -356,12 +361,9 @@ def _wait_for(read_model: sa.Engine, position: int | None, timeout: float, escal
     if position is None:
         return
     deadline = time.monotonic() + timeout
-    query = sa.select(sa.func.max(escalations_table.c.position))
-    if escalation_id is not None:
-        query = query.where(escalations_table.c.escalation_id == str(escalation_id))
     while True:
         with read_model.connect() as conn:
-            seen = conn.execute(query).scalar() or 0
+            seen = queries.position_seen(conn, str(escalation_id) if escalation_id else None)
         if seen >= position:
             return
         if time.monotonic() > deadline:

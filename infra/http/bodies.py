@@ -1,170 +1,73 @@
-"""Request bodies of the commands: what a caller may send, validated before the domain sees it."""
+"""Request bodies, built from the commands themselves: what a caller may send, validated first.
 
-from datetime import date, datetime
-from typing import Annotated, Any
+Each command's body has the command's facts (without the escalation id, which is in the path) and
+its `Annotated` limits; FastAPI validates it, documents it in the OpenAPI schema, and turns it into
+the command. So a new fact on a command needs no change here.
+"""
 
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import MISSING, fields
+from datetime import datetime
+from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
-Text = Annotated[str, Field(min_length=1, max_length=10_000)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Tickets = Annotated[list[Name], Field(max_length=500)]
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from domain.commands import Command, Name, Text, Tickets
+from domain.values import ExitCriterionData, TaskData
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    occurred_at: datetime | None = Field(default=None, description="when it happened; default now; never in the future")
-
-    def arguments(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=False)
 
 
-class OpenEscalation(Body):
-    customer: Name
-    region: Name
-    account_owner: Name
-    dri_manager: Name
-    source: Name
-    severity: Name
-    summary: Text
-    escalation_dri: Name | None = None
-    reason: Name | None = None
-
-
-class CompletePreparation(Body):
-    cs_process_followed: bool
-    tickets_reviewed: Tickets
-    notes: str = ""
-
-
-class AssignLead(Body):
-    engineer: Name
-    engineer_region: Name
-    handed_off_tickets: Tickets = []
-    backup_engineer: Name | None = None
-    region_override_reason: Text | None = None
-
-
-class AssignProductDri(Body):
-    product_dri: Name
-
-
-class ExitCriterion(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ExitCriterion(Body):
     id: Name
     description: Text
 
 
-class DefineScope(Body):
-    exit_criteria: Annotated[list[ExitCriterion], Field(max_length=100)]
-    related_tickets: Tickets
-    unrelated_tickets: Tickets
-    agreed_with: Name
-    customer_acknowledged_delays: bool
-
-    def arguments(self) -> dict[str, Any]:
-        return self.model_dump()
-
-
-class MeetExitCriterion(Body):
-    criterion_id: Name
-    evidence: Text
-
-
-class RaiseUncertainty(Body):
-    question: Text
-
-
-class DefineRisk(Body):
-    uncertainty_id: Name
-    description: Text
-    likelihood: Name
-    impact: Name
-    mitigation: Text
-
-
-class AnswerUncertainty(Body):
-    uncertainty_id: Name
-    answer: Text
-
-
-class Task(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Task(Body):
     description: Text
     tickets: Tickets
 
 
-class PostUpdate(Body):
-    progress: Text
-    status: Name
-    current_tasks: Annotated[list[Task], Field(max_length=100)]
-    next_steps: Annotated[list[Text], Field(max_length=100)]
-    next_steps_owner: Name
-    blockers: Annotated[list[Text], Field(max_length=100)]
-    author: Name | None = None
-    exit_criteria_change: Text | None = None
+# The domain's nested shapes are TypedDicts; on the wire they are strict models (no unknown keys).
+NESTED: dict[Any, type[BaseModel]] = {ExitCriterionData: ExitCriterion, TaskData: Task}
+OCCURRED_AT = Field(default=None, description="when it happened; default now; never in the future")
 
 
-class MarkStalled(Body):
-    reason: Text
-    noticed_by: Name
+class CommandBody(Body):
+    def command(self, command_type: type[Command], **envelope: Any) -> Command:
+        """The command this body asks for; `envelope` adds what the URL says (the escalation id)."""
+        return command_type(**self.model_dump(), **envelope)
 
 
-class ResumeProgress(Body):
-    note: Text
+def body_of(command_type: type[Command]) -> type[CommandBody]:
+    """The request body of one command type."""
+    hints = get_type_hints(command_type, include_extras=True)
+    definitions: dict[str, Any] = {}
+    for field in fields(command_type):
+        if field.name == "escalation_id":  # in the path, or chosen by the server when opening
+            continue
+        if field.name == "occurred_at":
+            definitions[field.name] = (datetime | None, OCCURRED_AT)
+        elif field.default is not MISSING:
+            definitions[field.name] = (_wire_type(hints[field.name]), field.default)
+        elif field.default_factory is not MISSING:
+            definitions[field.name] = (_wire_type(hints[field.name]), Field(default_factory=field.default_factory))
+        else:
+            definitions[field.name] = (_wire_type(hints[field.name]), ...)
+    return create_model(command_type.__name__, __base__=CommandBody, **definitions)
 
 
-class EscalateToSpecialistTeam(Body):
-    team: Name
-    reference: Name
-    reason: Text
-
-
-class RaiseEmergency(Body):
-    ticket: Name
-    out_of_hours: bool
-    handled_by: Name
-
-
-class ReviewEmergency(Body):
-    emergency_id: Name
-    notes: Text
-    reviewed_by: Name | None = None
-
-
-class AgreeSyncCadence(Body):
-    cadence: Name
-    agreed_with: Name
-
-
-class StartMonitoring(Body):
-    period_days: Annotated[int, Field(ge=1, le=365)]
-    agreed_with: Name
-
-
-class PauseUpdates(Body):
-    resume_on: date
-    reason: Text
-
-
-class InterruptMonitoring(Body):
-    reason: Text
-
-
-class CloseEscalation(Body):
-    outcome: Name
-    exit_criteria_met: bool
-    summary: Text
-    closing_checklist_done: bool
-    customer_comfortable: bool
-    agreed_with_account_owner: bool
-    override_reason: Text | None = None
-
-
-class OpenRetrospective(Body):
-    retro_reference: Name
-
-
-class RecordCorrection(Body):
-    corrects_version: Annotated[int, Field(ge=1)]
-    reason: Text
-    correction: Text
+def _wire_type(annotation: Any) -> Any:
+    """The annotation with the domain's nested TypedDicts replaced by their strict wire models."""
+    if annotation in NESTED:
+        return NESTED[annotation]
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return Annotated[(_wire_type(args[0]), *annotation.__metadata__)]
+    if origin is list:
+        return list[_wire_type(args[0])]  # type: ignore[misc]
+    if origin in (Union, type(int | None)):
+        wired = tuple(_wire_type(arg) for arg in args)
+        return Union[wired]  # noqa: UP007 - built from a tuple of types
+    return annotation

@@ -1,4 +1,4 @@
-"""A client of the HTTP API with the application service's command methods.
+"""A client of the HTTP API that handles commands the way the application service does.
 
 The demo tells its stories through this, so they travel the same path a support manager's tools
 would: bearer token, If-Match with the version the caller last saw, problem documents on errors.
@@ -6,13 +6,14 @@ would: bearer token, If-Match with the version the caller last saw, problem docu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import httpx
 
+from domain.commands import Command, CommandResult, EscalationCommand
 from domain.errors import (
     EscalationError,
     EscalationNotFoundError,
@@ -20,8 +21,7 @@ from domain.errors import (
     InvalidCommandError,
     VersionConflictError,
 )
-from domain.service import CommandResult
-from infra.http.app import COMMANDS
+from infra.http.app import PATHS
 
 ERRORS: dict[int, type[EscalationError]] = {
     404: EscalationNotFoundError,
@@ -29,35 +29,25 @@ ERRORS: dict[int, type[EscalationError]] = {
     412: VersionConflictError,
     422: InvalidCommandError,
 }
-PATHS = {command.method: command.path for command in COMMANDS}
 
 
 class ApiCommands:
-    """`client.post_update(escalation_id, version, **fields)` and so on, over HTTP."""
+    """`client.handle(PostUpdate(...), actor=..., expected_version=...)`, over HTTP."""
 
     def __init__(self, http: httpx.Client, tokens: dict[str, str]) -> None:
         """`tokens`: each actor's bearer token; the API records the token's name as the actor."""
         self.http = http
         self.tokens = tokens
 
-    def open_escalation(self, *, actor: str, **fields: Any) -> CommandResult:
-        return self._result(self.http.post("/escalations", json=_jsonable(fields), headers=self._auth(actor)))
-
-    def _auth(self, actor: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[actor]}"}
-
-    def __getattr__(self, method: str) -> Callable[..., CommandResult]:
-        if method not in PATHS:
-            raise AttributeError(method)
-
-        def send(escalation_id: UUID, expected_version: int | None, *, actor: str, **fields: Any) -> CommandResult:
-            headers = self._auth(actor) | ({} if expected_version is None else {"If-Match": f'"{expected_version}"'})
-            response = self.http.post(
-                f"/escalations/{escalation_id}/{PATHS[method]}", json=_jsonable(fields), headers=headers
-            )
-            return self._result(response)
-
-        return send
+    def handle(self, command: Command, *, actor: str, expected_version: int | None = None) -> CommandResult:
+        headers = {"Authorization": f"Bearer {self.tokens[actor]}"}
+        if isinstance(command, EscalationCommand):
+            path = f"/escalations/{command.escalation_id}/{PATHS[type(command)]}"
+            if expected_version is not None:
+                headers["If-Match"] = f'"{expected_version}"'
+        else:
+            path = "/escalations"
+        return self._result(self.http.post(path, json=body_of(command), headers=headers))
 
     @staticmethod
     def _result(response: httpx.Response) -> CommandResult:
@@ -68,5 +58,14 @@ class ApiCommands:
         return CommandResult(UUID(body["escalation_id"]), body["version"], body["position"], body.get("created"))
 
 
-def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
-    return {key: value.isoformat() if isinstance(value, datetime | date) else value for key, value in fields.items()}
+def body_of(command: Command) -> dict[str, Any]:
+    """The command's JSON body: its facts and when it happened (the escalation id travels in the path)."""
+    return {
+        field.name: _jsonable(getattr(command, field.name))
+        for field in fields(command)
+        if field.name != "escalation_id" and getattr(command, field.name) is not None
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime | date) else value

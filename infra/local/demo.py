@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -20,6 +20,7 @@ import sqlalchemy as sa
 import structlog
 import uvicorn
 
+from domain.commands import CommandHandler
 from domain.service import EscalationService
 from infra.audit import history_as_recorded
 from infra.bootstrap import (
@@ -76,7 +77,7 @@ def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
                         commands, start + timedelta(days=11), customer="Umbrella", region="APAC", lead="kenji.lead"
                     ),
                 ]
-            recorded = sum(service.escalation(e).version for e in (story, *others))
+            recorded = sum(service.state(e)["version"] for e in (story, *others))
             deadline = time.monotonic() + publish_timeout
             while relay.published < recorded and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -100,8 +101,8 @@ DEMO_PEOPLE = {
 
 
 @contextmanager
-def _api(service: EscalationService, read_model: sa.Engine) -> Iterator[EscalationService]:
-    """The real HTTP API on a loopback port, and a client of it with the service's command methods."""
+def _api(service: EscalationService, read_model: sa.Engine) -> Iterator[CommandHandler]:
+    """The real HTTP API on a loopback port, and a client of it that handles commands."""
     tokens = {person: secrets.token_urlsafe(16) for person in DEMO_PEOPLE}
     app = create_app(service, read_model, {tokens[p]: f"{role}:{p}" for p, role in DEMO_PEOPLE.items()})
     port = free_port()
@@ -111,8 +112,7 @@ def _api(service: EscalationService, read_model: sa.Engine) -> Iterator[Escalati
     wait_until(lambda: server.started, timeout=30, what=f"the API on port {port}")
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            # The stories use the service's command methods; the client has the same ones, over HTTP.
-            yield cast("EscalationService", ApiCommands(http, tokens))
+            yield ApiCommands(http, tokens)
     finally:
         server.should_exit = True
         thread.join(timeout=30)

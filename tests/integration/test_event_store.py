@@ -12,6 +12,7 @@ from uuid import UUID
 
 import pytest
 
+from domain import commands as c
 from domain.errors import VersionConflictError
 from domain.events import EscalationClosed, EscalationOpened, RetrospectiveOpened
 from domain.service import EscalationService
@@ -25,15 +26,17 @@ MakeService = Callable[..., EscalationService]
 
 
 def open_globex(service: EscalationService) -> UUID:
-    return service.open_escalation(
+    return service.handle(
+        c.OpenEscalation(
+            customer="Globex",
+            region="EMEA",
+            account_owner="dana",
+            dri_manager="m",
+            source="support_manager",
+            severity="high",
+            summary="s",
+        ),
         actor="m",
-        customer="Globex",
-        region="EMEA",
-        account_owner="dana",
-        dri_manager="m",
-        source="support_manager",
-        severity="high",
-        summary="s",
     ).escalation_id
 
 
@@ -43,16 +46,16 @@ def test_the_ldap_proxy_story_is_recorded_and_read_back(make_service: MakeServic
     escalation_id = ldap_proxy_story(writer, clock.now - timedelta(days=14))
 
     reader = make_service()
-    escalation = reader.escalation(escalation_id)
+    escalation = reader.state(escalation_id)
     history = reader.history(escalation_id)
-    assert escalation.phase is Phase.CLOSED
-    assert escalation.retrospective == "escalated-customers#311"
-    assert escalation.uncertainties["U1"]["state"] == "answered"
-    assert escalation.uncertainties["U2"]["state"] == "risk"
+    assert escalation["phase"] is Phase.CLOSED
+    assert escalation["retrospective"] == "escalated-customers#311"
+    assert escalation["uncertainties"]["U1"]["state"] == "answered"
+    assert escalation["uncertainties"]["U2"]["state"] == "risk"
     assert isinstance(history[0], EscalationOpened)
     assert isinstance(history[-2], EscalationClosed)
     assert isinstance(history[-1], RetrospectiveOpened)
-    assert [e.originator_version for e in history] == list(range(1, escalation.version + 1))
+    assert [e.originator_version for e in history] == list(range(1, escalation["version"] + 1))
 
 
 def test_two_writers_with_the_same_expected_version_one_wins_one_gets_a_conflict(
@@ -67,7 +70,11 @@ def test_two_writers_with_the_same_expected_version_one_wins_one_gets_a_conflict
         barrier.wait()
         try:
             outcomes.append(
-                service.complete_preparation(escalation_id, 1, actor="m", cs_process_followed=True, tickets_reviewed=[])
+                service.handle(
+                    c.CompletePreparation(escalation_id=escalation_id, cs_process_followed=True, tickets_reviewed=[]),
+                    actor="m",
+                    expected_version=1,
+                )
             )
         except VersionConflictError as error:
             outcomes.append(error)
@@ -89,7 +96,7 @@ def test_a_lost_race_inside_the_store_is_a_conflict_not_an_overwrite(make_servic
     first, second = make_service(), make_service()
     escalation_id = open_globex(first)
     # Both load version 1 and both pass the expected-version check; only the store can tell.
-    mine, theirs = first.escalation(escalation_id), second.escalation(escalation_id)
+    mine, theirs = first._load(escalation_id), second._load(escalation_id)
     stamp = first._stamp("m", None)
     mine.complete_preparation(stamp, cs_process_followed=True, tickets_reviewed=["ZD-1"])
     theirs.complete_preparation(stamp, cs_process_followed=False, tickets_reviewed=["ZD-2"])
@@ -98,23 +105,35 @@ def test_a_lost_race_inside_the_store_is_a_conflict_not_an_overwrite(make_servic
     with pytest.raises(VersionConflictError, match="changed by someone else"):
         second._save(theirs)
 
-    assert first.escalation(escalation_id).tickets_reviewed == ["ZD-1"]
+    assert first.state(escalation_id)["tickets_reviewed"] == ["ZD-1"]
 
 
 def test_a_writer_with_a_cached_escalation_sees_what_another_writer_saved(make_service: MakeService) -> None:
     first, second = make_service(), make_service()
     escalation_id = open_globex(first)
-    assert second.escalation(escalation_id).version == 1  # now in the second writer's cache
+    assert second.state(escalation_id)["version"] == 1  # now in the second writer's cache
 
-    first.complete_preparation(escalation_id, 1, actor="m", cs_process_followed=True, tickets_reviewed=["ZD-1"])
+    first.handle(
+        c.CompletePreparation(escalation_id=escalation_id, cs_process_followed=True, tickets_reviewed=["ZD-1"]),
+        actor="m",
+        expected_version=1,
+    )
     with pytest.raises(VersionConflictError):
-        second.complete_preparation(escalation_id, 1, actor="m", cs_process_followed=False, tickets_reviewed=[])
+        second.handle(
+            c.CompletePreparation(escalation_id=escalation_id, cs_process_followed=False, tickets_reviewed=[]),
+            actor="m",
+            expected_version=1,
+        )
 
-    seen = second.escalation(escalation_id)
-    assert (seen.version, seen.tickets_reviewed) == (2, ["ZD-1"])
-    result = second.assign_lead_engineer(escalation_id, 2, actor="m", engineer="priya", engineer_region="EMEA")
+    seen = second.state(escalation_id)
+    assert (seen["version"], seen["tickets_reviewed"]) == (2, ["ZD-1"])
+    result = second.handle(
+        c.AssignLeadEngineer(escalation_id=escalation_id, engineer="priya", engineer_region="EMEA"),
+        actor="m",
+        expected_version=2,
+    )
     assert result.version == 3
-    assert first.escalation(escalation_id).lead_engineer == "priya"
+    assert first.state(escalation_id)["lead_engineer"] == "priya"
 
 
 def test_as_of_gives_the_escalation_as_it_was_then(make_service: MakeService, clock: SteppingClock) -> None:
@@ -122,32 +141,38 @@ def test_as_of_gives_the_escalation_as_it_was_then(make_service: MakeService, cl
     escalation_id = open_globex(service)
     opened_at = clock.now
     clock.advance(hours=1)
-    service.complete_preparation(escalation_id, 1, actor="m", cs_process_followed=True, tickets_reviewed=[])
+    service.handle(
+        c.CompletePreparation(escalation_id=escalation_id, cs_process_followed=True, tickets_reviewed=[]),
+        actor="m",
+        expected_version=1,
+    )
 
-    assert service.escalation_as_of(escalation_id, opened_at).phase is Phase.OPENED
-    assert service.escalation_as_of(escalation_id, clock.now).phase is Phase.PREPARED
+    assert service.state_as_of(escalation_id, opened_at)["phase"] is Phase.OPENED
+    assert service.state_as_of(escalation_id, clock.now)["phase"] is Phase.PREPARED
 
 
 def test_a_store_written_with_a_key_is_unreadable_without_it(store_settings: Settings, clock: SteppingClock) -> None:
     key = base64.b64encode(os.urandom(32)).decode()
     encrypted = store_settings.but(cipher_key=key)
     service = build_service(encrypted, clock=clock)
-    escalation_id = service.open_escalation(
+    escalation_id = service.handle(
+        c.OpenEscalation(
+            customer="Secret Customer Inc",
+            region="EMEA",
+            account_owner="dana",
+            dri_manager="m",
+            source="support_manager",
+            severity="high",
+            summary="confidential outage",
+        ),
         actor="m",
-        customer="Secret Customer Inc",
-        region="EMEA",
-        account_owner="dana",
-        dri_manager="m",
-        source="support_manager",
-        severity="high",
-        summary="confidential outage",
     ).escalation_id
-    assert build_service(encrypted, clock=clock).escalation(escalation_id).customer == "Secret Customer Inc"
+    assert build_service(encrypted, clock=clock).state(escalation_id)["customer"] == "Secret Customer Inc"
 
     without_key = build_service(store_settings, clock=clock)
 
     with pytest.raises(Exception):  # noqa: B017, PT011 - the library's decode error, whatever its type
-        without_key.escalation(escalation_id)
+        without_key.state(escalation_id)
     if store_settings.event_store == "sqlite":
         raw = sqlite3.connect(store_settings.event_store_path).execute("select state from stored_events").fetchall()
         assert all(b"Secret Customer" not in bytes(row[0]) for row in raw)

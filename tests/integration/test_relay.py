@@ -71,7 +71,7 @@ def test_events_of_many_escalations_arrive_complete_and_in_order(
 ) -> None:
     service = build_service(kafka_settings, clock=clock)
     story = ldap_proxy_story(service, clock.now - timedelta(days=14))
-    recorded = record_escalations(service, 40, clock) + service.escalation(story).version
+    recorded = record_escalations(service, 40, clock) + service.state(story)["version"]
     prepare_topics(kafka_settings)
 
     publish_until_caught_up(kafka_settings, service)
@@ -82,7 +82,7 @@ def test_events_of_many_escalations_arrive_complete_and_in_order(
     assert len(records) == recorded
     for escalation_id, versions in by_escalation(records).items():
         assert versions == list(range(1, len(versions) + 1)), f"{escalation_id} out of order"
-        assert len(versions) == service.escalation(UUID(escalation_id)).version
+        assert len(versions) == service.state(UUID(escalation_id))["version"]
 
 
 def test_headers_and_values_are_exactly_as_specified_and_match_the_schemas(

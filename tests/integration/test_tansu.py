@@ -41,7 +41,7 @@ def test_the_relay_publishes_to_the_embedded_broker(tansu: TansuBroker, tmp_path
     relay.close()
 
     records = read_topic(
-        tansu.bootstrap_servers, settings.events_topic, expect_at_least=service.escalation(story).version
+        tansu.bootstrap_servers, settings.events_topic, expect_at_least=service.state(story)["version"]
     )
     assert sorted(int(r.headers["ce_aggregateversion"]) for r in records) == list(range(1, 25))
 

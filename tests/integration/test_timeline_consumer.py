@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from domain import commands as c
 from infra.bootstrap import build_service, build_timeline_consumer, prepare_topics
 from infra.local.stories import ldap_proxy_story, quiet_escalation
 from infra.settings import Settings
@@ -85,7 +86,9 @@ def test_as_of_shows_the_escalation_as_it_was(kafka_settings: Settings, clock: S
     escalation = quiet_escalation(service, clock.now - timedelta(days=1), customer="Initech", region="AMER", lead="ana")
     before = clock.now
     clock.advance(hours=2)
-    service.mark_stalled(escalation, None, actor="sam.manager", reason="no progress", noticed_by="sam.manager")
+    service.handle(
+        c.MarkStalled(escalation_id=escalation, reason="no progress", noticed_by="sam.manager"), actor="sam.manager"
+    )
 
     then = escalations_cli(kafka_settings, "audit", "as-of", str(escalation), before.isoformat())
     now = escalations_cli(kafka_settings, "audit", "as-of", str(escalation), clock.now.isoformat())

@@ -12,8 +12,10 @@ def generated(escalations: int) -> list[tuple[list[str], str | None, str]]:
     """Per escalation: its event types, its lead and its region."""
     clock = SteppingClock()
     service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
-    recorded = [service.escalation(i) for i in history.record(service, escalations, now=clock.now)]
-    return [([type(e).__name__ for e in service.history(e.id)], e.lead_engineer, e.region.value) for e in recorded]
+    recorded = [service.state(i) for i in history.record(service, escalations, now=clock.now)]
+    return [
+        ([type(e).__name__ for e in service.history(s["id"])], s["lead_engineer"], s["region"].value) for s in recorded
+    ]
 
 
 def test_the_generator_records_every_event_type_in_legal_orders() -> None:
