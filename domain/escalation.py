@@ -452,12 +452,9 @@ class Escalation(Aggregate):
 
     def agree_sync_cadence(self, stamp: Stamp, *, cadence: str, agreed_with: str) -> None:
         self.check_open_for(stamp, "agree a sync cadence")
-        self._record(
-            SyncCadenceAgreed,
-            stamp,
-            cadence=require_text(cadence, "cadence"),
-            agreed_with=require_text(agreed_with, "agreed_with"),
-        )
+        cadence = require_text(cadence, "cadence")
+        self._check_agreed_with_account_owner(agreed_with, "the sync cadence")
+        self._record(SyncCadenceAgreed, stamp, cadence=cadence, agreed_with=agreed_with.strip())
 
     # -- Step 5: monitoring and closing ----------------------------------------------------------
 
