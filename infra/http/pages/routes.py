@@ -233,7 +233,7 @@ def mount_pages(  # noqa: C901, PLR0915 - the routes are closures over the app's
             return page(request, "error.html", 404, message=f"No escalation {escalation_id}; pick one from the list.")
         now = datetime.now(UTC)
         with read_model.connect() as conn:
-            seen = queries.position_seen(conn, str(escalation_id))
+            seen = queries.position_seen(conn)  # the live stream compares with the overall position
             row = conn.execute(sa.select(escalations).where(escalations.c.escalation_id == str(escalation_id))).first()
         allowed = sorted(name for name, roles in commands.items() if session.principal.role in roles)
         return page(
