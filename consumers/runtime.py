@@ -2,9 +2,11 @@
 
 Each polled batch is applied in one database transaction together with the Kafka offsets it came
 from, so a crash at any point neither loses nor double-applies an event. On start and on every
-partition assignment the consumer seeks to the offsets stored beside the read model. A message that
-cannot be decoded or applied goes to the dead-letter topic, with the error and its origin in
-headers, before the transaction commits; the consumer keeps going.
+partition assignment the consumer seeks to the offsets stored beside the read model. Each record is
+decoded once, here, by the decoder the composition root passes in: projectors see only events, and
+the wire format stays in the one module that encodes it. A message that cannot be decoded or
+applied goes to the dead-letter topic, with the error and its origin in headers, before the
+transaction commits; the consumer keeps going.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 import structlog
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import Counter, Gauge
 
+from projections.facts import RecordedEvent
 from projections.tables import consumer_offsets
 
 log = structlog.get_logger(__name__)
@@ -39,10 +42,21 @@ def lag_by_partition(offsets: StoredOffsets, reader: KafkaConsumer, topic: str) 
     }
 
 
-class Projector(Protocol):
-    """Applies a batch of records to a read model inside the given transaction."""
+Decoder = Callable[[Any], RecordedEvent]
+OnError = Callable[[Any, Exception], None]
 
-    def apply(self, conn: sa.Connection, records: Sequence[Any], on_error: Callable[[Any, Exception], None]) -> int:
+
+class Decoded(NamedTuple):
+    """A record and the event decoded from it: the event to apply, the record to dead-letter if that fails."""
+
+    record: Any
+    event: RecordedEvent
+
+
+class Projector(Protocol):
+    """Applies a batch of decoded events to a read model inside the given transaction."""
+
+    def apply(self, conn: sa.Connection, batch: Sequence[Decoded], on_error: OnError) -> int:
         """Apply what can be applied; report each record that cannot through `on_error`. Returns how many applied."""
         ...
 
@@ -101,6 +115,7 @@ class ConsumerRunner:
         *,
         engine: sa.Engine,
         projector: Projector,
+        decode: Decoder,
         consumer_factory: Callable[[], KafkaConsumer],
         dead_letters: Callable[[], KafkaProducer],
         topic: str,
@@ -111,6 +126,7 @@ class ConsumerRunner:
     ) -> None:
         self.engine = engine
         self.projector = projector
+        self.decode = decode
         self._new_consumer = consumer_factory
         self._new_dead_letter_producer = dead_letters
         self.topic = topic
@@ -176,9 +192,10 @@ class ConsumerRunner:
     def apply_batch(self, batch: dict[TopicPartition, list[Any]]) -> None:
         records = [record for tp in sorted(batch, key=lambda tp: tp.partition) for record in batch[tp]]
         dead: list[tuple[Any, Exception]] = []
+        decoded = self._decoded(records, dead)
         next_offsets = {tp.partition: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
         with self.engine.begin() as conn:
-            applied = self.projector.apply(conn, records, lambda record, error: dead.append((record, error)))
+            applied = self.projector.apply(conn, decoded, lambda record, error: dead.append((record, error)))
             if dead:
                 self._dead_letter(dead)  # flushed before the commit: a poison message is never lost
             self.offsets.save(conn, self.topic, next_offsets)
@@ -189,6 +206,15 @@ class ConsumerRunner:
         APPLIED.labels(self.group).inc(applied)
         DEAD_LETTERED.labels(self.group).inc(len(dead))
         self._record_lag(batch)
+
+    def _decoded(self, records: list[Any], dead: list[tuple[Any, Exception]]) -> list[Decoded]:
+        decoded: list[Decoded] = []
+        for record in records:
+            try:
+                decoded.append(Decoded(record, self.decode(record)))
+            except Exception as error:  # noqa: BLE001 - one undecodable record goes to the dead-letter topic, alone
+                dead.append((record, error))
+        return decoded
 
     def _record_lag(self, batch: dict[TopicPartition, list[Any]]) -> None:
         if self._consumer is None:

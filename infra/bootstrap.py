@@ -20,6 +20,7 @@ from consumers.timeline import TimelineProjector
 from domain.service import Clock, EscalationService
 from infra.local.brokers import TansuBroker
 from infra.messaging.clients import connection_config, producer_config
+from infra.messaging.envelope import decode_record
 from infra.messaging.relay import Relay, RelayOptions
 from infra.messaging.relay_state import Checkpoint
 from infra.messaging.topics import LOG_CONFIG, TopicSpec, ensure_topics
@@ -97,6 +98,7 @@ def build_consumer(
     return ConsumerRunner(
         engine=engine,
         projector=projector,
+        decode=decode_record,
         consumer_factory=lambda: KafkaConsumer(**consumer_config(settings, group)),
         dead_letters=lambda: KafkaProducer(**producer_config(settings)),
         topic=settings.events_topic,
