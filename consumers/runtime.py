@@ -21,8 +21,20 @@ import structlog
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import Counter, Gauge
 
+from consumers.offsets import StoredOffsets
 from projections.facts import RecordedEvent
-from projections.tables import consumer_offsets
+
+# StoredOffsets is named here too because the command line imports it from this module.
+__all__ = [
+    "ConsumerRunner",
+    "ConsumerStats",
+    "Decoded",
+    "Decoder",
+    "OnError",
+    "Projector",
+    "StoredOffsets",
+    "lag_by_partition",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -67,33 +79,6 @@ class ConsumerStats:
     dead_lettered: int = 0
     batches: int = 0
     positions: dict[int, int] = field(default_factory=dict)
-
-
-class StoredOffsets:
-    def __init__(self, engine: sa.Engine, group: str) -> None:
-        self.engine = engine
-        self.group = group
-
-    def load(self, topic: str) -> dict[int, int]:
-        query = sa.select(consumer_offsets.c.partition, consumer_offsets.c.next_offset).where(
-            consumer_offsets.c.consumer_group == self.group, consumer_offsets.c.topic == topic
-        )
-        with self.engine.connect() as conn:
-            return {int(p): int(o) for p, o in conn.execute(query)}
-
-    def save(self, conn: sa.Connection, topic: str, next_offsets: dict[int, int]) -> None:
-        for partition, offset in next_offsets.items():
-            where = (
-                (consumer_offsets.c.consumer_group == self.group)
-                & (consumer_offsets.c.topic == topic)
-                & (consumer_offsets.c.partition == partition)
-            )
-            if conn.execute(consumer_offsets.update().where(where).values(next_offset=offset)).rowcount == 0:
-                conn.execute(
-                    consumer_offsets.insert().values(
-                        consumer_group=self.group, topic=topic, partition=partition, next_offset=offset
-                    )
-                )
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -121,15 +121,6 @@ reporting_state = sa.Table(
     sa.Column("facts", Text, nullable=False),
 )
 
-consumer_offsets = sa.Table(
-    "consumer_offsets",
-    metadata,
-    sa.Column("consumer_group", sa.String(200), primary_key=True),
-    sa.Column("topic", sa.String(255), primary_key=True),
-    sa.Column("partition", sa.Integer, primary_key=True),
-    sa.Column("next_offset", sa.BigInteger, nullable=False),
-)
-
 # Read models are rebuilt from history rather than migrated in place: a schema change bumps this
 # version, and a read model written by an older version asks for `escalations rebuild reporting`.
 SCHEMA_VERSION = 2

@@ -1,4 +1,4 @@
-"""The consumer runtime decodes each record once, before any projector sees it."""
+"""The consumer runtime: each record decoded once before any projector sees it; each group's offsets its own."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from kafka import TopicPartition
 
+from consumers.offsets import StoredOffsets
 from consumers.runtime import ConsumerRunner, Decoded, OnError
 from projections.facts import RecordedEvent
-from projections.tables import create_schema
+from projections.tables import create_schema, drop_schema
 
 TOPIC = "escalations.events"
 
@@ -57,10 +58,8 @@ def test_undecodable_records_are_dead_lettered_and_the_projector_sees_only_decod
         decoded_offsets.append(record.offset)
         return decode(record)
 
-    engine = sa.create_engine("sqlite://")
-    create_schema(engine)
     runner = ConsumerRunner(
-        engine=engine,
+        engine=sa.create_engine("sqlite://"),
         projector=projector,
         decode=counting_decode,
         consumer_factory=lambda: None,  # type: ignore[arg-type, return-value]
@@ -79,3 +78,16 @@ def test_undecodable_records_are_dead_lettered_and_the_projector_sees_only_decod
     assert dict(dead_letters.sent[0]["headers"])["dlq_error"] == b"ValueError: the value is not JSON"
     assert runner.stats.dead_lettered == 1
     assert runner.offsets.load(TOPIC) == {0: 3}
+
+
+def test_dropping_the_reporting_read_model_keeps_the_timeline_groups_offsets() -> None:
+    engine = sa.create_engine("sqlite://")
+    create_schema(engine)
+    timeline = StoredOffsets(engine, "escalations.timeline")
+    with engine.begin() as conn:
+        timeline.save(conn, TOPIC, {0: 7, 1: 3})
+
+    drop_schema(engine)
+    create_schema(engine)
+
+    assert timeline.load(TOPIC) == {0: 7, 1: 3}
