@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from domain.uncertainties import RISK
 from projections.facts import EscalationFacts, facts_from_json, facts_to_json
 
 metadata = sa.MetaData()
@@ -317,7 +318,7 @@ def _child_rows(f: EscalationFacts) -> dict[sa.Table, list[dict[str, object]]]:
                 "raised_at": u.raised_at,
                 "state": u.state,
                 "settled_at": u.settled_at,
-                "became_risk": u.state == "risk",
+                "became_risk": u.state == RISK,
             }
             for u in f.uncertainties
         ],
