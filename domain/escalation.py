@@ -14,6 +14,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.calendar import working_days_between
 from domain.errors import IllegalTransitionError, InvalidCommandError
 from domain.events import (
     CorrectionRecorded,
@@ -40,6 +41,7 @@ from domain.events import (
     UpdatePosted,
     UpdatesPaused,
 )
+from domain.uncertainties import OPEN
 from domain.values import (
     ExitCriterionData,
     Level,
@@ -54,7 +56,6 @@ from domain.values import (
     parse_choice,
     require_text,
     require_tickets,
-    working_days_between,
 )
 
 WORKING_PHASES = (Phase.ACTIVE, Phase.MONITORING)
@@ -615,7 +616,7 @@ class Escalation(Aggregate):
             known = ", ".join(self.uncertainties) or "none yet"
             msg = f"uncertainty {uncertainty_id!r} is not known here; known uncertainties: {known}"
             raise InvalidCommandError(msg)
-        if uncertainty["state"] != "open":
+        if uncertainty["state"] != OPEN:
             msg = f"uncertainty {uncertainty_id} is already settled ({uncertainty['state']}); raise a new one"
             raise IllegalTransitionError(msg)
 

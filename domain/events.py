@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
+from domain.uncertainties import raised, settled
 from domain.values import (
     CadenceData,
     ExitCriterionData,
@@ -128,11 +129,7 @@ class UncertaintyRaised(EscalationEvent):
     question: str
 
     def apply(self, aggregate: Escalation) -> None:
-        aggregate.uncertainties[self.uncertainty_id] = {
-            "question": self.question,
-            "raised_at": self.occurred_at.isoformat(),
-            "state": "open",
-        }
+        aggregate.uncertainties[self.uncertainty_id] = raised(self.question, self.occurred_at.isoformat())
 
 
 class RiskDefined(EscalationEvent):
@@ -145,15 +142,15 @@ class RiskDefined(EscalationEvent):
     mitigation: str
 
     def apply(self, aggregate: Escalation) -> None:
-        aggregate.uncertainties[self.uncertainty_id] = {
-            **aggregate.uncertainties[self.uncertainty_id],
-            "state": "risk",
-            "risk": self.description,
-            "likelihood": self.likelihood,
-            "impact": self.impact,
-            "mitigation": self.mitigation,
-            "settled_at": self.occurred_at.isoformat(),
-        }
+        aggregate.uncertainties[self.uncertainty_id] = settled(
+            aggregate.uncertainties[self.uncertainty_id],
+            type(self).__name__,
+            risk=self.description,
+            likelihood=self.likelihood,
+            impact=self.impact,
+            mitigation=self.mitigation,
+            settled_at=self.occurred_at.isoformat(),
+        )
 
 
 class UncertaintyAnswered(EscalationEvent):
@@ -163,12 +160,12 @@ class UncertaintyAnswered(EscalationEvent):
     answer: str
 
     def apply(self, aggregate: Escalation) -> None:
-        aggregate.uncertainties[self.uncertainty_id] = {
-            **aggregate.uncertainties[self.uncertainty_id],
-            "state": "answered",
-            "answer": self.answer,
-            "settled_at": self.occurred_at.isoformat(),
-        }
+        aggregate.uncertainties[self.uncertainty_id] = settled(
+            aggregate.uncertainties[self.uncertainty_id],
+            type(self).__name__,
+            answer=self.answer,
+            settled_at=self.occurred_at.isoformat(),
+        )
 
 
 class UpdatePosted(EscalationEvent):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
@@ -144,17 +144,6 @@ def require_aware(moment: datetime, field: str) -> datetime:
         msg = f"{field} {moment.isoformat()} has no time zone; give it with an offset, e.g. +00:00"
         raise InvalidCommandError(msg)
     return moment
-
-
-def working_days_between(start: date, end: date) -> int:
-    """Monday to Friday days after `start` up to and including `end`."""
-    days = 0
-    current = start
-    while current < end:
-        current += timedelta(days=1)
-        if current.weekday() < 5:
-            days += 1
-    return days
 
 
 @dataclass(frozen=True)

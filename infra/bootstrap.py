@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -20,11 +20,12 @@ from consumers.timeline import TimelineProjector
 from domain.service import Clock, EscalationService
 from infra.local.brokers import TansuBroker
 from infra.messaging.clients import connection_config, producer_config
+from infra.messaging.envelope import decode_record
 from infra.messaging.relay import Relay, RelayOptions
 from infra.messaging.relay_state import Checkpoint
 from infra.messaging.topics import LOG_CONFIG, TopicSpec, ensure_topics
 from infra.settings import Settings
-from projections.tables import create_schema
+from projections.tables import create_schema, drop_schema
 from projections.timeline_tables import create_timeline_schema, drop_timeline_schema
 
 
@@ -97,6 +98,7 @@ def build_consumer(
     return ConsumerRunner(
         engine=engine,
         projector=projector,
+        decode=decode_record,
         consumer_factory=lambda: KafkaConsumer(**consumer_config(settings, group)),
         dead_letters=lambda: KafkaProducer(**producer_config(settings)),
         topic=settings.events_topic,
@@ -118,27 +120,32 @@ def build_timeline_consumer(settings: Settings, engine: sa.Engine, *, join_group
     return build_consumer(settings, engine, TIMELINE_GROUP, TimelineProjector(), join_group=join_group)
 
 
+SchemaSteps = tuple[Callable[[sa.Engine], None], Callable[[sa.Engine], None]]  # (drop, create)
+
+
 def rebuild_timeline(settings: Settings, engine: sa.Engine, progress: RebuildProgress | None = None) -> ConsumerRunner:
     runner = build_timeline_consumer(settings, engine)
-    reader = KafkaConsumer(**consumer_config(settings, None))
-
-    def reset(target: sa.Engine) -> None:
-        drop_timeline_schema(target)
-        create_timeline_schema(target)
-
-    try:
-        rebuild(runner, engine, reader, progress, reset)
-    finally:
-        reader.close()
-    return runner
+    return _rebuild(settings, engine, runner, (drop_timeline_schema, create_timeline_schema), progress)
 
 
 def rebuild_reporting(settings: Settings, engine: sa.Engine, progress: RebuildProgress | None = None) -> ConsumerRunner:
     """Rebuild the reporting read model from offset zero; the runner's stats say what was applied."""
     runner = build_reporting_consumer(settings, engine)
+    return _rebuild(settings, engine, runner, (drop_schema, create_schema), progress)
+
+
+def _rebuild(
+    settings: Settings, engine: sa.Engine, runner: ConsumerRunner, schema: SchemaSteps, progress: RebuildProgress | None
+) -> ConsumerRunner:
+    drop, create = schema
+
+    def reset(target: sa.Engine) -> None:
+        drop(target)
+        create(target)
+
     reader = KafkaConsumer(**consumer_config(settings, None))
     try:
-        rebuild(runner, engine, reader, progress)
+        rebuild(runner, engine, reader, progress, reset=reset)
     finally:
         reader.close()
     return runner

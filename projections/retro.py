@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from projections.facts import RecordedEvent
+from domain.calendar import hours_between
+from domain.uncertainties import SETTLED_BY, raised, settled
+from projections.facts import RecordedEvent, at
 from projections.timeline import marks, timeline
 
 
@@ -23,17 +25,14 @@ def retrospective(events: list[RecordedEvent], now: datetime) -> dict[str, Any]:
     for event in events:
         d = event.data
         if event.name == "UncertaintyRaised":
-            uncertainties[d["uncertainty_id"]] = {
-                "question": d["question"],
-                "raised_at": d["occurred_at"],
-                "state": "open",
-            }
-        elif event.name in ("RiskDefined", "UncertaintyAnswered"):
-            settled = uncertainties[d["uncertainty_id"]]
-            settled["state"] = "risk" if event.name == "RiskDefined" else "answered"
-            settled["outcome"] = d.get("description") or d.get("answer")
-            settled["hours_unknown"] = round(
-                (event.occurred_at - datetime.fromisoformat(settled["raised_at"])).total_seconds() / 3600, 1
+            uncertainties[d["uncertainty_id"]] = raised(d["question"], d["occurred_at"])
+        elif event.name in SETTLED_BY:
+            before = uncertainties[d["uncertainty_id"]]
+            uncertainties[d["uncertainty_id"]] = settled(
+                before,
+                event.name,
+                outcome=d.get("description") or d.get("answer"),
+                hours_unknown=round(hours_between(at(before["raised_at"]), event.occurred_at), 1),
             )
     closed = by_type.get("EscalationClosed", [])
     return {

@@ -10,10 +10,11 @@ import hashlib
 import itertools
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain.calendar import hours_between, working_days_between
 from projections.facts import RecordedEvent
 
 GENESIS = "0" * 64
@@ -172,10 +173,6 @@ def summarize(event: RecordedEvent) -> str:  # noqa: C901, PLR0911, PLR0912 - on
     return event.name
 
 
-def _hours(start: datetime, end: datetime) -> float:
-    return round((end - start).total_seconds() / 3600, 1)
-
-
 def marks(events: list[RecordedEvent], now: datetime) -> dict[str, Any]:
     """The derived marks of a timeline: key durations, gaps between updates, stalls, monitoring."""
     first: dict[str, datetime] = {}
@@ -192,16 +189,19 @@ def marks(events: list[RecordedEvent], now: datetime) -> dict[str, Any]:
     opened = first["EscalationOpened"]
     end = first.get("EscalationClosed", now)
     gaps = [
-        {"from": a.isoformat(), "to": b.isoformat(), "working_days": _working_days(a, b)}
+        {"from": a.isoformat(), "to": b.isoformat(), "working_days": working_days_between(a.date(), b.date())}
         for a, b in itertools.pairwise(updates)
-        if _working_days(a, b) > 1
+        if working_days_between(a.date(), b.date()) > 1
     ]
     return {
-        "hours_to_lead": _hours(opened, first["LeadEngineerAssigned"]) if "LeadEngineerAssigned" in first else None,
-        "hours_to_scope": _hours(opened, first["ScopeDefined"]) if "ScopeDefined" in first else None,
+        "hours_to_lead": round(hours_between(opened, first["LeadEngineerAssigned"]), 1)
+        if "LeadEngineerAssigned" in first
+        else None,
+        "hours_to_scope": round(hours_between(opened, first["ScopeDefined"]), 1) if "ScopeDefined" in first else None,
         "update_gaps_over_one_working_day": gaps,
         "stalled_periods": [
-            {"from": s.isoformat(), "to": e.isoformat() if e else None, "hours": _hours(s, e or end)} for s, e in stalls
+            {"from": s.isoformat(), "to": e.isoformat() if e else None, "hours": round(hours_between(s, e or end), 1)}
+            for s, e in stalls
         ],
         "further_escalations": [e.data["team"] for e in events if e.name == "EscalatedToSpecialistTeam"],
         "monitoring": {
@@ -210,13 +210,5 @@ def marks(events: list[RecordedEvent], now: datetime) -> dict[str, Any]:
         }
         if "MonitoringStarted" in first
         else None,
-        "total_hours": _hours(opened, end),
+        "total_hours": round(hours_between(opened, end), 1),
     }
-
-
-def _working_days(start: datetime, end: datetime) -> int:
-    days, current = 0, start.date()
-    while current < end.date():
-        current += timedelta(days=1)
-        days += current.weekday() < 5
-    return days

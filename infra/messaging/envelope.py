@@ -161,9 +161,15 @@ def decode(headers: Headers | None, value: bytes | None) -> Envelope:
         raise EnvelopeError(msg) from None
 
 
-def parse_time(value: str) -> datetime:
-    """Times in event data are RFC 3339 strings; this is their one way back to datetimes."""
-    return datetime.fromisoformat(value)
+def decode_record(record: Any) -> RecordedEvent:
+    """A consumed Kafka record as the projections read it, or an EnvelopeError that names what is wrong.
+
+    The consumers receive this as their decoder, so they never learn the wire format.
+    """
+    decoded = decode(record.headers, record.value)
+    return RecordedEvent(
+        decoded.name, str(decoded.escalation_id), decoded.aggregate_version, decoded.position, decoded.data, decoded.id
+    )
 
 
 def _headers(headers: Headers | None) -> dict[str, str]:
