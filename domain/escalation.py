@@ -849,7 +849,10 @@ class Escalation(Aggregate):
     def _check_retrospective_open(self, action: str, stamp: Stamp) -> None:
         self._check_not_before_opening(stamp)
         if self.retrospective is None:
-            msg = f"cannot {action} before the retrospective is opened; close the escalation and open its retrospective first"
+            msg = (
+                f"cannot {action} before the retrospective is opened; "
+                f"close the escalation and open its retrospective first"
+            )
             raise IllegalTransitionError(msg)
 
     def _check_phase(self, phase: Phase, action: str) -> None:

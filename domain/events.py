@@ -32,6 +32,7 @@ class EscalationEvent(Aggregate.Event):
 
     def mutate(self, aggregate: Any) -> Any:
         mutated = super().mutate(aggregate)
+        assert mutated is not None
         # Which type each version is: a correction names the event it corrects, and is checked against it.
         mutated.event_types.append(type(self).__name__)
         return mutated

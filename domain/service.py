@@ -17,14 +17,14 @@ from eventsourcing.persistence import IntegrityError
 
 from domain import commands as c
 from domain.channels import CustomerChannels
-from domain.errors import EscalationNotFoundError, VersionConflictError
 from domain.corrections import corrected_history, replay
+from domain.errors import EscalationNotFoundError, VersionConflictError
 from domain.escalation import Escalation
 from domain.events import ALL_EVENT_TYPES, EscalationEvent, EscalationOpened
 from domain.values import (
     DEFAULT_CADENCES,
-    DEFAULT_OPENING_HORIZON,
     DEFAULT_CHANNEL_TEMPLATE,
+    DEFAULT_OPENING_HORIZON,
     Severity,
     Stamp,
     UpdateCadence,

@@ -182,7 +182,10 @@ def channel_name(customer: str, template: str, suffix: str | None = None) -> str
     tail = f"_{customer_slug(suffix)}" if suffix else ""
     room = SLACK_CHANNEL_MAX - len(template.format(customer="").lstrip("#")) - len(tail)
     if room < 1:
-        msg = f"the channel name for reason {suffix!r} would be over Slack's {SLACK_CHANNEL_MAX} characters; give a shorter reason"
+        msg = (
+            f"the channel name for reason {suffix!r} would be over Slack's {SLACK_CHANNEL_MAX} characters; "
+            f"give a shorter reason"
+        )
         raise InvalidCommandError(msg)
     customer_part = customer_slug(customer)[:room].strip("-")
     return template.format(customer=customer_part) + tail

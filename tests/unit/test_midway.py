@@ -389,7 +389,7 @@ def test_a_closed_escalation_accepts_a_correction_with_its_corrected_facts(memor
 def test_opening_further_back_than_the_horizon_is_refused(
     memory_service: EscalationService, clock: SteppingClock
 ) -> None:
-    with pytest.raises(InvalidCommandError, match="more than 365 days ago .* raise ESCALATIONS_OPENING_HORIZON_DAYS"):
+    with pytest.raises(InvalidCommandError, match=r"more than 365 days ago .* raise ESCALATIONS_OPENING_HORIZON_DAYS"):
         memory_service.handle(c.OpenEscalation(**OPENING, occurred_at=clock.now - timedelta(days=366)), actor="m")
 
     opened = memory_service.handle(c.OpenEscalation(**OPENING, occurred_at=clock.now - timedelta(days=364)), actor="m")
@@ -422,7 +422,7 @@ def test_a_time_with_any_offset_is_stored_as_utc(memory_service: EscalationServi
         ("トヨタ", "#a_トヨタ_escalation"),
         ("Газпром Нефть", "#a_газпром-нефть_escalation"),
         ("Société Générale", "#a_société-générale_escalation"),
-        ("ＡＣＭＥ Corp.", "#a_acme-corp_escalation"),
+        ("\uff21\uff23\uff2d\uff25 Corp.", "#a_acme-corp_escalation"),
         ("A" * 120, "#a_" + "a" * 67 + "_escalation"),
     ],
 )
