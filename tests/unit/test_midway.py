@@ -475,3 +475,40 @@ def test_the_state_at_an_occurred_time_uses_corrections_known_then(
     assert as_known_then["updates_posted"] == 0
     with pytest.raises(Exception, match="was not yet open at"):
         memory_service.state_as_occurred(escalation_id, opened_at - timedelta(minutes=1))
+
+
+def test_a_correction_after_closing_shows_in_the_timeline_and_the_retro_uses_the_corrected_facts(
+    memory_service: EscalationService, clock: SteppingClock
+) -> None:
+    from infra.audit import history_as_recorded  # noqa: PLC0415
+    from projections.retro import render_markdown, retrospective  # noqa: PLC0415
+    from projections.timeline import timeline  # noqa: PLC0415
+
+    escalation_id = in_phase(memory_service, "retro")
+    memory_service.handle(
+        c.RecordCorrection(
+            escalation_id=escalation_id,
+            corrects_version=1,
+            reason="wrong account owner",
+            correction="the account owner is dan",
+            corrected_facts={"account_owner": "dan.owner"},
+        ),
+        actor="m",
+    )
+    memory_service.handle(
+        c.AddFollowUpAction(escalation_id=escalation_id, what="Fix the runbook", owner="o", due_on=clock.now.date()),
+        actor="m",
+    )
+    clock.advance(days=2)
+    history = history_as_recorded(memory_service, escalation_id)
+
+    entries = timeline(history)
+    retro = retrospective(history, clock.now)
+
+    assert "Escalation opened" in entries[0].summary
+    assert entries[-2].summary == (
+        "Correction to v1 EscalationOpened: the account owner is dan (wrong account owner) [account_owner now dan.owner]"
+    )
+    assert retro["people"]["account_owner"] == "dan.owner"
+    assert retro["follow_up_actions"][0]["overdue"] is True
+    assert "- [ ] Fix the runbook: o, due 2026-11-02 (OVERDUE)" in render_markdown(retro)
