@@ -45,7 +45,7 @@ from infra.bootstrap import (
     rebuild_timeline,
     utc_now,
 )
-from infra.cli.serve import serve
+from infra.cli.serve import serve, serve_demo
 from infra.http.app import ROUTES
 from infra.local.demo import run_demo
 from infra.logs import configure_logging
@@ -356,9 +356,15 @@ def stop_on_signals(stop: Callable[[], None]) -> None:
 @app.command()
 def demo(
     data_dir: Path | None = typer.Option(None, help="Keep the demo's stores here (default: a temp dir)."),
+    serve_it: bool = typer.Option(False, "--serve", help="Keep the data and the dashboard up until Ctrl+C."),
+    host: str = typer.Option("127.0.0.1", envvar="ESCALATIONS_HOST", help="With --serve: address to listen on."),
+    port: int = typer.Option(8080, envvar="ESCALATIONS_PORT", help="With --serve: port to listen on."),
 ) -> None:
     """Walk the handbook's LDAP-proxy escalation and two others through the system and print them."""
     with tempfile.TemporaryDirectory(prefix="escalations-demo-") as tmp:
+        if serve_it:
+            serve_demo(Settings(data_dir=data_dir or Path(tmp)), host, port, console.print)
+            return
         result = run_demo(Settings(data_dir=data_dir or Path(tmp)))
         print_history(result.service.history(result.story))
         for escalation_id in (result.story, *result.others):

@@ -25,6 +25,7 @@ from domain.errors import EscalationError
 from domain.service import EscalationService
 from infra.audit import history_as_recorded
 from infra.http import bodies
+from infra.http.pages import mount_pages
 from infra.http.problems import domain_error, problem, validation_error
 from projections import queries
 from projections.reports import REPORTS
@@ -192,7 +193,8 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
     readiness: Callable[[], dict[str, str]] = dict,
 ) -> FastAPI:
     """`tokens` maps a bearer token to "role:name" (the name becomes each event's actor)."""
-    app = FastAPI(title="Escalation Ledger", version="1.0.0", description=__doc__)
+    # /docs is served by the pages from vendored assets (sites run air-gapped); ReDoc would need a CDN.
+    app = FastAPI(title="Escalation Ledger", version="1.0.0", description=__doc__, docs_url=None, redoc_url=None)
     app.add_middleware(BodySizeLimit, limit=max_body_bytes)
     app.add_exception_handler(EscalationError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -305,6 +307,8 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
         _wait_for(read_model, after, timeout, after_escalation)
         with read_model.connect() as conn:
             return JSONResponse(jsonable_encoder(REPORTS[name](conn, datetime.now(UTC))))
+
+    mount_pages(app, service, read_model, principals, {route.command.__name__: route.roles for route in ROUTES})
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -67,16 +67,7 @@ def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
         publisher.start()
         try:
             with _api(service, read_model_engine(cluster)) as commands:
-                start = (datetime.now(UTC) - timedelta(days=14)).replace(hour=8, minute=0, second=0, microsecond=0)
-                story = ldap_proxy_story(commands, start)
-                others = [
-                    quiet_escalation(
-                        commands, start + timedelta(days=10), customer="Initech", region="AMER", lead="ana.lead"
-                    ),
-                    quiet_escalation(
-                        commands, start + timedelta(days=11), customer="Umbrella", region="APAC", lead="kenji.lead"
-                    ),
-                ]
+                story, others = demo_stories(commands)
             recorded = sum(service.state(e)["version"] for e in (story, *others))
             deadline = time.monotonic() + publish_timeout
             while relay.published < recorded and time.monotonic() < deadline:
@@ -89,6 +80,17 @@ def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
         return DemoRun(
             service, story, others, relay.published, cluster.events_topic, cluster.bootstrap_servers, reports, retro
         )
+
+
+def demo_stories(commands: CommandHandler) -> tuple[UUID, list[UUID]]:
+    """The handbook's LDAP-proxy escalation, begun two weeks ago, and two quiet ones."""
+    start = (datetime.now(UTC) - timedelta(days=14)).replace(hour=8, minute=0, second=0, microsecond=0)
+    story = ldap_proxy_story(commands, start)
+    others = [
+        quiet_escalation(commands, start + timedelta(days=10), customer="Initech", region="AMER", lead="ana.lead"),
+        quiet_escalation(commands, start + timedelta(days=11), customer="Umbrella", region="APAC", lead="kenji.lead"),
+    ]
+    return story, others
 
 
 DEMO_PEOPLE = {
