@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,7 +37,11 @@ def build_service(settings: Settings, clock: Clock = utc_now) -> EscalationServi
     if settings.event_store == "sqlite":
         settings.event_store_path.parent.mkdir(parents=True, exist_ok=True)
     return EscalationService(
-        settings.event_store_env(), clock=clock, cadences=settings.cadences, channel_template=settings.channel_template
+        settings.event_store_env(),
+        clock=clock,
+        cadences=settings.cadences,
+        channel_template=settings.channel_template,
+        opening_horizon=timedelta(days=settings.opening_horizon_days),
     )
 
 

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
 
     # Domain configuration.
     channel_template: str = DEFAULT_CHANNEL_TEMPLATE
+    opening_horizon_days: int = Field(default=365, ge=1, description="how far back an escalation may be opened")
     update_cadences: dict[Severity, tuple[str, int | None]] = Field(
         default={
             severity: (c.description, c.max_working_days_between_updates) for severity, c in DEFAULT_CADENCES.items()

@@ -274,6 +274,16 @@ def _closed(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, 
     return evolve(facts, status="closed", closed_at=e.data["occurred_at"], outcome=e.data["outcome"]), NOTHING
 
 
+def _severity(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    return evolve(facts, severity=e.data["severity"]), NOTHING
+
+
+def _handed_over(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    if e.data["role"] != "dri_manager":
+        return facts, NOTHING
+    return evolve(facts, dri_manager=e.data["successor"]), NOTHING
+
+
 HANDLERS: dict[str, Handler] = {
     "EscalationOpened": _opened,
     "PreparationCompleted": _prepared,
@@ -291,6 +301,10 @@ HANDLERS: dict[str, Handler] = {
     "MonitoringStarted": _monitoring,
     "MonitoringInterrupted": _interrupted,
     "EscalationClosed": _closed,
+    # What changes midway. The other new events (helpers, risks, follow-up actions, corrections)
+    # still advance the version through `_ignore` until the reports use them.
+    "SeverityChanged": _severity,
+    "RoleHandedOver": _handed_over,
 }
 
 

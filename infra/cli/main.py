@@ -46,6 +46,7 @@ from infra.bootstrap import (
     utc_now,
 )
 from infra.cli.serve import serve, serve_demo
+from infra.http.app import ROUTES
 from infra.local.demo import run_demo
 from infra.logs import configure_logging
 from infra.messaging.relay import BrokerUnavailableError
@@ -264,11 +265,57 @@ def audit_rebuild() -> None:
 @audit.command("as-of")
 def audit_as_of(
     escalation_id: UUID = typer.Argument(..., help="The escalation."),
-    moment: datetime = typer.Argument(..., help="ISO time with offset, e.g. 2026-11-03T12:00:00+00:00."),
+    moment: datetime | None = typer.Argument(
+        None, help="Recorded time: what the ledger knew then (ISO with offset, e.g. 2026-11-03T12:00:00+00:00)."
+    ),
+    occurred: datetime | None = typer.Option(
+        None, "--occurred", help="Occurred time: the escalation's state then, with the corrections known."
+    ),
 ) -> None:
-    """The escalation's state as the ledger knew it at that moment, rebuilt from history."""
-    at_moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    print_escalation(build_service(Settings()).state_as_of(escalation_id, at_moment))
+    """The escalation as the ledger knew it at a recorded time, as it was at an occurred time, or both.
+
+    With only --occurred: the state at that time of what happened, as we know it now (corrections
+    applied). With both: as the ledger knew it at the recorded time about that occurred time.
+    """
+    service = build_service(Settings())
+    if occurred is not None:
+        state = service.state_as_occurred(escalation_id, _utc(occurred), known_at=_utc(moment) if moment else None)
+    elif moment is not None:
+        state = service.state_as_of(escalation_id, _utc(moment))
+    else:
+        console.print("[red]error:[/red] give a recorded time (TIME), an occurred time (--occurred TIME), or both")
+        raise typer.Exit(EXIT_USAGE)
+    print_escalation(state)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+def act(
+    what: str = typer.Argument(..., help=f"The command, as its API path: {', '.join(r.path for r in ROUTES)}."),
+    escalation_id: UUID = typer.Argument(..., help="The escalation."),
+    body: str = typer.Option("{}", "--json", help="The command's facts as JSON, as the API's body for it."),
+    actor: str = typer.Option(..., envvar="ESCALATIONS_ACTOR", help="Who does it (recorded as the actor)."),
+    expected_version: int | None = typer.Option(None, "--if-version", help="Refuse unless still at this version."),
+) -> None:
+    """Record a command on an escalation from a script, e.g. `act severity ID --json '{"severity": "high", ...}'`."""
+    route = {r.path: r for r in ROUTES}.get(what)
+    if route is None:
+        console.print(f"[red]error:[/red] unknown command {what!r}; use one of: {', '.join(r.path for r in ROUTES)}")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        command = route.body.model_validate_json(body).command(route.command, escalation_id=escalation_id)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
+        console.print(f"[red]error:[/red] the JSON for {what} is not valid ({problems}); fix those fields")
+        raise typer.Exit(EXIT_USAGE) from None
+    result = build_service(Settings()).handle(command, actor=actor, expected_version=expected_version)
+    sys.stdout.write(
+        json.dumps({"escalation_id": str(result.escalation_id), "version": result.version, "created": result.created})
+        + "\n"
+    )
 
 
 def _progress_of(bar: Progress, task: TaskID) -> Callable[[int, int], None]:

@@ -82,6 +82,15 @@ ROUTES = (
     Route("closing", c.CloseEscalation, MANAGERS),
     Route("retrospective", c.OpenRetrospective, MANAGERS),
     Route("corrections", c.RecordCorrection, MANAGERS),
+    Route("severity", c.ChangeSeverity, MANAGERS),
+    Route("handovers", c.HandOverRole, MANAGERS),
+    Route("helpers", c.AddHelper, MANAGERS),
+    Route("helper-removals", c.RemoveHelper, MANAGERS),
+    Route("recorded-risks", c.RecordRisk, ENGINEERS),
+    Route("risk-settlements", c.SettleRisk, ENGINEERS),
+    Route("follow-up-actions", c.AddFollowUpAction, MANAGERS),
+    Route("follow-up-settlements", c.SettleFollowUpAction, MANAGERS),
+    Route("retrospective-completion", c.CompleteRetrospective, MANAGERS),
 )
 PATHS: dict[type[c.Command], str] = {route.command: route.path for route in ROUTES}
 COMMAND_TYPES: tuple[type[c.Command], ...] = (c.OpenEscalation, *PATHS)
@@ -166,6 +175,15 @@ class _Forbidden(Exception):  # noqa: N818
         self.roles = roles
 
 
+class _NotOnEscalation(Exception):  # noqa: N818
+    """An engineer acts only on the escalations they work on (lead, backup or helper)."""
+
+    def __init__(self, principal: "Principal", escalation_id: UUID, engineers: frozenset[str]) -> None:
+        self.principal = principal
+        self.escalation_id = escalation_id
+        self.engineers = engineers
+
+
 def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app's collaborators
     service: EscalationService,
     read_model: sa.Engine,
@@ -221,6 +239,22 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
     def get_escalation(escalation_id: UUID, _: Annotated[Principal, Depends(authorised(READERS))]) -> JSONResponse:
         state = service.state(escalation_id)
         return JSONResponse(jsonable_encoder(state), headers={"ETag": etag(state["version"])})
+
+    @app.get("/escalations/{escalation_id}/as-of", tags=["queries"])
+    def get_as_of(
+        escalation_id: UUID,
+        _: Annotated[Principal, Depends(authorised(READERS))],
+        recorded: Annotated[datetime | None, Query(description="as the ledger knew it at this time")] = None,
+        occurred: Annotated[datetime | None, Query(description="the state at this time of what happened")] = None,
+    ) -> JSONResponse:
+        if occurred is not None:
+            known_at = _utc(recorded) if recorded else None
+            state = service.state_as_occurred(escalation_id, _utc(occurred), known_at=known_at)
+        elif recorded is not None:
+            state = service.state_as_of(escalation_id, _utc(recorded))
+        else:
+            return problem(422, "as-of-needs-a-time", "A time is needed", "give recorded=TIME, occurred=TIME, or both")
+        return JSONResponse(jsonable_encoder(state))
 
     @app.get("/escalations/{escalation_id}/history", tags=["queries"])
     def get_history(escalation_id: UUID, _: Annotated[Principal, Depends(authorised(READERS))]) -> JSONResponse:
@@ -324,11 +358,23 @@ async def _forbidden(_: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _not_on_escalation(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, _NotOnEscalation)
+    working = ", ".join(sorted(error.engineers)) or "nobody yet"
+    detail = (
+        f"{error.principal.name} is an engineer, and an engineer acts only on escalations where they are the lead, "
+        f"a backup or a helper (on this one: {working}); ask a manager to add you "
+        f"(POST /escalations/{error.escalation_id}/helpers) or to act instead"
+    )
+    return problem(403, "not-on-this-escalation", "Forbidden", detail)
+
+
 HANDLERS: dict[type[Exception], Callable[[Request, Exception], Any]] = {
     _Precondition: _precondition,
     _NotCaughtUp: _not_caught_up,
     _Unauthorised: _unauthorised,
     _Forbidden: _forbidden,
+    _NotOnEscalation: _not_on_escalation,
 }
 
 
@@ -347,6 +393,10 @@ def _add_command(
         who: Annotated[Principal, Depends(authorise)],
         if_match: Annotated[str | None, Header()] = None,
     ) -> JSONResponse:
+        if who.role == ENGINEER:
+            engineers = service.engineers_on(escalation_id)
+            if who.name not in engineers:
+                raise _NotOnEscalation(who, escalation_id, engineers)
         command = body.command(command_type, escalation_id=escalation_id)
         return respond(service.handle(command, actor=who.name, expected_version=expected_version(if_match)))
 
@@ -354,6 +404,10 @@ def _add_command(
     endpoint.__name__ = command_type.__name__
     path = f"/escalations/{{escalation_id}}/{route.path}"
     app.post(path, tags=["commands"], summary=command_type.__name__)(endpoint)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _wait_for(read_model: sa.Engine, position: int | None, timeout: float, escalation_id: UUID | None = None) -> None:

@@ -41,5 +41,5 @@ def test_make_run_walks_the_ldap_proxy_story_through_the_api_and_prints_reports_
     assert "Globex" not in active.split("# Retrospective")[0]  # closed after its retrospective
     retro = out.split("# Retrospective: Globex account escalation")[1]
     assert "answered after 49.0 hours: An LDAP proxy, misconfigured after an upgrade" in retro
-    assert out.rstrip().endswith("## Follow-up actions\n\n- [ ]")
+    assert out.rstrip().endswith("## Follow-up actions\n\n- [ ]\n\nRetrospective not completed yet.")
     assert "Traceback" not in result.stderr
