@@ -492,6 +492,19 @@ def demo(
         print_rows("Active escalations (the reporting read model)", result.reports["active"], "table")
         console.print("\nThe retrospective of the LDAP-proxy escalation (escalations retro ID):\n")
         sys.stdout.write(result.retrospective)
+        print_notifications(result.notifications)
+
+
+def print_notifications(messages: list[dict[str, Any]]) -> None:
+    """What the notifier posted to the demo's local stand-in for Slack, as plain text."""
+    console.print(
+        f"\nThe notifier's messages ({len(messages)}, posted to a local stand-in for Slack's chat.postMessage):"
+    )
+    for message in messages:
+        console.rule(f"{message['channel']}: {message['text']}", align="left")
+        for block in message.get("blocks", [])[1:]:
+            text = block.get("text", {}).get("text") or " ".join(e["text"] for e in block.get("elements", []))
+            console.print(text, markup=False, highlight=False)
 
 
 def print_history(events: list[EscalationEvent]) -> None:

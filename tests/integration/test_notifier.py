@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from consumers.notifier import NotifierProjector
@@ -24,6 +25,7 @@ from consumers.runtime import Decoded
 from domain.service import EscalationService
 from infra.audit import history_as_recorded
 from infra.bootstrap import build_delivery_loop
+from infra.http.app import create_app
 from infra.local.receiver import LocalReceiver, Misbehaviour
 from infra.local.stories import ldap_proxy_story
 from infra.messaging.envelope import structured
@@ -310,3 +312,49 @@ def _wait(done: Callable[[], bool], what: str, timeout: float) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+def test_managers_add_list_pause_and_remove_subscriptions_over_the_api_and_see_the_secret_once(
+    notifier: Notifier,
+) -> None:
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=SteppingClock(NOW))
+    app = create_app(service, notifier.engine, {"m": "manager:mia", "e": "engineer:priya.lead"})
+    manager, engineer = {"Authorization": "Bearer m"}, {"Authorization": "Bearer e"}
+    with TestClient(app) as http:
+        created = http.post(
+            "/notifications/subscriptions",
+            json={"url": "https://hooks.example.com/x?token=abc", "regions": ["EMEA"]},
+            headers=manager,
+        )
+        refused = http.post("/notifications/subscriptions", json={"url": "https://u:p@h.example/"}, headers=manager)
+        forbidden = http.get("/notifications/subscriptions", headers=engineer)
+        sub_id = created.json()["subscription_id"]
+        paused = http.post(f"/notifications/subscriptions/{sub_id}/pause", headers=manager)
+        listed = http.get("/notifications/subscriptions", headers=manager).json()
+        removed = http.delete(f"/notifications/subscriptions/{sub_id}", headers=manager)
+        gone = http.delete(f"/notifications/subscriptions/{sub_id}", headers=manager)
+        deliveries = http.get("/notifications/deliveries", headers=manager)
+
+    assert created.status_code == 201
+    assert created.json()["secret"].startswith("whsec_")
+    assert refused.status_code == 422
+    assert "credentials" in refused.json()["detail"]
+    assert "u:p" not in refused.text
+    assert forbidden.status_code == 403
+    assert paused.status_code == 200
+    assert listed == [
+        {
+            "subscription_id": sub_id,
+            "url": "https://hooks.example.com/x",
+            "event_types": [],
+            "customers": [],
+            "regions": ["EMEA"],
+            "severities": [],
+            "paused": True,
+            "created_by": "mia",
+        }
+    ]
+    assert created.json()["secret"] not in str(listed)
+    assert removed.status_code == 200
+    assert gone.status_code == 404
+    assert deliveries.json() == {"counts": {}, "dead": []}
