@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 import sqlalchemy as sa
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
@@ -19,6 +21,7 @@ from consumers.reporting import ReportingProjector
 from consumers.runtime import ConsumerRunner, Projector
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.timeline import TimelineProjector
+from domain.calendar import RegionCalendar
 from domain.service import Clock, EscalationService
 from infra.local.brokers import TansuBroker
 from infra.messaging.clients import connection_config, producer_config
@@ -30,7 +33,7 @@ from infra.notify.delivery import DeliveryLoop, DigestPlan, RetryPolicy
 from infra.notify.senders import Sender, SlackSender, WebhookSender
 from infra.notify.subscriptions import destination_of
 from infra.notify.urls import check_url
-from infra.settings import Settings
+from infra.settings import DEFAULT_REGION_CALENDARS, RegionCalendarSettings, Settings
 from projections.notification_tables import create_notifier_schema, reset_notifier_context
 from projections.tables import create_schema, drop_schema
 from projections.timeline_tables import create_timeline_schema, drop_timeline_schema
@@ -38,6 +41,26 @@ from projections.timeline_tables import create_timeline_schema, drop_timeline_sc
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def build_region_calendars(settings: Settings) -> dict[str, RegionCalendar]:
+    """Each region's working days: its zone and week from the settings, public holidays from `holidays`."""
+    chosen = DEFAULT_REGION_CALENDARS | settings.region_calendars  # a region the settings leave out keeps its default
+    return {str(region): _region_calendar(str(region), each) for region, each in chosen.items()}
+
+
+def _region_calendar(region: str, chosen: RegionCalendarSettings) -> RegionCalendar:
+    try:
+        zone = ZoneInfo(chosen.tz)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        msg = f"ESCALATIONS_REGION_CALENDARS: {region} has an unknown time zone {chosen.tz!r}; use an IANA name"
+        raise ValueError(msg) from error
+    try:
+        days = holidays.country_holidays(chosen.country) if chosen.country else frozenset()
+    except NotImplementedError as error:
+        msg = f"ESCALATIONS_REGION_CALENDARS: {region} names country {chosen.country!r}, which `holidays` does not know"
+        raise ValueError(msg) from error
+    return RegionCalendar(region, zone, frozenset(chosen.working_week), days)
 
 
 def build_service(settings: Settings, clock: Clock = utc_now) -> EscalationService:
