@@ -66,6 +66,7 @@ from infra.notify.subscriptions import (
 )
 from infra.notify.urls import OutboundUrlError
 from infra.settings import Settings
+from projections.notification_tables import create_notifier_schema
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
 from projections.tables import READ_MODEL_TABLES, ReadModelOutdatedError
@@ -224,6 +225,7 @@ def status() -> None:
         for p, (s, e, lag) in lags.items()
     ]
     print_rows("Consumer lag", rows, "table")
+    create_notifier_schema(engine)
     print_rows("Notifier deliveries (escalations notify dead / retry)", [delivery_counts(engine)], "table")
 
 
@@ -412,7 +414,9 @@ def notify_remove(subscription_id: str) -> None:
 @notify.command("dead")
 def notify_dead(output: str = typer.Option("table", "--format", help="table or json.")) -> None:
     """The deliveries given up after the last retry."""
-    print_rows("Dead deliveries", dead_deliveries(read_model_engine(Settings())), output)
+    engine = read_model_engine(Settings())
+    create_notifier_schema(engine)
+    print_rows("Dead deliveries", dead_deliveries(engine), output)
 
 
 @notify.command("retry")
@@ -420,7 +424,9 @@ def notify_retry(
     delivery_id: str | None = typer.Argument(None, help="One delivery (default: every dead one)."),
 ) -> None:
     """Give dead deliveries a fresh set of attempts (the running delivery loop sends them)."""
-    count = retry_dead(read_model_engine(Settings()), utc_now(), delivery_id)
+    engine = read_model_engine(Settings())
+    create_notifier_schema(engine)
+    count = retry_dead(engine, utc_now(), delivery_id)
     console.print(f"{count} dead deliveries queued again.")
 
 
