@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 KAFKA_LIBS := infra/local/kafka/libs/.complete
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck check bench kafka-jars clean
+.PHONY: help run test lint typecheck check bench kafka-jars clean browser screenshots
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,8 +26,16 @@ kafka-jars: $(KAFKA_LIBS) ## Download the Apache Kafka broker's jars from Maven 
 run: $(STAMP) ## Run the main job: the demo on the embedded broker and SQLite
 	$(BIN)/escalations demo
 
-test: $(STAMP) $(KAFKA_LIBS) ## Install everything, start Kafka and PostgreSQL, run every test, stop them
+test: $(STAMP) $(KAFKA_LIBS) browser ## Install everything, start Kafka and PostgreSQL, run every test, stop them
 	$(BIN)/pytest
+
+browser: ## Install Debian's chromium and chromium-driver for the browser tests (when missing and root)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium chromium-driver; \
+	else echo "chromium/chromedriver missing: run 'sudo apt-get install chromium chromium-driver' (browser tests fail without them)"; fi
+
+screenshots: $(STAMP) browser ## Regenerate the README's dashboard screenshots (docs/images) with the browser tests
+	DASHBOARD_SCREENSHOTS=docs/images $(BIN)/pytest tests/browser -q
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .

@@ -65,13 +65,29 @@ def bumpy_escalation(service: CommandHandler, start: datetime, *, customer: str,
         actor="sam.manager",
         expected_version=updated.version,
     )
-    r = service.handle(
+    for midway in (
+        c.ChangeSeverity(escalation_id=eid, severity="medium", reason="workaround holds", occurred_at=at(7)),
+        c.HandOverRole(
+            escalation_id=eid, role="dri_manager", successor="mia.manager", reason="sam on leave", occurred_at=at(8)
+        ),
+        c.AddHelper(
+            escalation_id=eid, engineer="helper.apac", engineer_region="APAC", reason="nights", occurred_at=at(9)
+        ),
+        c.RecordRisk(
+            escalation_id=eid,
+            description="The second balancer has the same timeouts",
+            likelihood="medium",
+            impact="high",
+            mitigation="Check its config",
+            occurred_at=at(10),
+        ),
+        c.SettleRisk(escalation_id=eid, risk_id="R1", outcome="happened", note="It did", occurred_at=at(100)),
+        c.RemoveHelper(escalation_id=eid, engineer="helper.apac", reason="stable", occurred_at=at(79)),
         c.MeetExitCriterion(
             escalation_id=eid, criterion_id="no-502", evidence="A week without 502s", occurred_at=at(80)
         ),
-        actor="sam.manager",
-        expected_version=r.version,
-    )
+    ):
+        r = service.handle(midway, actor="sam.manager", expected_version=r.version)
     r = service.handle(
         c.StartMonitoring(
             escalation_id=eid, period_days=7, agreed_with=f"{customer.lower()}.owner", occurred_at=at(81)
@@ -110,7 +126,7 @@ def bumpy_escalation(service: CommandHandler, start: datetime, *, customer: str,
         actor="sam.manager",
         expected_version=r.version,
     )
-    service.handle(
+    r = service.handle(
         c.CloseEscalation(
             escalation_id=eid,
             outcome="positive",
@@ -124,6 +140,29 @@ def bumpy_escalation(service: CommandHandler, start: datetime, *, customer: str,
         actor="sam.manager",
         expected_version=r.version,
     )
+    # The retrospective, its follow-ups, and a mistake it found.
+    for after_closing in (
+        c.OpenRetrospective(escalation_id=eid, retro_reference=f"retro#{eid.hex[:6]}", occurred_at=at(301)),
+        c.AddFollowUpAction(
+            escalation_id=eid, what="Audit balancer timeouts", owner=lead, due_on=at(400).date(), occurred_at=at(302)
+        ),
+        c.AddFollowUpAction(
+            escalation_id=eid, what="Alert on 502s", owner=lead, due_on=at(400).date(), occurred_at=at(302)
+        ),
+        c.SettleFollowUpAction(
+            escalation_id=eid, action_id="A2", outcome="dropped", note="exists", occurred_at=at(303)
+        ),
+        c.RecordCorrection(
+            escalation_id=eid,
+            corrects_version=updated.version,
+            reason="posted from the wrong account",
+            correction="The update was written by the helper",
+            corrected_facts={"author": "helper.apac"},
+            occurred_at=at(304),
+        ),
+        c.CompleteRetrospective(escalation_id=eid, completed_on=at(305).date(), occurred_at=at(305)),
+    ):
+        r = service.handle(after_closing, actor="sam.manager", expected_version=r.version)
     return eid
 
 

@@ -9,7 +9,6 @@ import structlog
 from kafka import KafkaConsumer, TopicPartition
 
 from consumers.runtime import ConsumerRunner
-from projections.tables import create_schema, drop_schema
 
 log = structlog.get_logger(__name__)
 Progress = Callable[[int, int], None]  # (records read so far, records known to exist)
@@ -20,18 +19,20 @@ def rebuild(
     engine: sa.Engine,
     reader: KafkaConsumer,
     progress: Progress | None = None,
-    reset: Callable[[sa.Engine], None] | None = None,
+    *,
+    reset: Callable[[sa.Engine], None],
 ) -> int:
-    """Drop and recreate the read model, then apply the whole topic; returns how many records were read.
+    """Reset the read model (`reset` drops and recreates its tables), then apply the whole topic.
 
-    Caught up means: every partition's position has reached its end offset *and* a poll came back
-    empty. End offsets alone are not trusted, since some brokers undercount them.
+    Returns how many records were read. Only this runner's group starts over: the offsets of the
+    other groups, stored in the same table, stay where they are. Caught up means: every partition's
+    position has reached its end offset *and* a poll came back empty. End offsets alone are not
+    trusted, since some brokers undercount them.
     """
-    if reset is None:
-        drop_schema(engine)
-        create_schema(engine)
-    else:
-        reset(engine)
+    # Offsets first: a crash between the two steps then replays onto the old tables, which the
+    # projectors skip as duplicates, rather than resuming an emptied read model past its history.
+    runner.offsets.forget(runner.topic)
+    reset(engine)
     partitions = [TopicPartition(runner.topic, p) for p in sorted(reader.partitions_for_topic(runner.topic) or [])]
     reader.assign(partitions)
     reader.seek_to_beginning(*partitions)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import sqlalchemy as sa
 
-from infra.messaging import envelope
+from consumers.runtime import Decoded, OnError
 from projections.facts import EscalationFacts, RecordedEvent, VersionGapError, fold, passed_over
 from projections.tables import load_many_facts, write_many
 
@@ -15,30 +14,17 @@ Fold = Callable[[EscalationFacts | None, RecordedEvent], EscalationFacts]
 GROUP = "escalations.reporting"
 
 
-def recorded_event(record: Any) -> RecordedEvent:
-    decoded = envelope.decode(record.headers, record.value)
-    return RecordedEvent(
-        decoded.name, str(decoded.escalation_id), decoded.aggregate_version, decoded.position, decoded.data, decoded.id
-    )
-
-
 class ReportingProjector:
     def __init__(self, fold_event: Fold = fold) -> None:
         self.fold_event = fold_event
 
-    def apply(self, conn: sa.Connection, records: Sequence[Any], on_error: Callable[[Any, Exception], None]) -> int:
-        decoded: list[tuple[Any, RecordedEvent]] = []
-        for record in records:
-            try:
-                decoded.append((record, recorded_event(record)))
-            except Exception as error:  # noqa: BLE001 - any failure of one record dead-letters that record only
-                on_error(record, error)
+    def apply(self, conn: sa.Connection, batch: Sequence[Decoded], on_error: OnError) -> int:
         # One query for the facts of every escalation in the batch.
-        facts: dict[str, EscalationFacts | None] = dict.fromkeys({e.escalation_id for _, e in decoded})
+        facts: dict[str, EscalationFacts | None] = dict.fromkeys({event.escalation_id for _, event in batch})
         facts |= load_many_facts(conn, list(facts))
         touched: dict[str, frozenset[str]] = {}
         applied = 0
-        for record, event in decoded:
+        for record, event in batch:
             key = event.escalation_id
             before = facts[key]
             folded = True

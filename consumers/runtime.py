@@ -2,9 +2,11 @@
 
 Each polled batch is applied in one database transaction together with the Kafka offsets it came
 from, so a crash at any point neither loses nor double-applies an event. On start and on every
-partition assignment the consumer seeks to the offsets stored beside the read model. A message that
-cannot be decoded or applied goes to the dead-letter topic, with the error and its origin in
-headers, before the transaction commits; the consumer keeps going.
+partition assignment the consumer seeks to the offsets stored beside the read model. Each record is
+decoded once, here, by the decoder the composition root passes in: projectors see only events, and
+the wire format stays in the one module that encodes it. A message that cannot be decoded or
+applied goes to the dead-letter topic, with the error and its origin in headers, before the
+transaction commits; the consumer keeps going.
 """
 
 from __future__ import annotations
@@ -12,14 +14,27 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 import structlog
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import Counter, Gauge
 
-from projections.tables import consumer_offsets
+from consumers.offsets import StoredOffsets
+from projections.facts import RecordedEvent
+
+# StoredOffsets is named here too because the command line imports it from this module.
+__all__ = [
+    "ConsumerRunner",
+    "ConsumerStats",
+    "Decoded",
+    "Decoder",
+    "OnError",
+    "Projector",
+    "StoredOffsets",
+    "lag_by_partition",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -39,10 +54,21 @@ def lag_by_partition(offsets: StoredOffsets, reader: KafkaConsumer, topic: str) 
     }
 
 
-class Projector(Protocol):
-    """Applies a batch of records to a read model inside the given transaction."""
+Decoder = Callable[[Any], RecordedEvent]
+OnError = Callable[[Any, Exception], None]
 
-    def apply(self, conn: sa.Connection, records: Sequence[Any], on_error: Callable[[Any, Exception], None]) -> int:
+
+class Decoded(NamedTuple):
+    """A record and the event decoded from it: the event to apply, the record to dead-letter if that fails."""
+
+    record: Any
+    event: RecordedEvent
+
+
+class Projector(Protocol):
+    """Applies a batch of decoded events to a read model inside the given transaction."""
+
+    def apply(self, conn: sa.Connection, batch: Sequence[Decoded], on_error: OnError) -> int:
         """Apply what can be applied; report each record that cannot through `on_error`. Returns how many applied."""
         ...
 
@@ -53,33 +79,6 @@ class ConsumerStats:
     dead_lettered: int = 0
     batches: int = 0
     positions: dict[int, int] = field(default_factory=dict)
-
-
-class StoredOffsets:
-    def __init__(self, engine: sa.Engine, group: str) -> None:
-        self.engine = engine
-        self.group = group
-
-    def load(self, topic: str) -> dict[int, int]:
-        query = sa.select(consumer_offsets.c.partition, consumer_offsets.c.next_offset).where(
-            consumer_offsets.c.consumer_group == self.group, consumer_offsets.c.topic == topic
-        )
-        with self.engine.connect() as conn:
-            return {int(p): int(o) for p, o in conn.execute(query)}
-
-    def save(self, conn: sa.Connection, topic: str, next_offsets: dict[int, int]) -> None:
-        for partition, offset in next_offsets.items():
-            where = (
-                (consumer_offsets.c.consumer_group == self.group)
-                & (consumer_offsets.c.topic == topic)
-                & (consumer_offsets.c.partition == partition)
-            )
-            if conn.execute(consumer_offsets.update().where(where).values(next_offset=offset)).rowcount == 0:
-                conn.execute(
-                    consumer_offsets.insert().values(
-                        consumer_group=self.group, topic=topic, partition=partition, next_offset=offset
-                    )
-                )
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -101,6 +100,7 @@ class ConsumerRunner:
         *,
         engine: sa.Engine,
         projector: Projector,
+        decode: Decoder,
         consumer_factory: Callable[[], KafkaConsumer],
         dead_letters: Callable[[], KafkaProducer],
         topic: str,
@@ -111,6 +111,7 @@ class ConsumerRunner:
     ) -> None:
         self.engine = engine
         self.projector = projector
+        self.decode = decode
         self._new_consumer = consumer_factory
         self._new_dead_letter_producer = dead_letters
         self.topic = topic
@@ -176,9 +177,10 @@ class ConsumerRunner:
     def apply_batch(self, batch: dict[TopicPartition, list[Any]]) -> None:
         records = [record for tp in sorted(batch, key=lambda tp: tp.partition) for record in batch[tp]]
         dead: list[tuple[Any, Exception]] = []
+        decoded = self._decoded(records, dead)
         next_offsets = {tp.partition: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
         with self.engine.begin() as conn:
-            applied = self.projector.apply(conn, records, lambda record, error: dead.append((record, error)))
+            applied = self.projector.apply(conn, decoded, lambda record, error: dead.append((record, error)))
             if dead:
                 self._dead_letter(dead)  # flushed before the commit: a poison message is never lost
             self.offsets.save(conn, self.topic, next_offsets)
@@ -189,6 +191,15 @@ class ConsumerRunner:
         APPLIED.labels(self.group).inc(applied)
         DEAD_LETTERED.labels(self.group).inc(len(dead))
         self._record_lag(batch)
+
+    def _decoded(self, records: list[Any], dead: list[tuple[Any, Exception]]) -> list[Decoded]:
+        decoded: list[Decoded] = []
+        for record in records:
+            try:
+                decoded.append(Decoded(record, self.decode(record)))
+            except Exception as error:  # noqa: BLE001 - one undecodable record goes to the dead-letter topic, alone
+                dead.append((record, error))
+        return decoded
 
     def _record_lag(self, batch: dict[TopicPartition, list[Any]]) -> None:
         if self._consumer is None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from consumers.reporting import recorded_event
-from projections.facts import RecordedEvent, VersionGapError
+from consumers.runtime import Decoded, OnError
+from projections.facts import VersionGapError
 from projections.timeline import TimelineEntry, next_entry
 from projections.timeline_tables import insert_entries, last_entries
 
@@ -24,18 +23,12 @@ def _checked_next(previous: TimelineEntry | None, version: int, key: str) -> Tim
 
 
 class TimelineProjector:
-    def apply(self, conn: sa.Connection, records: Sequence[Any], on_error: Callable[[Any, Exception], None]) -> int:
-        decoded: list[tuple[Any, RecordedEvent]] = []
-        for record in records:
-            try:
-                decoded.append((record, recorded_event(record)))
-            except Exception as error:  # noqa: BLE001 - one bad record goes to the dead-letter topic
-                on_error(record, error)
+    def apply(self, conn: sa.Connection, batch: Sequence[Decoded], on_error: OnError) -> int:
         # One query for the newest entry of every escalation in the batch.
-        last: dict[str, TimelineEntry | None] = dict.fromkeys({event.escalation_id for _, event in decoded})
+        last: dict[str, TimelineEntry | None] = dict.fromkeys({event.escalation_id for _, event in batch})
         last |= last_entries(conn, list(last))
         new: list[TimelineEntry] = []
-        for record, event in decoded:
+        for record, event in batch:
             key = event.escalation_id
             previous = last[key]
             if previous is not None and event.version <= previous.version:

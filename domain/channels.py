@@ -12,7 +12,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.errors import IllegalTransitionError, InvalidCommandError
-from domain.values import channel_name, customer_slug
+from domain.values import channel_name, customer_slug, legacy_customer_key
 
 
 class CustomerChannels(Aggregate):
@@ -38,7 +38,7 @@ class CustomerChannels(Aggregate):
 
     @staticmethod
     def id_for(customer: str) -> UUID:
-        return uuid5(NAMESPACE_URL, f"escalation-ledger:customer:{customer_slug(customer)}")
+        return uuid5(NAMESPACE_URL, f"escalation-ledger:customer:{legacy_customer_key(customer)}")
 
     @classmethod
     def register(cls, customer: str, at: datetime) -> CustomerChannels:

@@ -193,6 +193,7 @@ class ReviewEmergencyWork(EscalationCommand):
     emergency_id: Name
     notes: Text
     reviewed_by: Name | None = None  # default: whoever issues the command
+    reviewer_override_reason: Text | None = None  # needed when the reviewer is not the DRI manager or lead
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,6 +209,7 @@ class AgreeSyncCadence(EscalationCommand):
 class StartMonitoring(EscalationCommand):
     period_days: Annotated[int, Ge(1), Le(365)]
     agreed_with: Name
+    override_reason: Text | None = None  # needed while exit criteria are unmet
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -242,3 +244,76 @@ class RecordCorrection(EscalationCommand):
     corrects_version: Annotated[int, Ge(1)]
     reason: Text
     correction: Text
+    # The corrected facts, by the corrected event's field names (e.g. {"occurred_at": "…"}, {"author": "…"}).
+    corrected_facts: Annotated[dict[str, Any], MaxLen(50)] = field(default_factory=dict)
+
+
+# -- What changes midway ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeSeverity(EscalationCommand):
+    severity: Name
+    reason: Text
+    product_dri: Name | None = None  # raising to high or critical needs a product DRI ...
+    product_dri_reason: Text | None = None  # ... or the reason there is none (e.g. not product-related)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandOverRole(EscalationCommand):
+    role: Name  # escalation_dri or dri_manager
+    successor: Name
+    reason: Text
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddHelper(EscalationCommand):
+    engineer: Name
+    engineer_region: Name
+    kind: Name = "helper"  # backup or helper
+    reason: Text
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoveHelper(EscalationCommand):
+    engineer: Name
+    reason: Text
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordRisk(EscalationCommand):
+    description: Text
+    likelihood: Name
+    impact: Name
+    mitigation: Text
+
+
+@dataclass(frozen=True, kw_only=True)
+class SettleRisk(EscalationCommand):
+    risk_id: Name
+    outcome: Name  # mitigated, happened or retired
+    note: Text
+
+
+# -- The retrospective's follow-ups -------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddFollowUpAction(EscalationCommand):
+    what: Text
+    owner: Name
+    due_on: date
+    ticket: Name | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SettleFollowUpAction(EscalationCommand):
+    action_id: Name
+    outcome: Name  # done or dropped
+    note: Text
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompleteRetrospective(EscalationCommand):
+    completed_on: date
+    notes: Notes = ""

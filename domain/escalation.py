@@ -7,15 +7,19 @@ the events' `apply`, so replaying history rebuilds exactly the same escalation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from copy import deepcopy
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.calendar import working_days_between
 from domain.errors import IllegalTransitionError, InvalidCommandError
 from domain.events import (
+    ALL_EVENT_TYPES,
     CorrectionRecorded,
     EmergencyRaised,
     EmergencyWorkReviewed,
@@ -24,6 +28,10 @@ from domain.events import (
     EscalationEvent,
     EscalationOpened,
     ExitCriterionMet,
+    FollowUpActionAdded,
+    FollowUpActionSettled,
+    HelperAdded,
+    HelperRemoved,
     LeadEngineerAssigned,
     MonitoringInterrupted,
     MonitoringStarted,
@@ -31,30 +39,42 @@ from domain.events import (
     ProductDriAssigned,
     ProgressResumed,
     ProgressStalled,
+    RetrospectiveCompleted,
     RetrospectiveOpened,
     RiskDefined,
+    RiskRecorded,
+    RiskSettled,
+    RoleHandedOver,
     ScopeDefined,
+    SeverityChanged,
     SyncCadenceAgreed,
     UncertaintyAnswered,
     UncertaintyRaised,
     UpdatePosted,
     UpdatesPaused,
 )
+from domain.uncertainties import OPEN
 from domain.values import (
+    DEFAULT_OPENING_HORIZON,
+    ActionOutcome,
+    CadenceData,
     ExitCriterionData,
+    HandedOverRole,
+    HelperKind,
     Level,
     Outcome,
     Phase,
     Region,
+    RiskOutcome,
     Severity,
     Source,
     Stamp,
     TaskData,
     UpdateCadence,
     parse_choice,
+    require_aware,
     require_text,
     require_tickets,
-    working_days_between,
 )
 
 WORKING_PHASES = (Phase.ACTIVE, Phase.MONITORING)
@@ -100,7 +120,12 @@ class Escalation(Aggregate):
         self.outcome: str | None = None
         self.closed_at: datetime | None = None
         self.retrospective: str | None = None
+        self.retrospective_completed_on: str | None = None
+        self.follow_up_actions: dict[str, dict[str, Any]] = {}
         self.corrections: list[int] = []
+        self.helpers: dict[str, dict[str, str]] = {}
+        self.risks: dict[str, dict[str, Any]] = {}
+        self.event_types: list[str] = []
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Escalation:
         # The repository's aggregate cache hands every command a deep copy. Only the lists and dicts
@@ -132,9 +157,18 @@ class Escalation(Aggregate):
         summary: str,
         channel: str,
         cadence: UpdateCadence,
+        opening_horizon: timedelta = DEFAULT_OPENING_HORIZON,
         escalation_dri: str | None = None,
         reason: str | None = None,
     ) -> Escalation:
+        earliest = stamp.recorded_at - opening_horizon
+        if stamp.occurred_at < earliest:
+            msg = (
+                f"occurred_at {stamp.occurred_at.isoformat()} is more than {opening_horizon.days} days ago "
+                f"(the earliest opening is {earliest.isoformat()}); check the date, or raise "
+                f"ESCALATIONS_OPENING_HORIZON_DAYS to record an older escalation"
+            )
+            raise InvalidCommandError(msg)
         return cls._create(
             EscalationOpened,
             id=escalation_id,
@@ -321,10 +355,7 @@ class Escalation(Aggregate):
             RiskDefined,
             stamp,
             uncertainty_id=uncertainty_id,
-            description=require_text(description, "description"),
-            likelihood=parse_choice(Level, likelihood, "likelihood").value,
-            impact=parse_choice(Level, impact, "impact").value,
-            mitigation=require_text(mitigation, "mitigation"),
+            **_checked_risk(description, likelihood, impact, mitigation),
         )
 
     def answer_uncertainty(self, stamp: Stamp, *, uncertainty_id: str, answer: str) -> None:
@@ -431,7 +462,13 @@ class Escalation(Aggregate):
         return emergency_id
 
     def review_emergency_work(
-        self, stamp: Stamp, *, emergency_id: str, notes: str, reviewed_by: str | None = None
+        self,
+        stamp: Stamp,
+        *,
+        emergency_id: str,
+        notes: str,
+        reviewed_by: str | None = None,
+        reviewer_override_reason: str | None = None,
     ) -> None:
         self.check_open_for(stamp, "review emergency work")
         emergency = self.emergencies.get(emergency_id)
@@ -442,23 +479,39 @@ class Escalation(Aggregate):
         if emergency["reviewed"]:
             msg = f"emergency {emergency_id} was already reviewed; nothing to record"
             raise IllegalTransitionError(msg)
+        reviewer = require_text(reviewed_by or stamp.actor, "reviewed_by")
+        override = (reviewer_override_reason or "").strip() or None
+        reviewers = [who for who in (self.dri_manager, self.lead_engineer) if who]
+        if reviewer not in reviewers and override is None:
+            msg = (
+                f"emergency work is reviewed by the DRI manager or the lead engineer ({' or '.join(reviewers)}), "
+                f"not {reviewer}; have one of them review it, or give a reviewer_override_reason"
+            )
+            raise InvalidCommandError(msg)
         self._record(
             EmergencyWorkReviewed,
             stamp,
             emergency_id=emergency_id,
-            reviewed_by=require_text(reviewed_by or stamp.actor, "reviewed_by"),
+            reviewed_by=reviewer,
             notes=require_text(notes, "notes"),
+            reviewer_override_reason=override,
         )
 
     def agree_sync_cadence(self, stamp: Stamp, *, cadence: str, agreed_with: str) -> None:
         self.check_open_for(stamp, "agree a sync cadence")
-        cadence = require_text(cadence, "cadence")
         self._check_agreed_with_account_owner(agreed_with, "the sync cadence")
-        self._record(SyncCadenceAgreed, stamp, cadence=cadence, agreed_with=agreed_with.strip())
+        self._record(
+            SyncCadenceAgreed,
+            stamp,
+            cadence=require_text(cadence, "cadence"),
+            agreed_with=agreed_with.strip(),
+        )
 
     # -- Step 5: monitoring and closing ----------------------------------------------------------
 
-    def start_monitoring(self, stamp: Stamp, *, period_days: int, agreed_with: str) -> None:
+    def start_monitoring(
+        self, stamp: Stamp, *, period_days: int, agreed_with: str, override_reason: str | None = None
+    ) -> None:
         self.check_open_for(stamp, "start monitoring")
         self._check_phase(Phase.ACTIVE, "start monitoring")
         if self.is_stalled:
@@ -468,7 +521,21 @@ class Escalation(Aggregate):
             msg = f"period_days must be a whole number of days of at least 1, not {period_days!r}"
             raise InvalidCommandError(msg)
         self._check_agreed_with_account_owner(agreed_with, "the monitoring period")
-        self._record(MonitoringStarted, stamp, period_days=period_days, agreed_with=agreed_with.strip())
+        override = (override_reason or "").strip() or None
+        unmet = self.unmet_criteria
+        if unmet and override is None:
+            msg = (
+                f"exit criteria {', '.join(unmet)} are not met yet; meet them first "
+                f"(record each with its evidence), or give an override_reason to monitor anyway"
+            )
+            raise IllegalTransitionError(msg)
+        self._record(
+            MonitoringStarted,
+            stamp,
+            period_days=period_days,
+            agreed_with=agreed_with.strip(),
+            override_reason=override,
+        )
 
     def pause_updates(self, stamp: Stamp, *, resume_on: date, reason: str) -> None:
         self.check_open_for(stamp, "pause updates")
@@ -507,6 +574,13 @@ class Escalation(Aggregate):
             if not done:
                 msg = f"cannot close yet: {what}; do that first, then close"
                 raise IllegalTransitionError(msg)
+        if exit_criteria_met and self.unmet_criteria:
+            msg = (
+                f"cannot close with exit_criteria_met: the recorded exit criteria "
+                f"{', '.join(self.unmet_criteria)} are not met; record them as met first, "
+                f"or close with exit_criteria_met false"
+            )
+            raise IllegalTransitionError(msg)
         self._record(
             EscalationClosed,
             stamp,
@@ -533,18 +607,187 @@ class Escalation(Aggregate):
 
     # -- Corrections: nothing is overwritten -----------------------------------------------------
 
-    def record_correction(self, stamp: Stamp, *, corrects_version: int, reason: str, correction: str) -> None:
-        self.check_open_for(stamp, "record a correction")
+    def record_correction(
+        self,
+        stamp: Stamp,
+        *,
+        corrects_version: int,
+        reason: str,
+        correction: str,
+        corrected_facts: dict[str, Any] | None = None,
+    ) -> None:
+        # The retrospective is where mistakes are found: a closed escalation accepts corrections too.
+        self._check_not_before_opening(stamp)
         if not 1 <= corrects_version <= self.version:
             msg = f"corrects_version {corrects_version} is not an event of this escalation; use 1 to {self.version}"
             raise InvalidCommandError(msg)
+        corrected = self.event_types[corrects_version - 1]
         self._record(
             CorrectionRecorded,
             stamp,
             corrects_version=corrects_version,
+            corrects_event=corrected,
             reason=require_text(reason, "reason"),
             correction=require_text(correction, "correction"),
+            corrected_facts=checked_corrected_facts(corrected, corrected_facts or {}, stamp),
         )
+
+    # -- What changes midway ---------------------------------------------------------------------
+
+    def change_severity(
+        self,
+        stamp: Stamp,
+        *,
+        severity: str,
+        reason: str,
+        cadences: Mapping[Severity, UpdateCadence],
+        product_dri: str | None = None,
+        product_dri_reason: str | None = None,
+    ) -> None:
+        self.check_open_for(stamp, "change the severity")
+        new = parse_choice(Severity, severity, "severity")
+        if new is self.severity:
+            msg = f"the escalation is already {new}; give a different severity to change it"
+            raise IllegalTransitionError(msg)
+        named = (product_dri or "").strip() or None
+        why_none = (product_dri_reason or "").strip() or None
+        needs_dri = new in PRODUCT_DRI_SEVERITIES
+        if needs_dri and self.product_dri is None and named is None and why_none is None:
+            msg = (
+                f"a {new} escalation needs a product DRI; name the product_dri, "
+                f"or give a product_dri_reason (for example, it is not product-related)"
+            )
+            raise InvalidCommandError(msg)
+        if named is not None and not needs_dri:
+            msg = f"a product DRI is assigned only to high or critical escalations, not {new}; leave product_dri out"
+            raise InvalidCommandError(msg)
+        self._record(
+            SeverityChanged,
+            stamp,
+            severity=new.value,
+            previous_severity=self.severity.value,
+            reason=require_text(reason, "reason"),
+            update_cadence=cadences[new].as_data(),
+            product_dri=(named or self.product_dri) if needs_dri else None,
+            product_dri_reason=why_none,
+        )
+
+    def hand_over_role(self, stamp: Stamp, *, role: str, successor: str, reason: str) -> None:
+        self.check_open_for(stamp, "hand over a role")
+        handed = parse_choice(HandedOverRole, role, "role")
+        successor = require_text(successor, "successor")
+        previous = getattr(self, handed.value)
+        if successor == previous:
+            msg = f"{successor} is already the {handed}; name someone else to hand it over to"
+            raise IllegalTransitionError(msg)
+        self._record(
+            RoleHandedOver,
+            stamp,
+            role=handed.value,
+            previous=previous,
+            successor=successor,
+            reason=require_text(reason, "reason"),
+        )
+
+    def add_helper(self, stamp: Stamp, *, engineer: str, engineer_region: str, kind: str, reason: str) -> None:
+        self.check_open_for(stamp, "add a helper")
+        engineer = require_text(engineer, "engineer")
+        if engineer == self.lead_engineer:
+            msg = f"{engineer} is the lead engineer; a backup or helper is someone else"
+            raise InvalidCommandError(msg)
+        if engineer in self.helpers:
+            msg = f"{engineer} already helps as {self.helpers[engineer]['kind']}; remove them first to change that"
+            raise IllegalTransitionError(msg)
+        self._record(
+            HelperAdded,
+            stamp,
+            engineer=engineer,
+            engineer_region=parse_choice(Region, engineer_region, "engineer_region").value,
+            kind=parse_choice(HelperKind, kind, "kind").value,
+            reason=require_text(reason, "reason"),
+        )
+
+    def remove_helper(self, stamp: Stamp, *, engineer: str, reason: str) -> None:
+        self.check_open_for(stamp, "remove a helper")
+        if engineer not in self.helpers:
+            known = ", ".join(self.helpers) or "none"
+            msg = f"{engineer} is not a backup or helper here; current ones: {known}"
+            raise InvalidCommandError(msg)
+        self._record(HelperRemoved, stamp, engineer=engineer, reason=require_text(reason, "reason"))
+
+    def record_risk(self, stamp: Stamp, *, description: str, likelihood: str, impact: str, mitigation: str) -> str:
+        self.check_open_for(stamp, "record a risk")
+        risk_id = f"R{sum(1 for key in self.risks if key.startswith('R')) + 1}"
+        self._record(
+            RiskRecorded,
+            stamp,
+            risk_id=risk_id,
+            **_checked_risk(description, likelihood, impact, mitigation),
+        )
+        return risk_id
+
+    def settle_risk(self, stamp: Stamp, *, risk_id: str, outcome: str, note: str) -> None:
+        self.check_open_for(stamp, "settle a risk")
+        risk = self.risks.get(risk_id)
+        if risk is None:
+            known = ", ".join(self.risks) or "none yet"
+            msg = f"risk {risk_id!r} is not known here; known risks: {known}"
+            raise InvalidCommandError(msg)
+        settled = parse_choice(RiskOutcome, outcome, "outcome")
+        if risk["state"] in (RiskOutcome.HAPPENED, RiskOutcome.RETIRED) or risk["state"] == settled:
+            msg = f"risk {risk_id} is already {risk['state']}; record a new risk if another one appeared"
+            raise IllegalTransitionError(msg)
+        self._record(RiskSettled, stamp, risk_id=risk_id, outcome=settled.value, note=require_text(note, "note"))
+
+    # -- The retrospective's follow-ups ----------------------------------------------------------
+
+    def add_follow_up_action(
+        self, stamp: Stamp, *, what: str, owner: str, due_on: date, ticket: str | None = None
+    ) -> str:
+        self._check_retrospective_open("add a follow-up action", stamp)
+        if due_on < stamp.occurred_at.date():
+            msg = f"due_on {due_on.isoformat()} is before the action was agreed; give a date from then on"
+            raise InvalidCommandError(msg)
+        action_id = f"A{len(self.follow_up_actions) + 1}"
+        self._record(
+            FollowUpActionAdded,
+            stamp,
+            action_id=action_id,
+            what=require_text(what, "what"),
+            owner=require_text(owner, "owner"),
+            due_on=due_on.isoformat(),
+            ticket=(ticket or "").strip() or None,
+        )
+        return action_id
+
+    def settle_follow_up_action(self, stamp: Stamp, *, action_id: str, outcome: str, note: str) -> None:
+        self._check_retrospective_open("settle a follow-up action", stamp)
+        action = self.follow_up_actions.get(action_id)
+        if action is None:
+            known = ", ".join(self.follow_up_actions) or "none yet"
+            msg = f"follow-up action {action_id!r} is not known here; known actions: {known}"
+            raise InvalidCommandError(msg)
+        if action["state"] != "open":
+            msg = f"follow-up action {action_id} is already {action['state']}; add a new action for more work"
+            raise IllegalTransitionError(msg)
+        settled = parse_choice(ActionOutcome, outcome, "outcome")
+        self._record(
+            FollowUpActionSettled, stamp, action_id=action_id, outcome=settled.value, note=require_text(note, "note")
+        )
+
+    def complete_retrospective(self, stamp: Stamp, *, completed_on: date, notes: str = "") -> None:
+        self._check_retrospective_open("complete the retrospective", stamp)
+        if self.retrospective_completed_on is not None:
+            msg = f"the retrospective was already completed on {self.retrospective_completed_on}; nothing to record"
+            raise IllegalTransitionError(msg)
+        if completed_on > stamp.recorded_at.date():
+            msg = f"completed_on {completed_on.isoformat()} is in the future; give the day it was completed"
+            raise InvalidCommandError(msg)
+        assert self.closed_at is not None
+        if completed_on < self.closed_at.date():
+            msg = f"completed_on {completed_on.isoformat()} is before the escalation closed; give a later day"
+            raise InvalidCommandError(msg)
+        self._record(RetrospectiveCompleted, stamp, completed_on=completed_on.isoformat(), notes=notes)
 
     # -- Questions -------------------------------------------------------------------------------
 
@@ -552,6 +795,15 @@ class Escalation(Aggregate):
         """The escalation's state as plain data (copies, so a caller cannot change the aggregate)."""
         state = {name.lstrip("_"): value for name, value in vars(self).items() if name != "_pending_events"}
         return deepcopy(state) | {"id": self.id, "version": self.version}
+
+    @property
+    def unmet_criteria(self) -> list[str]:
+        return [key for key in self.exit_criteria if key not in self.criteria_met]
+
+    @property
+    def engineers_on(self) -> frozenset[str]:
+        """Who works on this escalation: the lead, the backup named with the lead, and every helper."""
+        return frozenset(who for who in (self.lead_engineer, self.backup_engineer, *self.helpers) if who)
 
     @property
     def is_stalled(self) -> bool:
@@ -589,6 +841,15 @@ class Escalation(Aggregate):
             )
             raise InvalidCommandError(msg)
 
+    def _check_retrospective_open(self, action: str, stamp: Stamp) -> None:
+        self._check_not_before_opening(stamp)
+        if self.retrospective is None:
+            msg = (
+                f"cannot {action} before the retrospective is opened; "
+                f"close the escalation and open its retrospective first"
+            )
+            raise IllegalTransitionError(msg)
+
     def _check_phase(self, phase: Phase, action: str) -> None:
         if self.phase is not phase:
             hint = {
@@ -612,7 +873,7 @@ class Escalation(Aggregate):
             known = ", ".join(self.uncertainties) or "none yet"
             msg = f"uncertainty {uncertainty_id!r} is not known here; known uncertainties: {known}"
             raise InvalidCommandError(msg)
-        if uncertainty["state"] != "open":
+        if uncertainty["state"] != OPEN:
             msg = f"uncertainty {uncertainty_id} is already settled ({uncertainty['state']}); raise a new one"
             raise IllegalTransitionError(msg)
 
@@ -646,6 +907,73 @@ class Escalation(Aggregate):
             actor=stamp.actor,
             **fields,
         )
+
+
+PRODUCT_DRI_SEVERITIES = (Severity.HIGH, Severity.CRITICAL)
+# Facts a correction may not change: the ledger's own bookkeeping, and who issued the command.
+UNCORRECTABLE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic", "actor"})
+_FIELD_TYPES = {
+    cls.__name__: {k: v for k, v in get_type_hints(cls).items() if k not in UNCORRECTABLE and k != "class_version"}
+    for cls in ALL_EVENT_TYPES
+}
+
+
+def checked_corrected_facts(event_name: str, facts: dict[str, Any], stamp: Stamp) -> dict[str, Any]:
+    """The corrected facts of an event of type `event_name`, checked against its fields (JSON-friendly)."""
+    allowed = _FIELD_TYPES[event_name]
+    checked: dict[str, Any] = {}
+    for name, value in facts.items():
+        if name not in allowed:
+            msg = f"{event_name} has no correctable fact {name!r}; correct one of: {', '.join(sorted(allowed))}"
+            raise InvalidCommandError(msg)
+        if name == "occurred_at":
+            checked[name] = _corrected_time(value, stamp).isoformat()
+        elif not _fits(value, allowed[name]):
+            msg = (
+                f"the corrected {name} {value!r} is not of the type {event_name}.{name} has; give a value of that type"
+            )
+            raise InvalidCommandError(msg)
+        else:
+            checked[name] = value
+    return checked
+
+
+def _corrected_time(value: Any, stamp: Stamp) -> datetime:
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        msg = f"the corrected occurred_at {value!r} is not an ISO time; give one like 2026-11-03T09:00:00+00:00"
+        raise InvalidCommandError(msg) from None
+    moment = require_aware(moment, "the corrected occurred_at").astimezone(UTC)
+    if moment > stamp.recorded_at:
+        msg = f"the corrected occurred_at {moment.isoformat()} is in the future; give the time it actually happened"
+        raise InvalidCommandError(msg)
+    return moment
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if origin is not None:
+        return isinstance(value, origin)
+    if hint is bool or hint is int:
+        return type(value) is hint  # a bool is not an int here, nor the other way round
+    return isinstance(value, hint) if isinstance(hint, type) and hint not in TYPED_DICTS else isinstance(value, dict)
+
+
+TYPED_DICTS = (ExitCriterionData, TaskData, CadenceData)
+
+
+def _checked_risk(description: str, likelihood: str, impact: str, mitigation: str) -> dict[str, str]:
+    return {
+        "description": require_text(description, "description"),
+        "likelihood": parse_choice(Level, likelihood, "likelihood").value,
+        "impact": parse_choice(Level, impact, "impact").value,
+        "mitigation": require_text(mitigation, "mitigation"),
+    }
 
 
 def _checked_criteria(exit_criteria: list[ExitCriterionData]) -> list[ExitCriterionData]:

@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
+from domain.uncertainties import raised, settled
 from domain.values import (
     CadenceData,
     ExitCriterionData,
     Phase,
+    Severity,
     TaskData,
+    UpdateCadence,
 )
 
 if TYPE_CHECKING:
@@ -27,6 +30,13 @@ class EscalationEvent(Aggregate.Event):
     class_version: ClassVar[int] = 1
     occurred_at: datetime
     actor: str
+
+    def mutate(self, aggregate: Any) -> Any:
+        mutated = super().mutate(aggregate)
+        assert mutated is not None
+        # Which type each version is: a correction names the event it corrects, and is checked against it.
+        mutated.event_types.append(type(self).__name__)
+        return mutated
 
 
 class EscalationOpened(EscalationEvent, Aggregate.Created):
@@ -128,11 +138,7 @@ class UncertaintyRaised(EscalationEvent):
     question: str
 
     def apply(self, aggregate: Escalation) -> None:
-        aggregate.uncertainties[self.uncertainty_id] = {
-            "question": self.question,
-            "raised_at": self.occurred_at.isoformat(),
-            "state": "open",
-        }
+        aggregate.uncertainties[self.uncertainty_id] = raised(self.question, self.occurred_at.isoformat())
 
 
 class RiskDefined(EscalationEvent):
@@ -145,15 +151,16 @@ class RiskDefined(EscalationEvent):
     mitigation: str
 
     def apply(self, aggregate: Escalation) -> None:
-        aggregate.uncertainties[self.uncertainty_id] = {
-            **aggregate.uncertainties[self.uncertainty_id],
-            "state": "risk",
-            "risk": self.description,
-            "likelihood": self.likelihood,
-            "impact": self.impact,
-            "mitigation": self.mitigation,
-            "settled_at": self.occurred_at.isoformat(),
-        }
+        aggregate.uncertainties[self.uncertainty_id] = settled(
+            aggregate.uncertainties[self.uncertainty_id],
+            type(self).__name__,
+            risk=self.description,
+            likelihood=self.likelihood,
+            impact=self.impact,
+            mitigation=self.mitigation,
+            settled_at=self.occurred_at.isoformat(),
+        )
+        aggregate.risks[self.uncertainty_id] = _risk(self.description, self.likelihood, self.impact, self.mitigation)
 
 
 class UncertaintyAnswered(EscalationEvent):
@@ -163,12 +170,12 @@ class UncertaintyAnswered(EscalationEvent):
     answer: str
 
     def apply(self, aggregate: Escalation) -> None:
-        aggregate.uncertainties[self.uncertainty_id] = {
-            **aggregate.uncertainties[self.uncertainty_id],
-            "state": "answered",
-            "answer": self.answer,
-            "settled_at": self.occurred_at.isoformat(),
-        }
+        aggregate.uncertainties[self.uncertainty_id] = settled(
+            aggregate.uncertainties[self.uncertainty_id],
+            type(self).__name__,
+            answer=self.answer,
+            settled_at=self.occurred_at.isoformat(),
+        )
 
 
 class UpdatePosted(EscalationEvent):
@@ -243,11 +250,17 @@ class EmergencyRaised(EscalationEvent):
 
 
 class EmergencyWorkReviewed(EscalationEvent):
-    """The DRI manager or lead reviewed the work done during an emergency."""
+    """The DRI manager or lead reviewed the work done during an emergency (someone else: with a reason)."""
 
+    class_version: ClassVar[int] = 2
     emergency_id: str
     reviewed_by: str
     notes: str
+    reviewer_override_reason: str | None
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["reviewer_override_reason"] = None
 
     def apply(self, aggregate: Escalation) -> None:
         aggregate.emergencies[self.emergency_id] = {
@@ -267,10 +280,16 @@ class SyncCadenceAgreed(EscalationEvent):
 
 
 class MonitoringStarted(EscalationEvent):
-    """Step 5: the customer is stable; an agreed monitoring period began."""
+    """Step 5: the customer is stable; an agreed monitoring period began (unmet exit criteria: with a reason)."""
 
+    class_version: ClassVar[int] = 2
     period_days: int
     agreed_with: str
+    override_reason: str | None
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["override_reason"] = None
 
     def apply(self, aggregate: Escalation) -> None:
         aggregate.phase = Phase.MONITORING
@@ -325,14 +344,152 @@ class RetrospectiveOpened(EscalationEvent):
 
 
 class CorrectionRecorded(EscalationEvent):
-    """Points at an earlier event and says what was wrong with it; the earlier event stays."""
+    """Points at an earlier event, says what was wrong and gives the corrected facts; the earlier event stays."""
 
+    class_version: ClassVar[int] = 2
     corrects_version: int
+    corrects_event: str
     reason: str
     correction: str
+    corrected_facts: dict[str, Any]
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["corrects_event"] = ""  # v1 did not name the type; the version still points at the event
+        state["corrected_facts"] = {}
 
     def apply(self, aggregate: Escalation) -> None:
         aggregate.corrections.append(self.corrects_version)
+
+
+# -- What changes midway ------------------------------------------------------------------------
+
+
+class SeverityChanged(EscalationEvent):
+    """The escalation got worse or better; the update cadence follows the new severity from now on."""
+
+    severity: str
+    previous_severity: str
+    reason: str
+    update_cadence: CadenceData
+    product_dri: str | None
+    product_dri_reason: str | None
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.severity = Severity(self.severity)
+        aggregate.cadence = UpdateCadence(**self.update_cadence)
+        aggregate.product_dri = self.product_dri  # kept when still high or critical, released below that
+
+
+class RoleHandedOver(EscalationEvent):
+    """The escalation DRI or the DRI manager handed the role over to someone else."""
+
+    role: str
+    previous: str
+    successor: str
+    reason: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        setattr(aggregate, self.role, self.successor)
+
+
+class HelperAdded(EscalationEvent):
+    """A backup or a helper (possibly from another region: the handbook's cross-region help) joined."""
+
+    engineer: str
+    engineer_region: str
+    kind: str
+    reason: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.helpers[self.engineer] = {"region": self.engineer_region, "kind": self.kind}
+
+
+class HelperRemoved(EscalationEvent):
+    """A backup or helper left the escalation."""
+
+    engineer: str
+    reason: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.helpers.pop(self.engineer, None)
+
+
+class RiskRecorded(EscalationEvent):
+    """A well-defined risk recorded directly, without an uncertainty first."""
+
+    risk_id: str
+    description: str
+    likelihood: str
+    impact: str
+    mitigation: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.risks[self.risk_id] = _risk(self.description, self.likelihood, self.impact, self.mitigation)
+
+
+class RiskSettled(EscalationEvent):
+    """A risk was mitigated, happened (became an issue) or was retired."""
+
+    risk_id: str
+    outcome: str
+    note: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.risks[self.risk_id] = {**aggregate.risks[self.risk_id], "state": self.outcome}
+
+
+class FollowUpActionAdded(EscalationEvent):
+    """The retrospective produced a follow-up action: what, who, by when, and its ticket."""
+
+    action_id: str
+    what: str
+    owner: str
+    due_on: str
+    ticket: str | None
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.follow_up_actions[self.action_id] = {
+            "what": self.what,
+            "owner": self.owner,
+            "due_on": self.due_on,
+            "ticket": self.ticket,
+            "state": "open",
+        }
+
+
+class FollowUpActionSettled(EscalationEvent):
+    """A follow-up action was done or dropped."""
+
+    action_id: str
+    outcome: str
+    note: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.follow_up_actions[self.action_id] = {
+            **aggregate.follow_up_actions[self.action_id],
+            "state": self.outcome,
+        }
+
+
+class RetrospectiveCompleted(EscalationEvent):
+    """The retrospective was completed on a date."""
+
+    completed_on: str
+    notes: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.retrospective_completed_on = self.completed_on
+
+
+def _risk(description: str, likelihood: str, impact: str, mitigation: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "likelihood": likelihood,
+        "impact": impact,
+        "mitigation": mitigation,
+        "state": "open",
+    }
 
 
 ALL_EVENT_TYPES: tuple[type[EscalationEvent], ...] = (
@@ -358,7 +515,18 @@ ALL_EVENT_TYPES: tuple[type[EscalationEvent], ...] = (
     EscalationClosed,
     RetrospectiveOpened,
     CorrectionRecorded,
+    SeverityChanged,
+    RoleHandedOver,
+    HelperAdded,
+    HelperRemoved,
+    RiskRecorded,
+    RiskSettled,
+    FollowUpActionAdded,
+    FollowUpActionSettled,
+    RetrospectiveCompleted,
 )
+# The events that gained fields after v1; each has an upcaster, and a test reads a stored v1 of each.
+UPCAST_EVENT_TYPES: tuple[type[EscalationEvent], ...] = (EmergencyWorkReviewed, MonitoringStarted, CorrectionRecorded)
 
 
 def event_fields(event: EscalationEvent) -> dict[str, Any]:

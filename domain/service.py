@@ -8,7 +8,7 @@ turns a lost race between two writers into a `VersionConflictError` too, so noth
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -17,10 +17,19 @@ from eventsourcing.persistence import IntegrityError
 
 from domain import commands as c
 from domain.channels import CustomerChannels
+from domain.corrections import corrected_history, replay
 from domain.errors import EscalationNotFoundError, VersionConflictError
 from domain.escalation import Escalation
-from domain.events import ALL_EVENT_TYPES, EscalationEvent
-from domain.values import DEFAULT_CADENCES, DEFAULT_CHANNEL_TEMPLATE, Severity, Stamp, UpdateCadence, parse_choice
+from domain.events import ALL_EVENT_TYPES, EscalationEvent, EscalationOpened
+from domain.values import (
+    DEFAULT_CADENCES,
+    DEFAULT_CHANNEL_TEMPLATE,
+    DEFAULT_OPENING_HORIZON,
+    Severity,
+    Stamp,
+    UpdateCadence,
+    parse_choice,
+)
 
 Clock = Callable[[], datetime]
 Action = Callable[..., str | None]
@@ -48,6 +57,15 @@ ACTIONS: dict[type[c.Command], Action] = {
     c.CloseEscalation: Escalation.close,
     c.OpenRetrospective: Escalation.open_retrospective,
     c.RecordCorrection: Escalation.record_correction,
+    c.ChangeSeverity: Escalation.change_severity,
+    c.HandOverRole: Escalation.hand_over_role,
+    c.AddHelper: Escalation.add_helper,
+    c.RemoveHelper: Escalation.remove_helper,
+    c.RecordRisk: Escalation.record_risk,
+    c.SettleRisk: Escalation.settle_risk,
+    c.AddFollowUpAction: Escalation.add_follow_up_action,
+    c.SettleFollowUpAction: Escalation.settle_follow_up_action,
+    c.CompleteRetrospective: Escalation.complete_retrospective,
 }
 
 
@@ -61,11 +79,13 @@ class EscalationService(Application[UUID]):
         clock: Clock,
         cadences: Mapping[Severity, UpdateCadence] = DEFAULT_CADENCES,
         channel_template: str = DEFAULT_CHANNEL_TEMPLATE,
+        opening_horizon: timedelta = DEFAULT_OPENING_HORIZON,
     ) -> None:
         super().__init__(env)
         self.clock = clock
         self.cadences = dict(cadences)
         self.channel_template = channel_template
+        self.opening_horizon = opening_horizon
 
     # -- Commands ----------------------------------------------------------------------------------
 
@@ -76,7 +96,8 @@ class EscalationService(Application[UUID]):
             return self._open(command, stamp)
         assert isinstance(command, c.EscalationCommand)
         escalation = self._load_expected(command.escalation_id, expected_version)
-        created = ACTIONS[type(command)](escalation, stamp, **command.facts())
+        settings = {"cadences": self.cadences} if isinstance(command, c.ChangeSeverity) else {}
+        created = ACTIONS[type(command)](escalation, stamp, **command.facts(), **settings)
         released = self._released_channel(escalation, stamp) if isinstance(command, c.CloseEscalation) else ()
         return self._save(escalation, *released, created=created)
 
@@ -85,6 +106,10 @@ class EscalationService(Application[UUID]):
     def state(self, escalation_id: UUID, version: int | None = None) -> dict[str, Any]:
         """The escalation as plain data, at its latest version or at `version`."""
         return self._load(escalation_id, version).as_data()
+
+    def engineers_on(self, escalation_id: UUID) -> frozenset[str]:
+        """The engineers who may act on this escalation: its lead, backups and helpers."""
+        return self._load(escalation_id).engineers_on
 
     def history(self, escalation_id: UUID) -> list[EscalationEvent]:
         """Every event of one escalation, oldest first: what an auditor replays."""
@@ -100,6 +125,20 @@ class EscalationService(Application[UUID]):
             msg = f"escalation {escalation_id} was not yet recorded at {moment.isoformat()}; give a later time"
             raise EscalationNotFoundError(msg)
         return self.state(escalation_id, version=recorded[-1].originator_version)
+
+    def state_as_occurred(
+        self, escalation_id: UUID, occurred: datetime, known_at: datetime | None = None
+    ) -> dict[str, Any]:
+        """The escalation as it was at `occurred` (when things happened), as the ledger knows it now
+        or, with `known_at`, as it knew it then (by recording time): corrections known by then apply.
+        """
+        known = [e for e in self.history(escalation_id) if known_at is None or e.timestamp <= known_at]
+        happened = [e for e in corrected_history(known) if e.occurred_at <= occurred]
+        if not happened or not isinstance(happened[0], EscalationOpened):
+            when = f" as known at {known_at.isoformat()}" if known_at else ""
+            msg = f"escalation {escalation_id} was not yet open at {occurred.isoformat()}{when}; give a later time"
+            raise EscalationNotFoundError(msg)
+        return replay(happened).as_data()
 
     @staticmethod
     def event_topics() -> list[str]:
@@ -118,6 +157,7 @@ class EscalationService(Application[UUID]):
             escalation_id=command.escalation_id or uuid4(),
             channel=channels.name_channel(self.channel_template, command.reason),
             cadence=self.cadences[parse_choice(Severity, command.severity, "severity")],
+            opening_horizon=self.opening_horizon,
             **facts,
         )
         channels.claim(escalation.id, escalation.reason, stamp.recorded_at)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
@@ -48,6 +49,31 @@ class Outcome(StrEnum):
     POSITIVE = "positive"
     NEGATIVE = "negative"
     NONE = "none"
+
+
+class RiskOutcome(StrEnum):
+    """What became of a risk: mitigated (it may still happen), happened (an issue now), or retired."""
+
+    MITIGATED = "mitigated"
+    HAPPENED = "happened"
+    RETIRED = "retired"
+
+
+class ActionOutcome(StrEnum):
+    DONE = "done"
+    DROPPED = "dropped"
+
+
+class HelperKind(StrEnum):
+    BACKUP = "backup"
+    HELPER = "helper"
+
+
+class HandedOverRole(StrEnum):
+    """The roles that can be handed over midway (the lead is reassigned with AssignLeadEngineer)."""
+
+    ESCALATION_DRI = "escalation_dri"
+    DRI_MANAGER = "dri_manager"
 
 
 class Level(StrEnum):
@@ -123,20 +149,46 @@ DEFAULT_CADENCES: dict[Severity, UpdateCadence] = {
 }
 
 DEFAULT_CHANNEL_TEMPLATE = "#a_{customer}_escalation"
+DEFAULT_OPENING_HORIZON = timedelta(days=365)  # how far back an escalation may be opened
+
+
+# Slack channel names: lowercase letters (of any script), digits, hyphens and underscores; at most 80.
+SLACK_CHANNEL_MAX = 80
+_NOT_IN_SLUG = re.compile(r"[\W_]+")  # Unicode-aware: letters and digits of every script stay
 
 
 def customer_slug(customer: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", customer.lower()).strip("-")
+    """The customer's name as Slack allows it in a channel name, in any script ("Société" -> "société")."""
+    slug = _NOT_IN_SLUG.sub("-", unicodedata.normalize("NFKC", customer).lower()).strip("-")
     if not slug:
-        msg = f"customer {customer!r} has no letters or digits to name a channel with"
+        msg = f"customer {customer!r} has no letters or digits to name a channel with; give the customer's name"
         raise InvalidCommandError(msg)
     return slug
 
 
+def legacy_customer_key(customer: str) -> str:
+    """The ASCII-only slug that keyed a customer's channels before names in any script were allowed.
+
+    Kept as the key wherever it is not empty, so customers recorded before keep their channel records.
+    """
+    return re.sub(r"[^a-z0-9]+", "-", customer.lower()).strip("-") or customer_slug(customer)
+
+
 def channel_name(customer: str, template: str, suffix: str | None = None) -> str:
-    """`#a_<customer>_escalation`, with a suffix when the customer has another escalation."""
-    name = template.format(customer=customer_slug(customer))
-    return f"{name}_{customer_slug(suffix)}" if suffix else name
+    """`#a_<customer>_escalation`, with a suffix when the customer has another escalation.
+
+    Slack's 80-character limit is kept by shortening the customer's part, never the template's.
+    """
+    tail = f"_{customer_slug(suffix)}" if suffix else ""
+    room = SLACK_CHANNEL_MAX - len(template.format(customer="").lstrip("#")) - len(tail)
+    if room < 1:
+        msg = (
+            f"the channel name for reason {suffix!r} would be over Slack's {SLACK_CHANNEL_MAX} characters; "
+            f"give a shorter reason"
+        )
+        raise InvalidCommandError(msg)
+    customer_part = customer_slug(customer)[:room].strip("-")
+    return template.format(customer=customer_part) + tail
 
 
 def require_aware(moment: datetime, field: str) -> datetime:
@@ -144,17 +196,6 @@ def require_aware(moment: datetime, field: str) -> datetime:
         msg = f"{field} {moment.isoformat()} has no time zone; give it with an offset, e.g. +00:00"
         raise InvalidCommandError(msg)
     return moment
-
-
-def working_days_between(start: date, end: date) -> int:
-    """Monday to Friday days after `start` up to and including `end`."""
-    days = 0
-    current = start
-    while current < end:
-        current += timedelta(days=1)
-        if current.weekday() < 5:
-            days += 1
-    return days
 
 
 @dataclass(frozen=True)
@@ -167,8 +208,9 @@ class Stamp:
 
     def __post_init__(self) -> None:
         require_text(self.actor, "actor")
-        require_aware(self.occurred_at, "occurred_at")
-        require_aware(self.recorded_at, "recorded_at")
+        # Any UTC offset is accepted; the ledger stores UTC, so equal moments compare and print alike.
+        object.__setattr__(self, "occurred_at", require_aware(self.occurred_at, "occurred_at").astimezone(UTC))
+        object.__setattr__(self, "recorded_at", require_aware(self.recorded_at, "recorded_at").astimezone(UTC))
         if self.occurred_at > self.recorded_at:
             msg = (
                 f"occurred_at {self.occurred_at.isoformat()} is in the future "

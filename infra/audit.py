@@ -9,9 +9,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from kafka import KafkaConsumer, TopicPartition
 
-from consumers.reporting import recorded_event
 from domain.service import EscalationService
-from infra.messaging.envelope import EnvelopeError, as_recorded
+from infra.messaging.envelope import EnvelopeError, as_recorded, decode_record
 from projections.facts import RecordedEvent
 from projections.timeline import first_difference, timeline
 from projections.timeline_tables import entries_of, escalation_ids
@@ -51,7 +50,7 @@ def read_whole_topic(reader: KafkaConsumer, topic: str) -> list[RecordedEvent]:
         for records in batch.values():
             for record in records:
                 with contextlib.suppress(EnvelopeError):  # not escalation events: the dead-letter topic's business
-                    found.append(recorded_event(record))
+                    found.append(decode_record(record))
         if not batch and all(reader.position(tp) >= end for tp, end in reader.end_offsets(partitions).items()):
             return found
 

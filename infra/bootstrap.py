@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 import sqlalchemy as sa
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
+from consumers.notifier import GROUP as NOTIFIER_GROUP
+from consumers.notifier import NotifierProjector
 from consumers.rebuild import Progress as RebuildProgress
 from consumers.rebuild import rebuild
 from consumers.reporting import GROUP as REPORTING_GROUP
@@ -17,14 +21,21 @@ from consumers.reporting import ReportingProjector
 from consumers.runtime import ConsumerRunner, Projector
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.timeline import TimelineProjector
+from domain.calendar import RegionCalendar
 from domain.service import Clock, EscalationService
 from infra.local.brokers import TansuBroker
 from infra.messaging.clients import connection_config, producer_config
+from infra.messaging.envelope import decode_record, structured
 from infra.messaging.relay import Relay, RelayOptions
 from infra.messaging.relay_state import Checkpoint
 from infra.messaging.topics import LOG_CONFIG, TopicSpec, ensure_topics
-from infra.settings import Settings
-from projections.tables import create_schema
+from infra.notify.delivery import DeliveryLoop, DigestPlan, RetryPolicy
+from infra.notify.senders import Sender, SlackSender, WebhookSender
+from infra.notify.subscriptions import destination_of
+from infra.notify.urls import check_url
+from infra.settings import DEFAULT_REGION_CALENDARS, RegionCalendarSettings, Settings
+from projections.notification_tables import create_notifier_schema, reset_notifier_context
+from projections.tables import create_schema, drop_schema
 from projections.timeline_tables import create_timeline_schema, drop_timeline_schema
 
 
@@ -32,11 +43,35 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def build_region_calendars(settings: Settings) -> dict[str, RegionCalendar]:
+    """Each region's working days: its zone and week from the settings, public holidays from `holidays`."""
+    chosen = DEFAULT_REGION_CALENDARS | settings.region_calendars  # a region the settings leave out keeps its default
+    return {str(region): _region_calendar(str(region), each) for region, each in chosen.items()}
+
+
+def _region_calendar(region: str, chosen: RegionCalendarSettings) -> RegionCalendar:
+    try:
+        zone = ZoneInfo(chosen.tz)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        msg = f"ESCALATIONS_REGION_CALENDARS: {region} has an unknown time zone {chosen.tz!r}; use an IANA name"
+        raise ValueError(msg) from error
+    try:
+        days = holidays.country_holidays(chosen.country) if chosen.country else frozenset()
+    except NotImplementedError as error:
+        msg = f"ESCALATIONS_REGION_CALENDARS: {region} names country {chosen.country!r}, which `holidays` does not know"
+        raise ValueError(msg) from error
+    return RegionCalendar(region, zone, frozenset(chosen.working_week), days)
+
+
 def build_service(settings: Settings, clock: Clock = utc_now) -> EscalationService:
     if settings.event_store == "sqlite":
         settings.event_store_path.parent.mkdir(parents=True, exist_ok=True)
     return EscalationService(
-        settings.event_store_env(), clock=clock, cadences=settings.cadences, channel_template=settings.channel_template
+        settings.event_store_env(),
+        clock=clock,
+        cadences=settings.cadences,
+        channel_template=settings.channel_template,
+        opening_horizon=timedelta(days=settings.opening_horizon_days),
     )
 
 
@@ -97,6 +132,7 @@ def build_consumer(
     return ConsumerRunner(
         engine=engine,
         projector=projector,
+        decode=decode_record,
         consumer_factory=lambda: KafkaConsumer(**consumer_config(settings, group)),
         dead_letters=lambda: KafkaProducer(**producer_config(settings)),
         topic=settings.events_topic,
@@ -118,27 +154,32 @@ def build_timeline_consumer(settings: Settings, engine: sa.Engine, *, join_group
     return build_consumer(settings, engine, TIMELINE_GROUP, TimelineProjector(), join_group=join_group)
 
 
+SchemaSteps = tuple[Callable[[sa.Engine], None], Callable[[sa.Engine], None]]  # (drop, create)
+
+
 def rebuild_timeline(settings: Settings, engine: sa.Engine, progress: RebuildProgress | None = None) -> ConsumerRunner:
     runner = build_timeline_consumer(settings, engine)
-    reader = KafkaConsumer(**consumer_config(settings, None))
-
-    def reset(target: sa.Engine) -> None:
-        drop_timeline_schema(target)
-        create_timeline_schema(target)
-
-    try:
-        rebuild(runner, engine, reader, progress, reset)
-    finally:
-        reader.close()
-    return runner
+    return _rebuild(settings, engine, runner, (drop_timeline_schema, create_timeline_schema), progress)
 
 
 def rebuild_reporting(settings: Settings, engine: sa.Engine, progress: RebuildProgress | None = None) -> ConsumerRunner:
     """Rebuild the reporting read model from offset zero; the runner's stats say what was applied."""
     runner = build_reporting_consumer(settings, engine)
+    return _rebuild(settings, engine, runner, (drop_schema, create_schema), progress)
+
+
+def _rebuild(
+    settings: Settings, engine: sa.Engine, runner: ConsumerRunner, schema: SchemaSteps, progress: RebuildProgress | None
+) -> ConsumerRunner:
+    drop, create = schema
+
+    def reset(target: sa.Engine) -> None:
+        drop(target)
+        create(target)
+
     reader = KafkaConsumer(**consumer_config(settings, None))
     try:
-        rebuild(runner, engine, reader, progress)
+        rebuild(runner, engine, reader, progress, reset=reset)
     finally:
         reader.close()
     return runner
@@ -166,3 +207,48 @@ def build_relay(settings: Settings, service: EscalationService) -> Relay:
         ),
         prepare_topics=lambda: prepare_topics(settings),
     )
+
+
+def build_notifier_consumer(
+    settings: Settings, engine: sa.Engine, clock: Clock = utc_now, *, join_group: bool = True
+) -> ConsumerRunner:
+    """The notifier: records deliveries beside its offsets; `build_delivery_loop` sends them."""
+    create_notifier_schema(engine)
+    projector = NotifierProjector(
+        cloudevent=lambda event: structured(event, settings.event_source),
+        clock=clock,
+        max_age=timedelta(hours=settings.notify_max_event_age_hours),
+        slack=settings.notify_slack_token is not None,
+    )
+    return build_consumer(settings, engine, NOTIFIER_GROUP, projector, join_group=join_group)
+
+
+def build_delivery_loop(settings: Settings, engine: sa.Engine, clock: Clock = utc_now) -> DeliveryLoop:
+    create_notifier_schema(engine)
+    senders: dict[str, Sender] = {
+        "webhook": WebhookSender(lambda key: destination_of(engine, key), settings.notify_timeout_seconds)
+    }
+    if settings.notify_slack_token is not None:
+        base_url = check_url(settings.notify_slack_base_url, allow_plain_http=settings.notify_allow_plain_http)
+        senders["slack"] = SlackSender(settings.notify_slack_token, base_url, settings.notify_timeout_seconds)
+    plan = None
+    if settings.notify_managers_channel and settings.notify_slack_token is not None:
+        plan = DigestPlan(settings.notify_managers_channel, settings.notify_digest_hour_utc)
+    return DeliveryLoop(
+        engine,
+        senders,
+        clock,
+        policy=RetryPolicy(
+            settings.notify_max_attempts, settings.notify_backoff_initial_seconds, settings.notify_backoff_max_seconds
+        ),
+        # A crashed attempt's row is free again once no live attempt could still be holding it.
+        lease_seconds=2 * settings.notify_timeout_seconds + 5,
+        poll_interval=settings.notify_poll_interval,
+        digest_plan=plan,
+    )
+
+
+def rebuild_notifier(settings: Settings, engine: sa.Engine, progress: RebuildProgress | None = None) -> ConsumerRunner:
+    """Refold the notifier's context from offset zero; the delivery log keeps every old message from going out again."""
+    runner = build_notifier_consumer(settings, engine)
+    return _rebuild(settings, engine, runner, (lambda _: None, reset_notifier_context), progress)

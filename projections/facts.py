@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-SECONDS_PER_HOUR = 3600.0
+from domain.calendar import hours_between
+from domain.uncertainties import OPEN, SETTLED_BY
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Uncertainty:
     uncertainty_id: str
     question: str
     raised_at: str
-    state: str = "open"
+    state: str = OPEN
     settled_at: str | None = None
 
 
@@ -120,7 +121,7 @@ class EscalationFacts:
     def hours_between(self, start: str | None, end: str | None) -> float | None:
         if not start or not end:
             return None
-        return (at(end) - at(start)).total_seconds() / SECONDS_PER_HOUR
+        return hours_between(at(start), at(end))
 
 
 class VersionGapError(ValueError):
@@ -235,17 +236,14 @@ def _uncertainty(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFa
     return evolve(facts, uncertainties=(*facts.uncertainties, raised)), frozenset({"escalation_uncertainties"})
 
 
-def _settled(state: str) -> Handler:
-    def settle(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
-        settled = tuple(
-            replace(u, state=state, settled_at=e.data["occurred_at"])
-            if u.uncertainty_id == e.data["uncertainty_id"]
-            else u
-            for u in facts.uncertainties
-        )
-        return evolve(facts, uncertainties=settled), frozenset({"escalation_uncertainties"})
-
-    return settle
+def _settled(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    settled = tuple(
+        replace(u, state=SETTLED_BY[e.name], settled_at=e.data["occurred_at"])
+        if u.uncertainty_id == e.data["uncertainty_id"]
+        else u
+        for u in facts.uncertainties
+    )
+    return evolve(facts, uncertainties=settled), frozenset({"escalation_uncertainties"})
 
 
 def _emergency(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
@@ -276,6 +274,16 @@ def _closed(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, 
     return evolve(facts, status="closed", closed_at=e.data["occurred_at"], outcome=e.data["outcome"]), NOTHING
 
 
+def _severity(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    return evolve(facts, severity=e.data["severity"]), NOTHING
+
+
+def _handed_over(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    if e.data["role"] != "dri_manager":
+        return facts, NOTHING
+    return evolve(facts, dri_manager=e.data["successor"]), NOTHING
+
+
 HANDLERS: dict[str, Handler] = {
     "EscalationOpened": _opened,
     "PreparationCompleted": _prepared,
@@ -287,13 +295,16 @@ HANDLERS: dict[str, Handler] = {
     "ProgressResumed": _resumed,
     "EscalatedToSpecialistTeam": _specialist,
     "UncertaintyRaised": _uncertainty,
-    "RiskDefined": _settled("risk"),
-    "UncertaintyAnswered": _settled("answered"),
+    **dict.fromkeys(SETTLED_BY, _settled),
     "EmergencyRaised": _emergency,
     "EmergencyWorkReviewed": _reviewed,
     "MonitoringStarted": _monitoring,
     "MonitoringInterrupted": _interrupted,
     "EscalationClosed": _closed,
+    # What changes midway. The other new events (helpers, risks, follow-up actions, corrections)
+    # still advance the version through `_ignore` until the reports use them.
+    "SeverityChanged": _severity,
+    "RoleHandedOver": _handed_over,
 }
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from domain.calendar import hours_between, working_days
 from projections.facts import at
 from projections.tables import (
     escalation_emergencies,
@@ -42,21 +43,12 @@ def active_escalations(conn: sa.Connection, now: datetime) -> list[Row]:
             "lead_engineer": r.lead_engineer,
             "dri_manager": r.dri_manager,
             "days_open": (now - at(r.opened_at)).days,
-            "hours_since_update": _hours(at(r.last_update_at), now) if r.last_update_at else None,
+            "hours_since_update": round(hours_between(at(r.last_update_at), now), 1) if r.last_update_at else None,
             "exit_criteria": f"{r.exit_criteria_met}/{r.exit_criteria_total}",
             "stalled": r.stalled,
         }
         for r in conn.execute(query)
     ]
-
-
-def working_days(start: date, end: date) -> list[date]:
-    days, current = [], start
-    while current <= end:
-        if current.weekday() < 5:
-            days.append(current)
-        current += timedelta(days=1)
-    return days
 
 
 def update_compliance(conn: sa.Connection, now: datetime) -> list[Row]:
@@ -120,16 +112,14 @@ def stalls_and_further_escalations(conn: sa.Connection, now: datetime) -> list[R
         mine, sent = stalls[e.escalation_id], teams[e.escalation_id]
         if not mine and not sent:
             continue
-        stalled_hours = sum(
-            (at(s.ended_at) if s.ended_at else now).timestamp() - at(s.started_at).timestamp() for s in mine
-        )
+        stalled_hours = sum(hours_between(at(s.started_at), at(s.ended_at) if s.ended_at else now) for s in mine)
         waits = [t.hours_since_stall for t in sent if t.hours_since_stall is not None]
         rows.append(
             {
                 "escalation_id": e.escalation_id,
                 "customer": e.customer,
                 "stalls": len(mine),
-                "hours_stalled": _round(stalled_hours / 3600),
+                "hours_stalled": _round(stalled_hours),
                 "specialist_teams": ", ".join(t.team for t in sent),
                 "hours_from_stall_to_escalation": _round(min(waits)) if waits else None,
             }
@@ -182,7 +172,7 @@ def uncertainty_to_risk(conn: sa.Connection, now: datetime) -> list[Row]:
                 "uncertainty_id": u.uncertainty_id,
                 "question": u.question,
                 "state": u.state,
-                "hours_unknown": _hours(at(u.raised_at), end),
+                "hours_unknown": round(hours_between(at(u.raised_at), end), 1),
                 "became_risk": u.became_risk,
             }
         )
@@ -222,10 +212,6 @@ REPORTS: dict[str, Report] = {
     "uncertainty": uncertainty_to_risk,
     "emergencies": emergencies,
 }
-
-
-def _hours(start: datetime, end: datetime) -> float:
-    return round((end - start).total_seconds() / 3600, 1)
 
 
 def _round(value: float) -> float:

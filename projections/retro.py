@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from projections.facts import RecordedEvent
+from domain.calendar import hours_between
+from domain.uncertainties import SETTLED_BY, raised, settled
+from projections.corrected import corrected
+from projections.facts import RecordedEvent, at
 from projections.timeline import marks, timeline
 
 
-def retrospective(events: list[RecordedEvent], now: datetime) -> dict[str, Any]:
-    """Everything the retro needs, as plain data (the JSON format)."""
+def retrospective(recorded: list[RecordedEvent], now: datetime) -> dict[str, Any]:
+    """Everything the retro needs, as plain data (the JSON format).
+
+    Facts come from history with its corrections applied; the timeline shows what was recorded,
+    each correction beside the event it corrects.
+    """
+    events = corrected(recorded)
     by_type: dict[str, list[RecordedEvent]] = {}
     for event in events:
         by_type.setdefault(event.name, []).append(event)
@@ -23,19 +31,18 @@ def retrospective(events: list[RecordedEvent], now: datetime) -> dict[str, Any]:
     for event in events:
         d = event.data
         if event.name == "UncertaintyRaised":
-            uncertainties[d["uncertainty_id"]] = {
-                "question": d["question"],
-                "raised_at": d["occurred_at"],
-                "state": "open",
-            }
-        elif event.name in ("RiskDefined", "UncertaintyAnswered"):
-            settled = uncertainties[d["uncertainty_id"]]
-            settled["state"] = "risk" if event.name == "RiskDefined" else "answered"
-            settled["outcome"] = d.get("description") or d.get("answer")
-            settled["hours_unknown"] = round(
-                (event.occurred_at - datetime.fromisoformat(settled["raised_at"])).total_seconds() / 3600, 1
+            uncertainties[d["uncertainty_id"]] = raised(d["question"], d["occurred_at"])
+        elif event.name in SETTLED_BY:
+            before = uncertainties[d["uncertainty_id"]]
+            uncertainties[d["uncertainty_id"]] = settled(
+                before,
+                event.name,
+                outcome=d.get("description") or d.get("answer"),
+                hours_unknown=round(hours_between(at(before["raised_at"]), event.occurred_at), 1),
             )
     closed = by_type.get("EscalationClosed", [])
+    people = _people(opened, events)
+    completed = by_type.get("RetrospectiveCompleted", [])
     return {
         "escalation_id": events[0].escalation_id,
         "customer": opened["customer"],
@@ -43,11 +50,33 @@ def retrospective(events: list[RecordedEvent], now: datetime) -> dict[str, Any]:
         "severity": opened["severity"],
         "summary": closed[-1].data["summary"] if closed else opened["summary"],
         "outcome": closed[-1].data["outcome"] if closed else None,
-        "people": {
-            "account_owner": opened["account_owner"],
-            "dri_manager": opened["dri_manager"],
-            "lead_engineers": leads,
-        },
+        "people": {"account_owner": opened["account_owner"], **people, "lead_engineers": leads},
+        "severity_changes": [
+            {
+                "from": e.data["previous_severity"],
+                "to": e.data["severity"],
+                "at": e.data["occurred_at"],
+                "why": e.data["reason"],
+            }
+            for e in by_type.get("SeverityChanged", [])
+        ],
+        "handovers": [
+            {k: e.data[k] for k in ("role", "previous", "successor", "reason", "occurred_at")}
+            for e in by_type.get("RoleHandedOver", [])
+        ],
+        "risks": _risks(events),
+        "follow_up_actions": _actions(events, now),
+        "retrospective_completed_on": completed[-1].data["completed_on"] if completed else None,
+        "corrections": [
+            {
+                "corrects_version": e.data["corrects_version"],
+                "corrects_event": e.data.get("corrects_event", ""),
+                "correction": e.data["correction"],
+                "reason": e.data["reason"],
+                "corrected_facts": e.data.get("corrected_facts") or {},
+            }
+            for e in by_type.get("CorrectionRecorded", [])
+        ],
         "exit_criteria": [
             {"id": key, "description": text, "met": key in met, "evidence": met.get(key)}
             for key, text in criteria.items()
@@ -65,9 +94,67 @@ def retrospective(events: list[RecordedEvent], now: datetime) -> dict[str, Any]:
                 "summary": e.summary,
                 "hash": e.hash,
             }
-            for e in timeline(events)
+            for e in timeline(recorded)
         ],
     }
+
+
+def _people(opened: dict[str, Any], events: list[RecordedEvent]) -> dict[str, Any]:
+    """Who held each role at the end, and every backup or helper who took part."""
+    holders = {
+        "dri_manager": opened["dri_manager"],
+        "escalation_dri": opened.get("escalation_dri") or opened["dri_manager"],
+    }
+    helpers: dict[str, dict[str, Any]] = {}
+    for event in events:
+        d = event.data
+        if event.name == "RoleHandedOver":
+            holders[d["role"]] = d["successor"]
+        elif event.name == "HelperAdded":
+            helpers[d["engineer"]] = {
+                "engineer": d["engineer"],
+                "region": d["engineer_region"],
+                "kind": d["kind"],
+                "left": False,
+            }
+        elif event.name == "HelperRemoved" and d["engineer"] in helpers:
+            helpers[d["engineer"]]["left"] = True
+    return {**holders, "helpers": list(helpers.values())}
+
+
+def _risks(events: list[RecordedEvent]) -> list[dict[str, Any]]:
+    risks: dict[str, dict[str, Any]] = {}
+    for event in events:
+        d = event.data
+        if event.name in ("RiskDefined", "RiskRecorded"):
+            key = d.get("risk_id") or d["uncertainty_id"]
+            risks[key] = {
+                "id": key,
+                "description": d["description"],
+                "likelihood": d["likelihood"],
+                "impact": d["impact"],
+                "mitigation": d["mitigation"],
+                "state": "open",
+                "from_uncertainty": event.name == "RiskDefined",
+            }
+        elif event.name == "RiskSettled" and d["risk_id"] in risks:
+            risks[d["risk_id"]] |= {"state": d["outcome"], "note": d["note"]}
+    return list(risks.values())
+
+
+def _actions(events: list[RecordedEvent], now: datetime) -> list[dict[str, Any]]:
+    actions: dict[str, dict[str, Any]] = {}
+    for event in events:
+        d = event.data
+        if event.name == "FollowUpActionAdded":
+            actions[d["action_id"]] = {k: d[k] for k in ("action_id", "what", "owner", "due_on", "ticket")} | {
+                "state": "open"
+            }
+        elif event.name == "FollowUpActionSettled" and d["action_id"] in actions:
+            actions[d["action_id"]] |= {"state": d["outcome"], "note": d["note"]}
+    for action in actions.values():
+        action["overdue"] = action["state"] == "open" and date.fromisoformat(action["due_on"]) < now.date()
+    return list(actions.values())
 
 
 def render_markdown(retro: dict[str, Any]) -> str:
@@ -83,7 +170,14 @@ def render_markdown(retro: dict[str, Any]) -> str:
         "",
         f"- Account owner: {retro['people']['account_owner']}",
         f"- DRI support manager: {retro['people']['dri_manager']}",
+        f"- Escalation DRI: {retro['people']['escalation_dri']}",
         f"- Lead engineer(s): {', '.join(retro['people']['lead_engineers']) or '-'}",
+        f"- Backups and helpers: {_helpers(retro['people']['helpers'])}",
+        *[
+            f"- {h['role'].replace('_', ' ')} handed over from {h['previous']} to {h['successor']}: {h['reason']}"
+            for h in retro["handovers"]
+        ],
+        *[f"- Severity {s['from']} -> {s['to']} ({s['at'][:16]}): {s['why']}" for s in retro["severity_changes"]],
         "",
         "## Exit criteria",
         "",
@@ -99,6 +193,32 @@ def render_markdown(retro: dict[str, Any]) -> str:
             + (f" after {u['hours_unknown']} hours: {u['outcome']}" if u.get("outcome") else "")
             for u in retro["uncertainties"]
         ],
+        "",
+        "## Risks",
+        "",
+        *(
+            [
+                f"- {r['id']} ({r['likelihood']} likelihood, {r['impact']} impact): {r['description']}: {r['state']}"
+                + (f" ({r['note']})" if r.get("note") else "")
+                for r in retro["risks"]
+            ]
+            or ["- none"]
+        ),
+        "",
+        "## Corrections",
+        "",
+        *(
+            [
+                f"- v{x['corrects_version']} {x['corrects_event']}: {x['correction']} ({x['reason']})"
+                + (
+                    f"; now {', '.join(f'{k} = {v}' for k, v in sorted(x['corrected_facts'].items()))}"
+                    if x["corrected_facts"]
+                    else ""
+                )
+                for x in retro["corrections"]
+            ]
+            or ["- none"]
+        ),
         "",
         "## Further escalations",
         "",
@@ -144,7 +264,23 @@ def render_markdown(retro: dict[str, Any]) -> str:
         "",
         "## Follow-up actions",
         "",
-        "- [ ]",
+        *([_action(a) for a in retro["follow_up_actions"]] or ["- [ ]"]),
+        "",
+        f"Retrospective completed on {retro['retrospective_completed_on']}."
+        if retro["retrospective_completed_on"]
+        else "Retrospective not completed yet.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _helpers(helpers: list[dict[str, Any]]) -> str:
+    named = [f"{h['engineer']} ({h['kind']}, {h['region']}{', left' if h['left'] else ''})" for h in helpers]
+    return ", ".join(named) or "-"
+
+
+def _action(action: dict[str, Any]) -> str:
+    box = "x" if action["state"] == "done" else " "
+    ticket = f" [{action['ticket']}]" if action["ticket"] else ""
+    state = {"done": "", "dropped": " (dropped)", "open": " (OVERDUE)" if action["overdue"] else ""}[action["state"]]
+    return f"- [{box}] {action['what']}{ticket}: {action['owner']}, due {action['due_on']}{state}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from domain.uncertainties import RISK
 from projections.facts import EscalationFacts, facts_from_json, facts_to_json
 
 metadata = sa.MetaData()
@@ -119,15 +120,6 @@ reporting_state = sa.Table(
     metadata,
     sa.Column("escalation_id", sa.String(36), primary_key=True),
     sa.Column("facts", Text, nullable=False),
-)
-
-consumer_offsets = sa.Table(
-    "consumer_offsets",
-    metadata,
-    sa.Column("consumer_group", sa.String(200), primary_key=True),
-    sa.Column("topic", sa.String(255), primary_key=True),
-    sa.Column("partition", sa.Integer, primary_key=True),
-    sa.Column("next_offset", sa.BigInteger, nullable=False),
 )
 
 # Read models are rebuilt from history rather than migrated in place: a schema change bumps this
@@ -326,7 +318,7 @@ def _child_rows(f: EscalationFacts) -> dict[sa.Table, list[dict[str, object]]]:
                 "raised_at": u.raised_at,
                 "state": u.state,
                 "settled_at": u.settled_at,
-                "became_risk": u.state == "risk",
+                "became_risk": u.state == RISK,
             }
             for u in f.uncertainties
         ],

@@ -10,10 +10,11 @@ import hashlib
 import itertools
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain.calendar import hours_between, working_days_between
 from projections.facts import RecordedEvent
 
 GENESIS = "0" * 64
@@ -105,6 +106,10 @@ def tickets_of(event: RecordedEvent) -> list[str]:
     found: list[str] = []
     for key in ("tickets_reviewed", "handed_off_tickets", "related_tickets", "unrelated_tickets"):
         found += d.get(key) or []
+    corrected = d.get("corrected_facts") or {}  # a corrected ticket is touched again by its correction
+    for key in ("ticket", "tickets_reviewed", "handed_off_tickets", "related_tickets", "unrelated_tickets"):
+        value = corrected.get(key)
+        found += [value] if isinstance(value, str) else value or []
     for task in d.get("current_tasks") or []:
         found += task["tickets"]
     if d.get("ticket"):
@@ -154,11 +159,13 @@ def summarize(event: RecordedEvent) -> str:  # noqa: C901, PLR0911, PLR0912 - on
             hours = "out of hours" if d["out_of_hours"] else "in hours"
             return f"Emergency {d['emergency_id']} on {d['ticket']} ({hours}), handled by {d['handled_by']}"
         case "EmergencyWorkReviewed":
-            return f"Emergency {d['emergency_id']} work reviewed by {d['reviewed_by']}"
+            override = f" ({d['reviewer_override_reason']})" if d.get("reviewer_override_reason") else ""
+            return f"Emergency {d['emergency_id']} work reviewed by {d['reviewed_by']}{override}"
         case "SyncCadenceAgreed":
             return f"Sync cadence agreed with {d['agreed_with']}: {d['cadence']}"
         case "MonitoringStarted":
-            return f"Monitoring started for {d['period_days']} days, agreed with {d['agreed_with']}"
+            override = f" (exit criteria unmet: {d['override_reason']})" if d.get("override_reason") else ""
+            return f"Monitoring started for {d['period_days']} days, agreed with {d['agreed_with']}{override}"
         case "UpdatesPaused":
             return f"Updates paused until {d['resume_on']}: {d['reason']}"
         case "MonitoringInterrupted":
@@ -168,12 +175,38 @@ def summarize(event: RecordedEvent) -> str:  # noqa: C901, PLR0911, PLR0912 - on
         case "RetrospectiveOpened":
             return f"Retrospective opened: {d['retro_reference']}"
         case "CorrectionRecorded":
-            return f"Correction to v{d['corrects_version']}: {d['correction']} ({d['reason']})"
+            facts = d.get("corrected_facts") or {}
+            changed = "; ".join(f"{name} now {value}" for name, value in sorted(facts.items()))
+            what = f" {d['corrects_event']}" if d.get("corrects_event") else ""
+            return f"Correction to v{d['corrects_version']}{what}: {d['correction']} ({d['reason']})" + (
+                f" [{changed}]" if changed else ""
+            )
+        case "SeverityChanged":
+            dri = f"; product DRI {d['product_dri']}" if d["product_dri"] else ""
+            return (
+                f"Severity {d['previous_severity']} -> {d['severity']} (updates {d['update_cadence']['description']})"
+                f"{dri}: {d['reason']}"
+            )
+        case "RoleHandedOver":
+            role = d["role"].replace("_", " ").capitalize()
+            return f"{role} handed over from {d['previous']} to {d['successor']}: {d['reason']}"
+        case "HelperAdded":
+            return f"{d['engineer']} ({d['engineer_region']}) joined as {d['kind']}: {d['reason']}"
+        case "HelperRemoved":
+            return f"{d['engineer']} left the escalation: {d['reason']}"
+        case "RiskRecorded":
+            return (
+                f"Risk {d['risk_id']} recorded ({d['likelihood']} likelihood, {d['impact']} impact): {d['description']}"
+            )
+        case "RiskSettled":
+            return f"Risk {d['risk_id']} {d['outcome']}: {d['note']}"
+        case "FollowUpActionAdded":
+            return f"Follow-up {d['action_id']} for {d['owner']}, due {d['due_on']}: {d['what']}"
+        case "FollowUpActionSettled":
+            return f"Follow-up {d['action_id']} {d['outcome']}: {d['note']}"
+        case "RetrospectiveCompleted":
+            return f"Retrospective completed on {d['completed_on']}"
     return event.name
-
-
-def _hours(start: datetime, end: datetime) -> float:
-    return round((end - start).total_seconds() / 3600, 1)
 
 
 def marks(events: list[RecordedEvent], now: datetime) -> dict[str, Any]:
@@ -192,16 +225,19 @@ def marks(events: list[RecordedEvent], now: datetime) -> dict[str, Any]:
     opened = first["EscalationOpened"]
     end = first.get("EscalationClosed", now)
     gaps = [
-        {"from": a.isoformat(), "to": b.isoformat(), "working_days": _working_days(a, b)}
+        {"from": a.isoformat(), "to": b.isoformat(), "working_days": working_days_between(a.date(), b.date())}
         for a, b in itertools.pairwise(updates)
-        if _working_days(a, b) > 1
+        if working_days_between(a.date(), b.date()) > 1
     ]
     return {
-        "hours_to_lead": _hours(opened, first["LeadEngineerAssigned"]) if "LeadEngineerAssigned" in first else None,
-        "hours_to_scope": _hours(opened, first["ScopeDefined"]) if "ScopeDefined" in first else None,
+        "hours_to_lead": round(hours_between(opened, first["LeadEngineerAssigned"]), 1)
+        if "LeadEngineerAssigned" in first
+        else None,
+        "hours_to_scope": round(hours_between(opened, first["ScopeDefined"]), 1) if "ScopeDefined" in first else None,
         "update_gaps_over_one_working_day": gaps,
         "stalled_periods": [
-            {"from": s.isoformat(), "to": e.isoformat() if e else None, "hours": _hours(s, e or end)} for s, e in stalls
+            {"from": s.isoformat(), "to": e.isoformat() if e else None, "hours": round(hours_between(s, e or end), 1)}
+            for s, e in stalls
         ],
         "further_escalations": [e.data["team"] for e in events if e.name == "EscalatedToSpecialistTeam"],
         "monitoring": {
@@ -210,13 +246,5 @@ def marks(events: list[RecordedEvent], now: datetime) -> dict[str, Any]:
         }
         if "MonitoringStarted" in first
         else None,
-        "total_hours": _hours(opened, end),
+        "total_hours": round(hours_between(opened, end), 1),
     }
-
-
-def _working_days(start: datetime, end: datetime) -> int:
-    days, current = 0, start.date()
-    while current < end.date():
-        current += timedelta(days=1)
-        days += current.weekday() < 5
-    return days

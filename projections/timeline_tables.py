@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from projections.tables import consumer_offsets
 from projections.timeline import TimelineEntry
 
 metadata = sa.MetaData()
@@ -29,14 +28,10 @@ timeline_entries = sa.Table(
 
 def create_timeline_schema(engine: sa.Engine) -> None:
     metadata.create_all(engine)
-    consumer_offsets.create(engine, checkfirst=True)
 
 
 def drop_timeline_schema(engine: sa.Engine) -> None:
     metadata.drop_all(engine)
-    consumer_offsets.create(engine, checkfirst=True)
-    with engine.begin() as conn:
-        conn.execute(consumer_offsets.delete().where(consumer_offsets.c.consumer_group == "escalations.timeline"))
 
 
 def last_entries(conn: sa.Connection, escalation_ids: list[str]) -> dict[str, TimelineEntry]:

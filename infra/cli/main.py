@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,23 +36,37 @@ from infra.audit import (
     verify_timelines_against_topic,
 )
 from infra.bootstrap import (
+    build_delivery_loop,
+    build_notifier_consumer,
     build_relay,
     build_reporting_consumer,
     build_service,
     build_timeline_consumer,
     consumer_config,
     read_model_engine,
+    rebuild_notifier,
     rebuild_reporting,
     rebuild_timeline,
     utc_now,
 )
-from infra.cli.serve import serve
+from infra.cli.serve import serve, serve_demo
+from infra.http.app import ROUTES
 from infra.local.demo import run_demo
 from infra.logs import configure_logging
 from infra.messaging.relay import BrokerUnavailableError
 from infra.messaging.relay_state import Checkpoint, RelayLock, RelayLockedError
 from infra.messaging.topics import TopicMismatchError
+from infra.notify.delivery import dead_deliveries, delivery_counts, retry_dead
+from infra.notify.subscriptions import (
+    SubscriptionError,
+    add_subscription,
+    list_subscriptions,
+    remove_subscription,
+    set_paused,
+)
+from infra.notify.urls import OutboundUrlError
 from infra.settings import Settings
+from projections.notification_tables import create_notifier_schema
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
 from projections.tables import READ_MODEL_TABLES, ReadModelOutdatedError
@@ -110,7 +125,7 @@ def serve_command(
     serve(Settings(), host, port, console.print)
 
 
-READ_MODELS = ["reporting", "timeline"]
+READ_MODELS = ["reporting", "timeline", "notifier"]
 audit = typer.Typer(help="Replay and verify history: timelines, and the state as of a moment.", no_args_is_help=True)
 app.add_typer(audit, name="audit")
 
@@ -132,10 +147,31 @@ def consume(
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1")
     engine = read_model_engine(settings)
+    if name == "notifier":
+        _consume_notifier(settings, engine)
+        return
     build = build_reporting_consumer if name == "reporting" else build_timeline_consumer
     runner = build(settings, engine)
     stop_on_signals(runner.stop)
     runner.run()
+
+
+def _consume_notifier(settings: Settings, engine: sa.Engine) -> None:
+    """The notifier consumer and its delivery loop: recording never waits for a receiver."""
+    runner, loop = build_notifier_consumer(settings, engine), build_delivery_loop(settings, engine)
+    sender = threading.Thread(target=loop.run, name="notifier-delivery", daemon=True)
+
+    def stop() -> None:
+        runner.stop()
+        loop.stop()
+
+    stop_on_signals(stop)
+    sender.start()
+    try:
+        runner.run()
+    finally:
+        loop.stop()
+        sender.join(timeout=2 * settings.notify_timeout_seconds)
 
 
 @app.command()
@@ -146,7 +182,7 @@ def rebuild(name: str = typer.Argument(..., help="The read model family: reporti
     engine = read_model_engine(settings)
     with Progress(*Progress.get_default_columns(), TextColumn("{task.completed} events"), console=console) as bar:
         task = bar.add_task(f"rebuilding {name}", total=None)
-        rebuild_one = rebuild_reporting if name == "reporting" else rebuild_timeline
+        rebuild_one = {"reporting": rebuild_reporting, "timeline": rebuild_timeline, "notifier": rebuild_notifier}[name]
         runner = rebuild_one(settings, engine, lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"Rebuilt {name}: {runner.stats.applied} events applied, {runner.stats.dead_lettered} dead-lettered.")
 
@@ -189,6 +225,8 @@ def status() -> None:
         for p, (s, e, lag) in lags.items()
     ]
     print_rows("Consumer lag", rows, "table")
+    create_notifier_schema(engine)
+    print_rows("Notifier deliveries (escalations notify dead / retry)", [delivery_counts(engine)], "table")
 
 
 @app.command()
@@ -264,11 +302,141 @@ def audit_rebuild() -> None:
 @audit.command("as-of")
 def audit_as_of(
     escalation_id: UUID = typer.Argument(..., help="The escalation."),
-    moment: datetime = typer.Argument(..., help="ISO time with offset, e.g. 2026-11-03T12:00:00+00:00."),
+    moment: datetime | None = typer.Argument(
+        None, help="Recorded time: what the ledger knew then (ISO with offset, e.g. 2026-11-03T12:00:00+00:00)."
+    ),
+    occurred: datetime | None = typer.Option(
+        None, "--occurred", help="Occurred time: the escalation's state then, with the corrections known."
+    ),
 ) -> None:
-    """The escalation's state as the ledger knew it at that moment, rebuilt from history."""
-    at_moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    print_escalation(build_service(Settings()).state_as_of(escalation_id, at_moment))
+    """The escalation as the ledger knew it at a recorded time, as it was at an occurred time, or both.
+
+    With only --occurred: the state at that time of what happened, as we know it now (corrections
+    applied). With both: as the ledger knew it at the recorded time about that occurred time.
+    """
+    service = build_service(Settings())
+    if occurred is not None:
+        state = service.state_as_occurred(escalation_id, _utc(occurred), known_at=_utc(moment) if moment else None)
+    elif moment is not None:
+        state = service.state_as_of(escalation_id, _utc(moment))
+    else:
+        console.print("[red]error:[/red] give a recorded time (TIME), an occurred time (--occurred TIME), or both")
+        raise typer.Exit(EXIT_USAGE)
+    print_escalation(state)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+def act(
+    what: str = typer.Argument(..., help=f"The command, as its API path: {', '.join(r.path for r in ROUTES)}."),
+    escalation_id: UUID = typer.Argument(..., help="The escalation."),
+    body: str = typer.Option("{}", "--json", help="The command's facts as JSON, as the API's body for it."),
+    actor: str = typer.Option(..., envvar="ESCALATIONS_ACTOR", help="Who does it (recorded as the actor)."),
+    expected_version: int | None = typer.Option(None, "--if-version", help="Refuse unless still at this version."),
+) -> None:
+    """Record a command on an escalation from a script, e.g. `act severity ID --json '{"severity": "high", ...}'`."""
+    route = {r.path: r for r in ROUTES}.get(what)
+    if route is None:
+        console.print(f"[red]error:[/red] unknown command {what!r}; use one of: {', '.join(r.path for r in ROUTES)}")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        command = route.body.model_validate_json(body).command(route.command, escalation_id=escalation_id)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
+        console.print(f"[red]error:[/red] the JSON for {what} is not valid ({problems}); fix those fields")
+        raise typer.Exit(EXIT_USAGE) from None
+    result = build_service(Settings()).handle(command, actor=actor, expected_version=expected_version)
+    sys.stdout.write(
+        json.dumps({"escalation_id": str(result.escalation_id), "version": result.version, "created": result.created})
+        + "\n"
+    )
+
+
+notify = typer.Typer(help="Notifications: webhook subscriptions and the delivery log.", no_args_is_help=True)
+app.add_typer(notify, name="notify")
+
+
+@notify.command("subscribe")
+def notify_subscribe(
+    url: str = typer.Argument(..., help="Where to POST the signed CloudEvents (https)."),
+    event_type: list[str] = typer.Option([], "--event-type", help="Only these event types (repeat; default all)."),
+    customer: list[str] = typer.Option([], "--customer", help="Only these customers (repeat)."),
+    region: list[str] = typer.Option([], "--region", help="Only these regions (repeat)."),
+    severity: list[str] = typer.Option([], "--severity", help="Only these severities (repeat)."),
+    actor: str = typer.Option(..., envvar="ESCALATIONS_ACTOR", help="Who adds it (a manager)."),
+) -> None:
+    """Add a webhook subscription; its signing secret is printed this once, and never again."""
+    settings = Settings()
+    created = add_subscription(
+        read_model_engine(settings),
+        url,
+        utc_now(),
+        actor,
+        event_types=event_type,
+        customers=customer,
+        regions=region,
+        severities=severity,
+        allow_plain_http=settings.notify_allow_plain_http,
+    )
+    sys.stdout.write(
+        json.dumps({"subscription_id": created.subscription_id, "secret": created.secret.get_secret_value()}) + "\n"
+    )
+    console.print("Keep the secret now: it is not shown again (verify with standardwebhooks.Webhook(secret).verify).")
+
+
+@notify.command("list")
+def notify_list(output: str = typer.Option("table", "--format", help="table or json.")) -> None:
+    """The webhook subscriptions (URLs without credentials; never the secrets)."""
+    print_rows("Webhook subscriptions", list_subscriptions(read_model_engine(Settings())), output)
+
+
+@notify.command("pause")
+def notify_pause(subscription_id: str) -> None:
+    """Stop matching new events for a subscription (what is already queued still goes)."""
+    set_paused(read_model_engine(Settings()), subscription_id, paused=True)
+
+
+@notify.command("resume")
+def notify_resume(subscription_id: str) -> None:
+    """Match new events for a paused subscription again."""
+    set_paused(read_model_engine(Settings()), subscription_id, paused=False)
+
+
+@notify.command("remove")
+def notify_remove(subscription_id: str) -> None:
+    """Remove a subscription; its queued deliveries fail and end up dead."""
+    remove_subscription(read_model_engine(Settings()), subscription_id)
+
+
+@notify.command("dead")
+def notify_dead(output: str = typer.Option("table", "--format", help="table or json.")) -> None:
+    """The deliveries given up after the last retry."""
+    engine = read_model_engine(Settings())
+    create_notifier_schema(engine)
+    print_rows("Dead deliveries", dead_deliveries(engine), output)
+
+
+@notify.command("retry")
+def notify_retry(
+    delivery_id: str | None = typer.Argument(None, help="One delivery (default: every dead one)."),
+) -> None:
+    """Give dead deliveries a fresh set of attempts (the running delivery loop sends them)."""
+    engine = read_model_engine(Settings())
+    create_notifier_schema(engine)
+    count = retry_dead(engine, utc_now(), delivery_id)
+    console.print(f"{count} dead deliveries queued again.")
+
+
+@notify.command("deliver")
+def notify_deliver() -> None:
+    """Run only the delivery loop (when the notifier consumer runs elsewhere) until stopped."""
+    settings = Settings()
+    loop = build_delivery_loop(settings, read_model_engine(settings))
+    stop_on_signals(loop.stop)
+    loop.run()
 
 
 def _progress_of(bar: Progress, task: TaskID) -> Callable[[int, int], None]:
@@ -309,9 +477,15 @@ def stop_on_signals(stop: Callable[[], None]) -> None:
 @app.command()
 def demo(
     data_dir: Path | None = typer.Option(None, help="Keep the demo's stores here (default: a temp dir)."),
+    serve_it: bool = typer.Option(False, "--serve", help="Keep the data and the dashboard up until Ctrl+C."),
+    host: str = typer.Option("127.0.0.1", envvar="ESCALATIONS_HOST", help="With --serve: address to listen on."),
+    port: int = typer.Option(8080, envvar="ESCALATIONS_PORT", help="With --serve: port to listen on."),
 ) -> None:
     """Walk the handbook's LDAP-proxy escalation and two others through the system and print them."""
     with tempfile.TemporaryDirectory(prefix="escalations-demo-") as tmp:
+        if serve_it:
+            serve_demo(Settings(data_dir=data_dir or Path(tmp)), host, port, console.print)
+            return
         result = run_demo(Settings(data_dir=data_dir or Path(tmp)))
         print_history(result.service.history(result.story))
         for escalation_id in (result.story, *result.others):
@@ -324,6 +498,19 @@ def demo(
         print_rows("Active escalations (the reporting read model)", result.reports["active"], "table")
         console.print("\nThe retrospective of the LDAP-proxy escalation (escalations retro ID):\n")
         sys.stdout.write(result.retrospective)
+        print_notifications(result.notifications)
+
+
+def print_notifications(messages: list[dict[str, Any]]) -> None:
+    """What the notifier posted to the demo's local stand-in for Slack, as plain text."""
+    console.print(
+        f"\nThe notifier's messages ({len(messages)}, posted to a local stand-in for Slack's chat.postMessage):"
+    )
+    for message in messages:
+        console.rule(f"{message['channel']}: {message['text']}", align="left")
+        for block in message.get("blocks", [])[1:]:
+            text = block.get("text", {}).get("text") or " ".join(e["text"] for e in block.get("elements", []))
+            console.print(text, markup=False, highlight=False)
 
 
 def print_history(events: list[EscalationEvent]) -> None:
@@ -375,6 +562,9 @@ def run() -> None:
     except BrokerUnavailableError as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_UNAVAILABLE)
+    except (SubscriptionError, OutboundUrlError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        sys.exit(EXIT_USAGE)
     except (RelayLockedError, TopicMismatchError, ReadModelOutdatedError) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_CONFLICT)

@@ -25,6 +25,8 @@ from domain.errors import EscalationError
 from domain.service import EscalationService
 from infra.audit import history_as_recorded
 from infra.http import bodies
+from infra.http.notifications import mount_notifications
+from infra.http.pages import mount_pages
 from infra.http.problems import domain_error, problem, validation_error
 from projections import queries
 from projections.reports import REPORTS
@@ -81,6 +83,15 @@ ROUTES = (
     Route("closing", c.CloseEscalation, MANAGERS),
     Route("retrospective", c.OpenRetrospective, MANAGERS),
     Route("corrections", c.RecordCorrection, MANAGERS),
+    Route("severity", c.ChangeSeverity, MANAGERS),
+    Route("handovers", c.HandOverRole, MANAGERS),
+    Route("helpers", c.AddHelper, MANAGERS),
+    Route("helper-removals", c.RemoveHelper, MANAGERS),
+    Route("recorded-risks", c.RecordRisk, ENGINEERS),
+    Route("risk-settlements", c.SettleRisk, ENGINEERS),
+    Route("follow-up-actions", c.AddFollowUpAction, MANAGERS),
+    Route("follow-up-settlements", c.SettleFollowUpAction, MANAGERS),
+    Route("retrospective-completion", c.CompleteRetrospective, MANAGERS),
 )
 PATHS: dict[type[c.Command], str] = {route.command: route.path for route in ROUTES}
 COMMAND_TYPES: tuple[type[c.Command], ...] = (c.OpenEscalation, *PATHS)
@@ -165,16 +176,27 @@ class _Forbidden(Exception):  # noqa: N818
         self.roles = roles
 
 
-def create_app(  # noqa: C901 - the endpoints are closures over the app's collaborators
+class _NotOnEscalation(Exception):  # noqa: N818
+    """An engineer acts only on the escalations they work on (lead, backup or helper)."""
+
+    def __init__(self, principal: "Principal", escalation_id: UUID, engineers: frozenset[str]) -> None:
+        self.principal = principal
+        self.escalation_id = escalation_id
+        self.engineers = engineers
+
+
+def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app's collaborators
     service: EscalationService,
     read_model: sa.Engine,
     tokens: dict[str, str],
     *,
     max_body_bytes: int = 64 * 1024,
     readiness: Callable[[], dict[str, str]] = dict,
+    notify_allow_plain_http: bool = False,
 ) -> FastAPI:
     """`tokens` maps a bearer token to "role:name" (the name becomes each event's actor)."""
-    app = FastAPI(title="Escalation Ledger", version="1.0.0", description=__doc__)
+    # /docs is served by the pages from vendored assets (sites run air-gapped); ReDoc would need a CDN.
+    app = FastAPI(title="Escalation Ledger", version="1.0.0", description=__doc__, docs_url=None, redoc_url=None)
     app.add_middleware(BodySizeLimit, limit=max_body_bytes)
     app.add_exception_handler(EscalationError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -219,6 +241,22 @@ def create_app(  # noqa: C901 - the endpoints are closures over the app's collab
     def get_escalation(escalation_id: UUID, _: Annotated[Principal, Depends(authorised(READERS))]) -> JSONResponse:
         state = service.state(escalation_id)
         return JSONResponse(jsonable_encoder(state), headers={"ETag": etag(state["version"])})
+
+    @app.get("/escalations/{escalation_id}/as-of", tags=["queries"])
+    def get_as_of(
+        escalation_id: UUID,
+        _: Annotated[Principal, Depends(authorised(READERS))],
+        recorded: Annotated[datetime | None, Query(description="as the ledger knew it at this time")] = None,
+        occurred: Annotated[datetime | None, Query(description="the state at this time of what happened")] = None,
+    ) -> JSONResponse:
+        if occurred is not None:
+            known_at = _utc(recorded) if recorded else None
+            state = service.state_as_occurred(escalation_id, _utc(occurred), known_at=known_at)
+        elif recorded is not None:
+            state = service.state_as_of(escalation_id, _utc(recorded))
+        else:
+            return problem(422, "as-of-needs-a-time", "A time is needed", "give recorded=TIME, occurred=TIME, or both")
+        return JSONResponse(jsonable_encoder(state))
 
     @app.get("/escalations/{escalation_id}/history", tags=["queries"])
     def get_history(escalation_id: UUID, _: Annotated[Principal, Depends(authorised(READERS))]) -> JSONResponse:
@@ -272,6 +310,9 @@ def create_app(  # noqa: C901 - the endpoints are closures over the app's collab
         with read_model.connect() as conn:
             return JSONResponse(jsonable_encoder(REPORTS[name](conn, datetime.now(UTC))))
 
+    mount_pages(app, service, read_model, principals, {route.command.__name__: route.roles for route in ROUTES})
+    mount_notifications(app, read_model, authorised(MANAGERS), allow_plain_http=notify_allow_plain_http)
+
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -320,11 +361,23 @@ async def _forbidden(_: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _not_on_escalation(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, _NotOnEscalation)
+    working = ", ".join(sorted(error.engineers)) or "nobody yet"
+    detail = (
+        f"{error.principal.name} is an engineer, and an engineer acts only on escalations where they are the lead, "
+        f"a backup or a helper (on this one: {working}); ask a manager to add you "
+        f"(POST /escalations/{error.escalation_id}/helpers) or to act instead"
+    )
+    return problem(403, "not-on-this-escalation", "Forbidden", detail)
+
+
 HANDLERS: dict[type[Exception], Callable[[Request, Exception], Any]] = {
     _Precondition: _precondition,
     _NotCaughtUp: _not_caught_up,
     _Unauthorised: _unauthorised,
     _Forbidden: _forbidden,
+    _NotOnEscalation: _not_on_escalation,
 }
 
 
@@ -343,6 +396,10 @@ def _add_command(
         who: Annotated[Principal, Depends(authorise)],
         if_match: Annotated[str | None, Header()] = None,
     ) -> JSONResponse:
+        if who.role == ENGINEER:
+            engineers = service.engineers_on(escalation_id)
+            if who.name not in engineers:
+                raise _NotOnEscalation(who, escalation_id, engineers)
         command = body.command(command_type, escalation_id=escalation_id)
         return respond(service.handle(command, actor=who.name, expected_version=expected_version(if_match)))
 
@@ -350,6 +407,10 @@ def _add_command(
     endpoint.__name__ = command_type.__name__
     path = f"/escalations/{{escalation_id}}/{route.path}"
     app.post(path, tags=["commands"], summary=command_type.__name__)(endpoint)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _wait_for(read_model: sa.Engine, position: int | None, timeout: float, escalation_id: UUID | None = None) -> None:

@@ -359,6 +359,15 @@ BODIES: dict[type[c.Command], dict[str, Any]] = {
     },
     c.OpenRetrospective: {"retro_reference": "retro#1"},
     c.RecordCorrection: {"corrects_version": 1, "reason": "typo", "correction": "Sign-in fails for all"},
+    c.ChangeSeverity: {"severity": "high", "reason": "a workaround holds", "product_dri": "pat.product"},
+    c.HandOverRole: {"role": "dri_manager", "successor": "sam.manager", "reason": "on leave"},
+    c.AddHelper: {"engineer": "kenji", "engineer_region": "APAC", "kind": "helper", "reason": "follow the sun"},
+    c.RemoveHelper: {"engineer": "kenji", "reason": "no longer needed"},
+    c.RecordRisk: {"description": "the proxy drops binds", "likelihood": "low", "impact": "high", "mitigation": "m"},
+    c.SettleRisk: {"risk_id": "R1", "outcome": "retired", "note": "gone"},
+    c.AddFollowUpAction: {"what": "document the proxy", "owner": "priya.lead", "due_on": "2026-12-01"},
+    c.SettleFollowUpAction: {"action_id": "A1", "outcome": "done", "note": "documented"},
+    c.CompleteRetrospective: {"completed_on": "2026-11-02"},
 }
 # Every command's HTTP path and the roles that may post it, straight from the API's route table.
 ROLE_TABLE: dict[str, tuple[str, frozenset[str]]] = {
@@ -380,6 +389,8 @@ async def test_each_role_may_post_exactly_the_commands_the_role_table_gives_it(
     api: httpx.AsyncClient, service: EscalationService, command_type: type[c.Command], role: str
 ) -> None:
     escalation_id, etag = await opened(api)
+    for setup_path, body in [("preparation", BODIES[c.CompletePreparation]), ("lead", BODIES[c.AssignLeadEngineer])]:
+        etag = (await command(api, escalation_id, setup_path, body, etag)).headers["ETag"]  # the engineer is on it
     path, allowed = ROLE_TABLE[command_type.__name__]
     headers = {"Authorization": f"Bearer {TOKEN_OF[role]}", "If-Match": etag}
 
@@ -393,7 +404,7 @@ async def test_each_role_may_post_exactly_the_commands_the_role_table_gives_it(
         problem = response.json()
         assert problem["type"] == "urn:escalation-ledger:problem:forbidden"
         assert problem["detail"] == f"{NAME_OF[role]} is {role}; this needs: {', '.join(sorted(allowed))}"
-        assert len(service.history(UUID(escalation_id))) == 1
+        assert len(service.history(UUID(escalation_id))) == 3
 
 
 def test_the_readme_role_table_is_the_api_route_table() -> None:

@@ -18,12 +18,15 @@ import pytest
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer
 
+from consumers.offsets import StoredOffsets
 from consumers.reporting import GROUP, ReportingProjector
-from consumers.runtime import ConsumerRunner, StoredOffsets, lag_by_partition
+from consumers.runtime import ConsumerRunner, lag_by_partition
+from consumers.timeline import GROUP as TIMELINE_GROUP
 from domain.service import EscalationService
 from infra.bootstrap import (
     build_reporting_consumer,
     build_service,
+    build_timeline_consumer,
     consumer_config,
     prepare_topics,
     rebuild_reporting,
@@ -267,3 +270,32 @@ def test_status_shows_the_lag_per_partition_before_and_after_consuming(
     assert shown.returncode == 0, shown.stderr
     assert "relay checkpoint" in shown.stdout
     assert "Consumer lag" in shown.stdout
+
+
+def test_rebuilding_the_reporting_read_model_leaves_the_timeline_where_it_was(
+    reporting_settings: Settings, clock: SteppingClock
+) -> None:
+    service = build_service(reporting_settings, clock=clock)
+    prepare_topics(reporting_settings)
+    many_escalations(service, clock, 6)
+    first = publish(reporting_settings, service)
+    engine = sa.create_engine(reporting_settings.read_model)
+    timeline = build_timeline_consumer(reporting_settings, engine)
+    consume_until(timeline, lambda: timeline.stats.applied == first)
+    timeline_offsets = StoredOffsets(engine, TIMELINE_GROUP).load(reporting_settings.events_topic)
+    many_escalations(service, clock, 6, offset=6)
+    total = first + publish(reporting_settings, service)
+
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "infra", "rebuild", "reporting"],
+        env={**os.environ, **reporting_settings.as_env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert sum(timeline_offsets.values()) == first
+    assert StoredOffsets(engine, TIMELINE_GROUP).load(reporting_settings.events_topic) == timeline_offsets
+    assert sum(StoredOffsets(engine, GROUP).load(reporting_settings.events_topic).values()) == total

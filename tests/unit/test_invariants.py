@@ -62,9 +62,10 @@ STEPS: Steps = [
     ),
     lambda s, e: s.handle(c.AssignLeadEngineer(escalation_id=e, engineer="priya", engineer_region="EMEA"), actor="m"),
     lambda s, e: s.handle(c.DefineScope(escalation_id=e, **SCOPE), actor="m"),
+    lambda s, e: s.handle(c.MeetExitCriterion(escalation_id=e, criterion_id="auth", evidence="logs"), actor="m"),
     lambda s, e: s.handle(c.StartMonitoring(escalation_id=e, period_days=3, agreed_with="dana.owner"), actor="m"),
 ]
-PHASE_STEPS = {"opened": 0, "prepared": 1, "lead_assigned": 2, "active": 3, "monitoring": 4}
+PHASE_STEPS = {"opened": 0, "prepared": 1, "lead_assigned": 2, "active": 3, "criteria_met": 4, "monitoring": 5}
 
 
 def escalation_in(service: EscalationService, phase: str) -> UUID:
