@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 import sqlalchemy as sa
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
@@ -17,6 +19,7 @@ from consumers.reporting import ReportingProjector
 from consumers.runtime import ConsumerRunner, Projector
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.timeline import TimelineProjector
+from domain.calendar import RegionCalendar
 from domain.service import Clock, EscalationService
 from infra.local.brokers import TansuBroker
 from infra.messaging.clients import connection_config, producer_config
@@ -24,13 +27,33 @@ from infra.messaging.envelope import decode_record
 from infra.messaging.relay import Relay, RelayOptions
 from infra.messaging.relay_state import Checkpoint
 from infra.messaging.topics import LOG_CONFIG, TopicSpec, ensure_topics
-from infra.settings import Settings
+from infra.settings import DEFAULT_REGION_CALENDARS, RegionCalendarSettings, Settings
 from projections.tables import create_schema, drop_schema
 from projections.timeline_tables import create_timeline_schema, drop_timeline_schema
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def build_region_calendars(settings: Settings) -> dict[str, RegionCalendar]:
+    """Each region's working days: its zone and week from the settings, public holidays from `holidays`."""
+    chosen = DEFAULT_REGION_CALENDARS | settings.region_calendars  # a region the settings leave out keeps its default
+    return {str(region): _region_calendar(str(region), each) for region, each in chosen.items()}
+
+
+def _region_calendar(region: str, chosen: RegionCalendarSettings) -> RegionCalendar:
+    try:
+        zone = ZoneInfo(chosen.tz)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        msg = f"ESCALATIONS_REGION_CALENDARS: {region} has an unknown time zone {chosen.tz!r}; use an IANA name"
+        raise ValueError(msg) from error
+    try:
+        days = holidays.country_holidays(chosen.country) if chosen.country else frozenset()
+    except NotImplementedError as error:
+        msg = f"ESCALATIONS_REGION_CALENDARS: {region} names country {chosen.country!r}, which `holidays` does not know"
+        raise ValueError(msg) from error
+    return RegionCalendar(region, zone, frozenset(chosen.working_week), days)
 
 
 def build_service(settings: Settings, clock: Clock = utc_now) -> EscalationService:

@@ -9,11 +9,28 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
-from domain.values import DEFAULT_CADENCES, DEFAULT_CHANNEL_TEMPLATE, Severity, UpdateCadence
+from domain.values import DEFAULT_CADENCES, DEFAULT_CHANNEL_TEMPLATE, Region, Severity, UpdateCadence
+
+
+class RegionCalendarSettings(BaseModel):
+    """Where a region's working day starts (an IANA zone), and whose public holidays it keeps."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tz: str
+    country: str | None = Field(default=None, description="ISO 3166 code for the `holidays` package; none: no holidays")
+    working_week: tuple[int, ...] = Field(default=(0, 1, 2, 3, 4), description="weekdays that count, Monday = 0")
+
+
+# The same representative zones the timeline shows local times in.
+DEFAULT_REGION_CALENDARS = {
+    Region.AMER: RegionCalendarSettings(tz="America/New_York", country="US"),
+    Region.EMEA: RegionCalendarSettings(tz="Europe/London", country="GB"),
+    Region.APAC: RegionCalendarSettings(tz="Asia/Singapore", country="SG"),
+}
 
 
 class Settings(BaseSettings):
@@ -50,6 +67,11 @@ class Settings(BaseSettings):
             severity: (c.description, c.max_working_days_between_updates) for severity, c in DEFAULT_CADENCES.items()
         },
         description='per severity: (description, most working days between updates), e.g. {"high": ["daily", 1]}',
+    )
+
+    region_calendars: dict[Region, RegionCalendarSettings] = Field(
+        default=DEFAULT_REGION_CALENDARS,
+        description='per region: zone, holiday country, week, e.g. {"EMEA": {"tz": "Europe/Berlin", "country": "DE"}}',
     )
 
     @property
