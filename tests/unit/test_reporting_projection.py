@@ -121,14 +121,16 @@ def test_lifecycle_durations_from_opening(handmade: tuple[sa.Engine, dict[str, U
     assert globex["hours_to_close_median"] == 11 * 24 + 13
 
 
-def test_update_compliance_counts_working_days_with_an_update(handmade: tuple[sa.Engine, dict[str, UUID]]) -> None:
+def test_update_compliance_follows_the_severity_cadence(handmade: tuple[sa.Engine, dict[str, UUID]]) -> None:
     engine, _ = handmade
 
     rows = {(r["lead_engineer"], r["month"]): r for r in report(engine, "compliance")}
 
-    # Scope on Monday, monitoring from Friday: updates on Monday, Tuesday and Wednesday.
+    # Critical (daily): scope Monday, updates Monday, Tuesday, Wednesday, none on Thursday, monitoring
+    # from Friday: four windows, the one due by the end of Thursday missed.
     priya = rows[("priya.lead", "2026-11")]
-    assert (priya["days_with_update"], priya["working_days"], priya["rate"]) == (3, 5, 0.6)
+    assert (priya["due_windows"], priya["met_windows"], priya["share_met"], priya["week"]) == (4, 3, 0.75, "2026-11-02")
+    assert priya["overdue_now"] == 0
 
 
 def test_scope_shows_tickets_claimed_by_two_escalations(handmade: tuple[sa.Engine, dict[str, UUID]]) -> None:
