@@ -18,10 +18,8 @@ import sqlalchemy as sa
 from domain.calendar import hours_between
 from projections.facts import at
 from projections.tables import (
-    escalation_emergencies,
     escalation_specialist_teams,
     escalation_stalls,
-    escalation_tickets,
     escalation_uncertainties,
     escalations,
 )
@@ -120,35 +118,30 @@ def stalls_and_further_escalations(conn: sa.Connection, now: datetime) -> list[R
 
 
 def lead_workload(conn: sa.Connection, _: datetime) -> list[Row]:
-    query = (
-        sa.select(escalations.c.lead_engineer, escalations.c.region, sa.func.count().label("active_escalations"))
-        .where(escalations.c.status != "closed", escalations.c.lead_engineer.is_not(None))
-        .group_by(escalations.c.lead_engineer, escalations.c.region)
-        .order_by(sa.desc("active_escalations"), escalations.c.lead_engineer)
-    )
-    return [dict(r) for r in conn.execute(query).mappings()]
+    return view(conn, "workload", "active_escalations DESC, lead_engineer, region")
 
 
 def scope(conn: sa.Connection, _: datetime) -> list[Row]:
-    related: dict[str, list[str]] = defaultdict(list)
-    unrelated: dict[str, list[str]] = defaultdict(list)
-    claims: dict[str, set[str]] = defaultdict(set)
-    for t in conn.execute(sa.select(escalation_tickets).order_by(escalation_tickets.c.ticket)):
-        (related if t.relation == "related" else unrelated)[t.escalation_id].append(t.ticket)
-        if t.relation == "related":
-            claims[t.ticket].add(t.escalation_id)
+    """Per escalation: its ticket ids, how often the scope was redefined, and clashes between open ones."""
+    tickets: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"related": [], "unrelated": [], "clash": []})
+    for t in view(conn, "scope_tickets", "escalation_id, ticket"):
+        mine = tickets[t["escalation_id"]]
+        mine[t["relation"]].append(t["ticket"])
+        if t["claimed_by_another_open_escalation"]:
+            mine["clash"].append(t["ticket"])
     rows = []
-    for e in conn.execute(
-        sa.select(escalations.c.escalation_id, escalations.c.customer).order_by(escalations.c.customer)
-    ):
-        mine = related[e.escalation_id]
+    for e in view(conn, "escalation_facts", "customer, escalation_id"):
+        mine = tickets[e["escalation_id"]]
         rows.append(
             {
-                "escalation_id": e.escalation_id,
-                "customer": e.customer,
-                "related_tickets": len(mine),
-                "unrelated_tickets": len(unrelated[e.escalation_id]),
-                "claimed_by_another_escalation": ", ".join(t for t in mine if len(claims[t]) > 1),
+                "escalation_id": e["escalation_id"],
+                "customer": e["customer"],
+                "scope_redefinitions": e["scope_redefinitions"],
+                "related_tickets": len(mine["related"]),
+                "unrelated_tickets": len(mine["unrelated"]),
+                "related_ticket_ids": ", ".join(mine["related"]),
+                "unrelated_ticket_ids": ", ".join(mine["unrelated"]),
+                "claimed_by_another_escalation": ", ".join(mine["clash"]),
             }
         )
     return rows
@@ -172,26 +165,23 @@ def uncertainty_to_risk(conn: sa.Connection, now: datetime) -> list[Row]:
 
 
 def emergencies(conn: sa.Connection, _: datetime) -> list[Row]:
-    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for x in conn.execute(sa.select(escalation_emergencies)):
-        tally[x.escalation_id][0] += 1
-        tally[x.escalation_id][1] += x.out_of_hours
-        tally[x.escalation_id][2] += x.reviewed
-    names = {
-        e.escalation_id: e.customer
-        for e in conn.execute(sa.select(escalations.c.escalation_id, escalations.c.customer))
-    }
+    """In-hours emergencies go to the lead and need no review: only out-of-hours ones can be unreviewed."""
     return [
-        {
-            "escalation_id": key,
-            "customer": names.get(key, "?"),
-            "emergencies": count,
-            "out_of_hours_share": round(ooh / count, 3),
-            "reviewed": reviewed,
-            "unreviewed": count - reviewed,
-        }
-        for key, (count, ooh, reviewed) in sorted(tally.items(), key=lambda item: names.get(item[0], ""))
+        r | {"out_of_hours_share": round(r["out_of_hours"] / r["emergencies"], 3)}
+        for r in view(conn, "emergencies", "customer, escalation_id")
     ]
+
+
+def escalation_facts(conn: sa.Connection, _: datetime) -> list[Row]:
+    return view(conn, "escalation_facts", "customer, escalation_id")
+
+
+def follow_up_actions(conn: sa.Connection, _: datetime) -> list[Row]:
+    return view(conn, "follow_up_actions", "due_on, escalation_id, action_id")
+
+
+def monitoring(conn: sa.Connection, _: datetime) -> list[Row]:
+    return view(conn, "monitoring", "customer, escalation_id, period_number")
 
 
 REPORTS: dict[str, Report] = {
@@ -203,6 +193,9 @@ REPORTS: dict[str, Report] = {
     "scope": scope,
     "uncertainty": uncertainty_to_risk,
     "emergencies": emergencies,
+    "facts": escalation_facts,
+    "monitoring": monitoring,
+    "follow-up-actions": follow_up_actions,
 }
 
 

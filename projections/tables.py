@@ -328,6 +328,16 @@ VIEWS = {
         FROM escalation_tickets t JOIN escalations e ON e.escalation_id = t.escalation_id
         WHERE t.relation = 'related' AND e.status <> 'closed'
         GROUP BY t.ticket HAVING COUNT(*) > 1""",
+    "scope_tickets": """
+        SELECT t.escalation_id, e.customer, e.status, t.ticket, t.relation,
+               CASE WHEN t.relation = 'related' AND e.status <> 'closed' AND EXISTS (
+                   SELECT 1 FROM escalation_tickets o JOIN escalations oe ON oe.escalation_id = o.escalation_id
+                   WHERE o.ticket = t.ticket AND o.relation = 'related' AND o.escalation_id <> t.escalation_id
+                     AND oe.status <> 'closed') THEN 1 ELSE 0 END AS claimed_by_another_open_escalation
+        FROM escalation_tickets t JOIN escalations e ON e.escalation_id = t.escalation_id""",
+    "monitoring": """
+        SELECT p.escalation_id, e.customer, p.period_number, p.started_at, p.period_days, p.ended_at, p.ended_by
+        FROM escalation_monitoring_periods p JOIN escalations e ON e.escalation_id = p.escalation_id""",
     "escalation_facts": """
         SELECT escalation_id, customer, region, severity, status, lead_engineer, lead_region, lead_outside_region,
                lead_override_reason, backup_engineer, product_dri, escalation_dri, dri_manager,
