@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.calendar import RegionCalendar
 from domain.uncertainties import RISK
@@ -338,6 +339,14 @@ VIEWS = {
     "monitoring": """
         SELECT p.escalation_id, e.customer, p.period_number, p.started_at, p.period_days, p.ended_at, p.ended_by
         FROM escalation_monitoring_periods p JOIN escalations e ON e.escalation_id = p.escalation_id""",
+    "risks": """
+        SELECT r.escalation_id, e.customer, r.risk_id, r.description, r.likelihood, r.impact, r.recorded_at,
+               r.outcome, r.settled_at
+        FROM escalation_risks r JOIN escalations e ON e.escalation_id = r.escalation_id""",
+    "helpers": """
+        SELECT h.escalation_id, e.customer, e.region, h.engineer, h.engineer_region, h.kind, h.added_at, h.removed_at,
+               CASE WHEN h.engineer_region <> e.region THEN 1 ELSE 0 END AS cross_region
+        FROM escalation_helpers h JOIN escalations e ON e.escalation_id = h.escalation_id""",
     "escalation_facts": """
         SELECT escalation_id, customer, region, severity, status, lead_engineer, lead_region, lead_outside_region,
                lead_override_reason, backup_engineer, product_dri, escalation_dri, dri_manager,
@@ -544,7 +553,16 @@ def _extend_calendar(conn: sa.Connection, calendars: Calendars, changed: list[Es
                     for d in calendar.working_days(start, end)
                 ]
     if rows:
-        conn.execute(t.insert(), rows)
+        # Consumers in one group may extend it at once: a day another already added is skipped.
+        conn.execute(_insert_new(conn, t), rows)
+
+
+def _insert_new(conn: sa.Connection, table: sa.Table) -> sa.Insert:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return table.insert()
 
 
 def _utc_text(calendar: RegionCalendar, day: date) -> str:
