@@ -17,6 +17,8 @@ import uvicorn
 
 from domain.commands import Command, CommandResult
 from infra.bootstrap import (
+    build_delivery_loop,
+    build_notifier_consumer,
     build_relay,
     build_reporting_consumer,
     build_service,
@@ -73,10 +75,14 @@ def serve(
         relay = build_relay(cluster, service)
         embedded = settings.kafka_bootstrap_servers is None
         consumer = build_reporting_consumer(cluster, engine, join_group=not embedded)
+        notifier = build_notifier_consumer(cluster, engine, join_group=not embedded)
+        delivery = build_delivery_loop(cluster, engine)
         stopping = threading.Event()
         runs: dict[str, Callable[[], None]] = {
             "relay": lambda: relay.run(RelayLock(cluster.event_store_url), standby=True),
             "consumer": consumer.run,
+            "notifier": notifier.run,
+            "delivery": delivery.run,
         }
         parts = {
             name: threading.Thread(target=supervised, args=(name, run, stopping), name=name, daemon=True)
@@ -91,7 +97,14 @@ def serve(
             checks["consumer_partitions"] = "ok" if consumer.assigned else "none assigned yet"
             return checks
 
-        app = create_app(service, engine, tokens, max_body_bytes=settings.api_max_body_bytes, readiness=readiness)
+        app = create_app(
+            service,
+            engine,
+            tokens,
+            max_body_bytes=settings.api_max_body_bytes,
+            readiness=readiness,
+            notify_allow_plain_http=settings.notify_allow_plain_http,
+        )
         announce(f"Escalation Ledger API on http://{host}:{port} (Kafka at {cluster.bootstrap_servers})")
         # uvicorn stops on SIGINT/SIGTERM and then re-raises the signal to the handler it found: make
         # that one ours, so the relay and consumer still finish their round and stop cleanly.
@@ -105,6 +118,8 @@ def serve(
             stopping.set()
             relay.stop()
             consumer.stop()
+            notifier.stop()
+            delivery.stop()
             for thread in parts.values():
                 thread.join(timeout=30)
             log.info("serve.stopped")
