@@ -146,7 +146,8 @@ def build_consumer(
 def build_reporting_consumer(
     settings: Settings, engine: sa.Engine, projector: Projector | None = None, *, join_group: bool = True
 ) -> ConsumerRunner:
-    return build_consumer(settings, engine, REPORTING_GROUP, projector or ReportingProjector(), join_group=join_group)
+    chosen = projector or ReportingProjector(calendars=build_region_calendars(settings))
+    return build_consumer(settings, engine, REPORTING_GROUP, chosen, join_group=join_group)
 
 
 def build_timeline_consumer(settings: Settings, engine: sa.Engine, *, join_group: bool = True) -> ConsumerRunner:

@@ -494,7 +494,7 @@ def demo(
             f"Published {result.published} events to topic {result.topic} "
             f"on the embedded Kafka-compatible broker at {result.bootstrap_servers}."
         )
-        print_rows("Daily-update compliance (the reporting read model)", result.reports["compliance"], "table")
+        print_rows("Update compliance (the reporting read model)", result.reports["compliance"], "table")
         print_rows("Active escalations (the reporting read model)", result.reports["active"], "table")
         console.print("\nThe retrospective of the LDAP-proxy escalation (escalations retro ID):\n")
         sys.stdout.write(result.retrospective)

@@ -34,7 +34,7 @@ def test_make_run_walks_the_ldap_proxy_story_through_the_api_and_prints_reports_
     assert "#a_globex_escalation" in out
     assert "U1: answered, U2: risk" in out
     assert "Published 34 events to topic escalations.events.v1" in out
-    assert "Daily-update compliance (the reporting read model)" in out
+    assert "Update compliance (the reporting read model)" in out
     active = out.split("Active escalations (the reporting read model)")[1]
     assert "Initech" in active
     assert "Umbrella" in active
