@@ -814,7 +814,7 @@ class Escalation(Aggregate):
     # watcher may fire from a schedule that has not yet seen the newest events), with a
     # DeadlineSettledError the watcher takes as "already done".
 
-    def record_update_overdue(  # noqa: PLR0913 - the gap, and how far past its allowance
+    def record_update_overdue(
         self,
         stamp: Stamp,
         *,

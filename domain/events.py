@@ -349,6 +349,7 @@ class EscalationClosed(EscalationEvent):
         aggregate.phase = Phase.CLOSED
         aggregate.outcome = self.outcome
         aggregate.closed_at = self.occurred_at
+        aggregate.update_overdue_since = None
 
 
 class RetrospectiveOpened(EscalationEvent):
