@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -27,6 +27,17 @@ from consumers.runtime import ConsumerRunner, Decoded, OnError
 from domain import commands as c
 from domain.calendar import RegionCalendar
 from domain.errors import DeadlineSettledError, EscalationError, VersionConflictError
+from projections.deadline_tables import (
+    ANSWERED,
+    FIRED,
+    PENDING,
+    REFUSED,
+    SETTLED,
+    metadata,
+    utc_text,
+    watcher_deadlines,
+    watcher_schedules,
+)
 from projections.deadlines import (
     KINDS,
     DeadlinePolicy,
@@ -37,44 +48,8 @@ from projections.deadlines import (
 )
 
 GROUP = "escalations.watcher"
-PENDING, FIRED, SETTLED, REFUSED = "pending", "fired", "settled", "refused"
 log = structlog.get_logger(__name__)
 FIRED_TOTAL = Counter("escalations_watcher_deadlines_fired", "Deadlines that recorded their event", ["kind"])
-
-metadata = sa.MetaData()
-watcher_schedules = sa.Table(
-    "watcher_schedules",
-    metadata,
-    sa.Column("escalation_id", sa.String(36), primary_key=True),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("partition", sa.Integer, nullable=False),
-    sa.Column("schedule", sa.Text, nullable=False),
-)
-watcher_deadlines = sa.Table(
-    "watcher_deadlines",
-    metadata,
-    sa.Column("deadline_id", sa.String(36), primary_key=True),
-    sa.Column("escalation_id", sa.String(36), nullable=False, index=True),
-    sa.Column("partition", sa.Integer, nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("due_at", sa.String(40), nullable=False, index=True),  # UTC ISO: sorts as it compares
-    sa.Column("facts", sa.Text, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("settled_at", sa.String(40)),
-    sa.Column("note", sa.Text),
-)
-
-
-def create_watcher_schema(engine: sa.Engine) -> None:
-    metadata.create_all(engine)
-
-
-def drop_watcher_schema(engine: sa.Engine) -> None:
-    metadata.drop_all(engine)
-
-
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
 
 
 class WatcherProjector:
@@ -116,21 +91,27 @@ class WatcherProjector:
         else:
             conn.execute(watcher_schedules.insert().values(escalation_id=escalation_id, **row))
         calendar = self.calendars.get(schedule["region"]) or RegionCalendar(schedule["region"] or "UTC")
-        standing = {d.deadline_id: d for d in deadlines(escalation_id, schedule, calendar, self.policy)}
+        every = deadlines(escalation_id, schedule, calendar, self.policy, include_fired=True)
+        standing = {d.deadline_id: d for d in every if d.deadline_id not in schedule["fired"]}
         t = watcher_deadlines
         query = sa.select(t.c.deadline_id, t.c.state).where(t.c.escalation_id == escalation_id)
-        existing: dict[str, str] = dict(conn.execute(query).all())  # type: ignore[arg-type]
+        existing: dict[str, str] = dict(conn.execute(query).all())
         # A deadline whose reason went away (an update came, monitoring was interrupted) is cancelled.
         gone = [key for key, state in existing.items() if state == PENDING and key not in standing]
         if gone:
             conn.execute(t.delete().where(t.c.deadline_id.in_(gone)))
+        # A fired deadline whose reason went away since (the overdue update came) is answered.
+        still = {d.deadline_id for d in every}
+        answered = [key for key, state in existing.items() if state == FIRED and key not in still]
+        if answered:
+            conn.execute(t.update().where(t.c.deadline_id.in_(answered)).values(state=ANSWERED))
         new = [
             {
                 "deadline_id": d.deadline_id,
                 "escalation_id": escalation_id,
                 "partition": partition,
                 "kind": d.kind,
-                "due_at": _utc(d.due_at),
+                "due_at": utc_text(d.due_at),
                 "facts": json.dumps(d.facts),
                 "state": PENDING,
             }
@@ -141,9 +122,25 @@ class WatcherProjector:
             conn.execute(t.insert(), new)
 
 
+def pending_summary(conn: sa.Connection, now: datetime) -> list[dict[str, Any]]:
+    """Per kind and state: how many deadlines, how many of the pending ones are due, the earliest due."""
+    metadata.create_all(conn)
+    t = watcher_deadlines
+    due = sa.func.sum(sa.case((t.c.due_at <= utc_text(now), 1), else_=0))
+    query = (
+        sa.select(t.c.kind, t.c.state, sa.func.count().label("deadlines"), due.label("due"), sa.func.min(t.c.due_at))
+        .group_by(t.c.kind, t.c.state)
+        .order_by(t.c.kind, t.c.state)
+    )
+    return [
+        {"kind": kind, "state": state, "deadlines": n, "due_now": int(d or 0), "earliest_due": first}
+        for kind, state, n, d, first in conn.execute(query)
+    ]
+
+
 def due_deadlines(conn: sa.Connection, now: datetime, partitions: set[int] | None, limit: int = 500) -> list[Any]:
     t = watcher_deadlines
-    query = sa.select(t).where(t.c.state == PENDING, t.c.due_at <= _utc(now)).order_by(t.c.due_at).limit(limit)
+    query = sa.select(t).where(t.c.state == PENDING, t.c.due_at <= utc_text(now)).order_by(t.c.due_at).limit(limit)
     if partitions is not None:
         query = query.where(t.c.partition.in_(sorted(partitions)))
     return list(conn.execute(query).mappings())
@@ -303,7 +300,7 @@ class Watcher:
             conn.execute(
                 t.update()
                 .where(t.c.deadline_id == deadline, t.c.state == PENDING)
-                .values(state=state, settled_at=_utc(now), note=note)
+                .values(state=state, settled_at=utc_text(now), note=note)
             )
 
     @staticmethod

@@ -20,7 +20,7 @@ from consumers.runtime import ConsumerRunner, Projector
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.timeline import TimelineProjector
 from consumers.watcher import GROUP as WATCHER_GROUP
-from consumers.watcher import Watcher, WatcherProjector, create_watcher_schema, drop_watcher_schema
+from consumers.watcher import Watcher, WatcherProjector
 from domain.calendar import RegionCalendar
 from domain.service import Clock, EscalationService
 from infra.local.brokers import TansuBroker
@@ -30,6 +30,7 @@ from infra.messaging.relay import Relay, RelayOptions
 from infra.messaging.relay_state import Checkpoint
 from infra.messaging.topics import LOG_CONFIG, TopicSpec, ensure_topics
 from infra.settings import DEFAULT_REGION_CALENDARS, RegionCalendarSettings, Settings
+from projections.deadline_tables import create_watcher_schema, drop_watcher_schema
 from projections.deadlines import DeadlinePolicy
 from projections.tables import create_schema, drop_schema
 from projections.timeline_tables import create_timeline_schema, drop_timeline_schema

@@ -121,8 +121,10 @@ def fold(schedule: Schedule, name: str, data: Mapping[str, Any]) -> Schedule:  #
     return s
 
 
-def deadlines(escalation_id: str, s: Schedule, calendar: RegionCalendar, policy: DeadlinePolicy) -> list[Deadline]:
-    """Every deadline that stands for this escalation now, fired or not yet (the caller skips fired ones)."""
+def deadlines(
+    escalation_id: str, s: Schedule, calendar: RegionCalendar, policy: DeadlinePolicy, *, include_fired: bool = False
+) -> list[Deadline]:
+    """Every deadline that stands for this escalation now: those not fired yet, or with fired ones too."""
     found = [
         *_update_overdue(escalation_id, s, calendar, policy),
         *_progress_stalled(escalation_id, s, calendar, policy),
@@ -130,7 +132,7 @@ def deadlines(escalation_id: str, s: Schedule, calendar: RegionCalendar, policy:
         *_retrospective_due(escalation_id, s, calendar, policy),
         *_follow_ups_overdue(escalation_id, s, calendar, policy),
     ]
-    return [d for d in found if d.deadline_id not in s["fired"]]
+    return [d for d in found if include_fired or d.deadline_id not in s["fired"]]
 
 
 def _update_overdue(eid: str, s: Schedule, calendar: RegionCalendar, policy: DeadlinePolicy) -> list[Deadline]:

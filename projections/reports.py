@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.calendar import hours_between, working_days
+from projections.deadline_tables import overdue_updates
 from projections.facts import at
 from projections.tables import (
     escalation_emergencies,
@@ -33,6 +34,7 @@ Report = Callable[[sa.Connection, datetime], list[Row]]
 
 def active_escalations(conn: sa.Connection, now: datetime) -> list[Row]:
     query = sa.select(escalations).where(escalations.c.status != "closed").order_by(escalations.c.opened_at)
+    overdue = overdue_updates(conn)  # the watcher's: since when an update is overdue
     return [
         {
             "escalation_id": r.escalation_id,
@@ -46,6 +48,7 @@ def active_escalations(conn: sa.Connection, now: datetime) -> list[Row]:
             "hours_since_update": round(hours_between(at(r.last_update_at), now), 1) if r.last_update_at else None,
             "exit_criteria": f"{r.exit_criteria_met}/{r.exit_criteria_total}",
             "stalled": r.stalled,
+            "update_overdue_since": overdue.get(r.escalation_id),
         }
         for r in conn.execute(query)
     ]

@@ -13,21 +13,21 @@ import pytest
 import sqlalchemy as sa
 
 from consumers.runtime import Decoded
-from consumers.watcher import (
-    FIRED,
-    SETTLED,
-    Watcher,
-    WatcherProjector,
-    create_watcher_schema,
-    drop_watcher_schema,
-    watcher_deadlines,
-)
+from consumers.watcher import Watcher, WatcherProjector
 from domain import commands as c
 from domain.calendar import RegionCalendar
 from domain.errors import DeadlineAlreadyFiredError
 from domain.service import EscalationService
 from infra.audit import history_as_recorded
 from infra.local.stories import updated_once
+from projections.deadline_tables import (
+    FIRED,
+    SETTLED,
+    create_watcher_schema,
+    drop_watcher_schema,
+    overdue_updates,
+    watcher_deadlines,
+)
 from projections.deadlines import DeadlinePolicy
 from tests.fakes import SteppingClock
 
@@ -116,6 +116,29 @@ def test_an_overdue_update_is_recorded_once_when_its_working_days_are_over_skipp
     assert overdue.working_days_overdue == 1  # type: ignore[attr-defined]
     assert overdue.lead_engineer == "li"  # type: ignore[attr-defined]
     assert watched.service.state(escalation)["update_overdue_since"] == local(date(2026, 11, 12))
+    with watched.engine.connect() as conn:
+        assert overdue_updates(conn) == {str(escalation): local(date(2026, 11, 12)).isoformat()}
+
+
+def test_the_update_that_comes_answers_the_overdue_one(watched: Watched) -> None:
+    escalation = watched.open(FRIDAY)
+    watched.step_to(local(date(2026, 11, 12), 9))
+    update = c.PostUpdate(
+        escalation_id=escalation,
+        progress="p",
+        status="on track",
+        current_tasks=[],
+        next_steps=["n"],
+        next_steps_owner="li",
+        blockers=[],
+    )
+
+    watched.handle(update, at=local(date(2026, 11, 12), 10))
+    watched.step_to(local(date(2026, 11, 12), 11))
+
+    assert watched.service.state(escalation)["update_overdue_since"] is None
+    with watched.engine.connect() as conn:
+        assert overdue_updates(conn) == {}
 
 
 def test_a_new_update_cancels_the_overdue_deadline_and_starts_a_new_gap(watched: Watched) -> None:
