@@ -396,6 +396,9 @@ def demo(
             f"Published {result.published} events to topic {result.topic} "
             f"on the embedded Kafka-compatible broker at {result.bootstrap_servers}."
         )
+        console.print("\nWhat the ledger noticed by itself (the watcher):")
+        for line in result.noticed or ["nothing was due"]:
+            console.print(f"  {line}")
         print_rows("Daily-update compliance (the reporting read model)", result.reports["compliance"], "table")
         print_rows("Active escalations (the reporting read model)", result.reports["active"], "table")
         console.print("\nThe retrospective of the LDAP-proxy escalation (escalations retro ID):\n")
