@@ -12,6 +12,8 @@ import holidays
 import sqlalchemy as sa
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
+from consumers.notifier import GROUP as NOTIFIER_GROUP
+from consumers.notifier import NotifierProjector
 from consumers.rebuild import Progress as RebuildProgress
 from consumers.rebuild import rebuild
 from consumers.reporting import GROUP as REPORTING_GROUP
@@ -25,13 +27,18 @@ from domain.calendar import RegionCalendar
 from domain.service import Clock, EscalationService
 from infra.local.brokers import TansuBroker
 from infra.messaging.clients import connection_config, producer_config
-from infra.messaging.envelope import decode_record
+from infra.messaging.envelope import decode_record, structured
 from infra.messaging.relay import Relay, RelayOptions
 from infra.messaging.relay_state import Checkpoint
 from infra.messaging.topics import LOG_CONFIG, TopicSpec, ensure_topics
+from infra.notify.delivery import DeliveryLoop, DigestPlan, RetryPolicy
+from infra.notify.senders import Sender, SlackSender, WebhookSender
+from infra.notify.subscriptions import destination_of
+from infra.notify.urls import check_url
 from infra.settings import DEFAULT_REGION_CALENDARS, RegionCalendarSettings, Settings
 from projections.deadline_tables import create_watcher_schema, drop_watcher_schema
 from projections.deadlines import DeadlinePolicy
+from projections.notification_tables import create_notifier_schema, reset_notifier_context
 from projections.tables import create_schema, drop_schema
 from projections.timeline_tables import create_timeline_schema, drop_timeline_schema
 
@@ -246,3 +253,48 @@ def build_relay(settings: Settings, service: EscalationService) -> Relay:
         ),
         prepare_topics=lambda: prepare_topics(settings),
     )
+
+
+def build_notifier_consumer(
+    settings: Settings, engine: sa.Engine, clock: Clock = utc_now, *, join_group: bool = True
+) -> ConsumerRunner:
+    """The notifier: records deliveries beside its offsets; `build_delivery_loop` sends them."""
+    create_notifier_schema(engine)
+    projector = NotifierProjector(
+        cloudevent=lambda event: structured(event, settings.event_source),
+        clock=clock,
+        max_age=timedelta(hours=settings.notify_max_event_age_hours),
+        slack=settings.notify_slack_token is not None,
+    )
+    return build_consumer(settings, engine, NOTIFIER_GROUP, projector, join_group=join_group)
+
+
+def build_delivery_loop(settings: Settings, engine: sa.Engine, clock: Clock = utc_now) -> DeliveryLoop:
+    create_notifier_schema(engine)
+    senders: dict[str, Sender] = {
+        "webhook": WebhookSender(lambda key: destination_of(engine, key), settings.notify_timeout_seconds)
+    }
+    if settings.notify_slack_token is not None:
+        base_url = check_url(settings.notify_slack_base_url, allow_plain_http=settings.notify_allow_plain_http)
+        senders["slack"] = SlackSender(settings.notify_slack_token, base_url, settings.notify_timeout_seconds)
+    plan = None
+    if settings.notify_managers_channel and settings.notify_slack_token is not None:
+        plan = DigestPlan(settings.notify_managers_channel, settings.notify_digest_hour_utc)
+    return DeliveryLoop(
+        engine,
+        senders,
+        clock,
+        policy=RetryPolicy(
+            settings.notify_max_attempts, settings.notify_backoff_initial_seconds, settings.notify_backoff_max_seconds
+        ),
+        # A crashed attempt's row is free again once no live attempt could still be holding it.
+        lease_seconds=2 * settings.notify_timeout_seconds + 5,
+        poll_interval=settings.notify_poll_interval,
+        digest_plan=plan,
+    )
+
+
+def rebuild_notifier(settings: Settings, engine: sa.Engine, progress: RebuildProgress | None = None) -> ConsumerRunner:
+    """Refold the notifier's context from offset zero; the delivery log keeps every old message from going out again."""
+    runner = build_notifier_consumer(settings, engine)
+    return _rebuild(settings, engine, runner, (lambda _: None, reset_notifier_context), progress)

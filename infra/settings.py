@@ -119,6 +119,19 @@ class Settings(BaseSettings):
     relay_linger_ms: int = Field(default=5, ge=0)
     relay_verify_interval: float = Field(default=5.0, gt=0, description="seconds between broker data-loss checks")
 
+    # Notifications (the notifier consumer and its delivery loop). No Slack token: webhooks only.
+    notify_slack_token: SecretStr | None = Field(default=None, description="a bot token (xoxb-...)")
+    notify_slack_base_url: str = Field(default="https://slack.com/api/", description="Slack's Web API, or a stand-in")
+    notify_managers_channel: str | None = Field(default=None, description="daily digest, e.g. #support-managers")
+    notify_digest_hour_utc: int = Field(default=9, ge=0, le=23)
+    notify_max_attempts: int = Field(default=10, ge=1, description="then the delivery is dead")
+    notify_backoff_initial_seconds: float = Field(default=2.0, gt=0)
+    notify_backoff_max_seconds: float = Field(default=600.0, gt=0, description="the longest pause between attempts")
+    notify_max_event_age_hours: float = Field(default=24.0, gt=0, description="older at first sight: skipped")
+    notify_timeout_seconds: float = Field(default=10.0, gt=0)
+    notify_poll_interval: float = Field(default=0.5, gt=0)
+    notify_allow_plain_http: bool = Field(default=False, description="webhooks over http beyond loopback")
+
     @property
     def bootstrap_servers(self) -> str:
         if not self.kafka_bootstrap_servers:

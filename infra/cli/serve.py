@@ -17,6 +17,8 @@ import uvicorn
 
 from domain.commands import Command, CommandResult
 from infra.bootstrap import (
+    build_delivery_loop,
+    build_notifier_consumer,
     build_relay,
     build_reporting_consumer,
     build_service,
@@ -75,11 +77,15 @@ def serve(
         embedded = settings.kafka_bootstrap_servers is None
         consumer = build_reporting_consumer(cluster, engine, join_group=not embedded)
         watcher = build_watcher(cluster, engine, service, join_group=not embedded)
+        notifier = build_notifier_consumer(cluster, engine, join_group=not embedded)
+        delivery = build_delivery_loop(cluster, engine)
         stopping = threading.Event()
         runs: dict[str, Callable[[], None]] = {
             "relay": lambda: relay.run(RelayLock(cluster.event_store_url), standby=True),
             "consumer": consumer.run,
             "watcher": watcher.run,
+            "notifier": notifier.run,
+            "delivery": delivery.run,
         }
         parts = {
             name: threading.Thread(target=supervised, args=(name, run, stopping), name=name, daemon=True)
@@ -95,7 +101,14 @@ def serve(
             checks["watcher_partitions"] = "ok" if watcher.assigned else "none assigned yet"
             return checks
 
-        app = create_app(service, engine, tokens, max_body_bytes=settings.api_max_body_bytes, readiness=readiness)
+        app = create_app(
+            service,
+            engine,
+            tokens,
+            max_body_bytes=settings.api_max_body_bytes,
+            readiness=readiness,
+            notify_allow_plain_http=settings.notify_allow_plain_http,
+        )
         announce(f"Escalation Ledger API on http://{host}:{port} (Kafka at {cluster.bootstrap_servers})")
         # uvicorn stops on SIGINT/SIGTERM and then re-raises the signal to the handler it found: make
         # that one ours, so the relay and consumer still finish their round and stop cleanly.
@@ -110,6 +123,8 @@ def serve(
             relay.stop()
             consumer.stop()
             watcher.stop()
+            notifier.stop()
+            delivery.stop()
             for thread in parts.values():
                 thread.join(timeout=30)
             log.info("serve.stopped")
