@@ -86,5 +86,5 @@ def test_the_notifier_posts_the_story_once_and_a_rebuild_from_offset_zero_posts_
     lags = [re.findall(r"\d+", line) for line in status.stdout.splitlines() if " notifier " in line]
     assert [lag for *_, lag in lags] == ["0", "0", "0"], status.stdout  # one row per partition, caught up
     lines = status.stdout.splitlines()
-    at = next(i for i, line in enumerate(lines) if " dead " in line)  # the deliveries' header; a rule; the counts
+    at = next(i for i, line in enumerate(lines) if " pending " in line and " dead " in line)  # header, rule, counts
     assert dict(zip(lines[at].split(), lines[at + 2].split(), strict=True))["dead"] == "0", status.stdout
