@@ -99,6 +99,7 @@ def serve(
             checks["broker"] = "ok" if relay.connected else f"unreachable at {cluster.bootstrap_servers}"
             checks["consumer_partitions"] = "ok" if consumer.assigned else "none assigned yet"
             checks["watcher_partitions"] = "ok" if watcher.assigned else "none assigned yet"
+            checks["notifier_partitions"] = "ok" if notifier.assigned else "none assigned yet"
             return checks
 
         app = create_app(

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from domain import commands as c
-from infra.bootstrap import build_service, build_timeline_consumer, prepare_topics
+from infra.bootstrap import build_service, build_timeline_consumer, prepare_topics, read_model_engine
+from infra.local.ports import free_port
 from infra.local.stories import ldap_proxy_story, quiet_escalation
+from infra.notify.subscriptions import add_subscription
 from infra.settings import Settings
 from tests.fakes import SteppingClock
 from tests.integration.test_relay import publish_until_caught_up
-from tests.support.processes import escalations_process
+from tests.support.processes import escalations_cli, escalations_process
 
 pytestmark = pytest.mark.kafka
 
@@ -28,17 +27,6 @@ pytestmark = pytest.mark.kafka
 @pytest.fixture(params=["sqlite"])
 def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path)
-
-
-def escalations_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infra", *args],
-        env={**os.environ, **settings.as_env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_the_stored_timelines_verify_and_a_tampered_entry_is_named(
@@ -105,30 +93,42 @@ def test_as_of_shows_the_escalation_as_it_was(kafka_settings: Settings, clock: S
 def test_audit_rebuild_finds_the_live_read_models_equal_after_consumers_crashed(
     kafka_settings: Settings, clock: SteppingClock, tmp_path: Path
 ) -> None:
+    # A year ahead, no deadline is due yet: the watcher schedules them all and fires none.
+    clock.now = datetime.now(UTC) + timedelta(days=365)
     service = build_service(kafka_settings, clock=clock)
     prepare_topics(kafka_settings)
-    settings = kafka_settings.but(consumer_max_records=40)
+    settings = kafka_settings.but(consumer_max_records=40, notify_max_attempts=1)
+    engine = read_model_engine(settings)  # before four processes race to create it (create_all is not atomic)
+    # Nothing listens there: the delivery loop's attempts change only the log's delivery-time state.
+    hook = f"http://127.0.0.1:{free_port()}/hook"
+    add_subscription(engine, hook, datetime.now(UTC), "sam.manager", event_types=["EscalationOpened"])
     log = tmp_path / "consumers.log"
+    names = ("reporting", "timeline", "watcher", "notifier")  # the first two are also killed along the way
     for round_number in range(3):
         for i in range(60):
             n = round_number * 60 + i
             quiet_escalation(service, clock.now - timedelta(days=2), customer=f"C{n}", region="EMEA", lead=f"l{n % 4}")
         publish_until_caught_up(settings, service)
-        consumers = [escalations_process(settings, log, "consume", name) for name in ("reporting", "timeline")]
+        consumers = [escalations_process(settings, log, "consume", name) for name in names[:2]]
         time.sleep(2.5 + round_number)
         for consumer in consumers:
             consumer.send_signal(signal.SIGKILL)
             consumer.wait()
-    finals = [escalations_process(settings, log, "consume", name) for name in ("reporting", "timeline")]
-    engine = sa.create_engine(settings.read_model)
-    deadline = time.monotonic() + 120
+    finals = [escalations_process(settings, log, "consume", name) for name in names]
+    caught_up = {
+        "select count(*) from escalations where version = 5": 180,
+        "select count(*) from timeline_entries": 900,
+        "select count(*) from watcher_schedules where version = 5": 180,
+        "select count(*) from notify_context where version = 5": 180,
+        "select count(*) from notify_deliveries where state = 'dead'": 180,
+    }
+    deadline = time.monotonic() + 180
     try:
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                reported = conn.execute(sa.text("select count(*) from escalations where version = 5")).scalar()
-                entries = conn.execute(sa.text("select count(*) from timeline_entries")).scalar()
-            if reported == 180 and entries == 900:
+        while True:
+            counts = {query: count_of(engine, query) for query in caught_up}
+            if counts == caught_up:
                 break
+            assert time.monotonic() < deadline, f"timed out waiting for the consumers to catch up ({log}): {counts}"
             time.sleep(0.5)
     finally:
         for final in finals:
@@ -137,10 +137,26 @@ def test_audit_rebuild_finds_the_live_read_models_equal_after_consumers_crashed(
 
     equal = escalations_cli(settings, "audit", "rebuild")
     with engine.begin() as conn:
+        first = {"e": conn.execute(sa.text("select min(escalation_id) from watcher_deadlines")).scalar()}
         conn.execute(sa.text("update escalations set customer = 'Someone else' where customer = 'C7'"))
+        conn.execute(sa.text("update watcher_deadlines set due_at = '2000-01-01' where escalation_id = :e"), first)
+        conn.execute(sa.text("delete from notify_deliveries where escalation_id = :e"), first)
     differs = escalations_cli(settings, "audit", "rebuild")
 
     assert equal.returncode == 0, equal.stdout + equal.stderr
     assert "False" not in equal.stdout
+    for table in ("watcher_schedules", "watcher_deadlines", "notify_context", "notify_deliveries"):
+        assert table in equal.stdout
     assert differs.returncode == 6
     assert "The live read models differ from history" in differs.stdout
+    unequal = {line.split()[1] for line in differs.stdout.splitlines() if "False" in line}
+    assert unequal == {"escalations", "watcher_deadlines", "notify_deliveries"}, differs.stdout
+
+
+def count_of(engine: sa.Engine, query: str) -> int | None:
+    """The count, or None while no consumer has created its table yet (a killed one may never have)."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(query)).scalar()
+    except sa.exc.DBAPIError:
+        return None
