@@ -207,7 +207,7 @@ class Handbook:
             return InvalidCommandError, f"agree it with {self.account_owner}"
         return None
 
-    def _rules_of(self, command: c.Command, when: datetime, actor: str) -> Refusal | None:  # noqa: C901, PLR0911, PLR0912 - one case per command
+    def _rules_of(self, command: c.Command, when: datetime, actor: str) -> Refusal | None:  # noqa: C901, PLR0911, PLR0912, PLR0915 - one case per command
         match command:
             case c.CompletePreparation():
                 if self.phase != "opened":
@@ -306,8 +306,10 @@ class Handbook:
             case c.AddHelper():
                 return self._helper(command)
             case c.RemoveHelper():
-                if command.engineer not in self.helpers:
-                    return InvalidCommandError, f"{command.engineer} is not a backup or helper here"
+                if refused := text_refusal(command.engineer, "engineer"):
+                    return refused
+                if command.engineer.strip() not in self.helpers:
+                    return InvalidCommandError, f"{command.engineer.strip()} is not a backup or helper here"
                 return text_refusal(command.reason, "reason")
             case c.RecordRisk():
                 return self._well_defined(command)
@@ -315,7 +317,7 @@ class Handbook:
                 return self._risk_settlement(command)
         raise AssertionError(f"the model has no rule for {type(command).__name__}; add it")
 
-    def _lead(self, command: c.AssignLeadEngineer) -> Refusal | None:
+    def _lead(self, command: c.AssignLeadEngineer) -> Refusal | None:  # noqa: PLR0911 - one return per rule
         if self.phase == "opened":
             return IllegalTransitionError, "complete preparation first"
         if refused := first(
@@ -326,6 +328,8 @@ class Handbook:
         engineer = command.engineer.strip()
         if engineer == self.lead:
             return IllegalTransitionError, f"{engineer} is already the lead engineer"
+        if engineer in self.helpers:
+            return IllegalTransitionError, "remove them as a helper first, then assign them lead"
         if command.engineer_region != self.region and blank(command.region_override_reason):
             return InvalidCommandError, "give a region_override_reason"
         if command.backup_engineer is not None and command.backup_engineer.strip() == engineer:
