@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+import orjson
 import sqlalchemy as sa
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
@@ -24,11 +25,11 @@ from consumers.timeline import TimelineProjector
 from domain.calendar import RegionCalendar
 from domain.service import Clock, EscalationService
 from infra.local.brokers import TansuBroker
-from infra.messaging.clients import connection_config, producer_config
-from infra.messaging.envelope import decode_record, structured
+from infra.messaging.clients import check_login, connection_config, producer_config
+from infra.messaging.envelope import PayloadCipher, record_decoder, structured
 from infra.messaging.relay import Relay, RelayOptions
 from infra.messaging.relay_state import Checkpoint
-from infra.messaging.topics import LOG_CONFIG, TopicSpec, ensure_topics
+from infra.messaging.topics import TopicSpec, ensure_topics, log_config
 from infra.notify.delivery import DeliveryLoop, DigestPlan, RetryPolicy
 from infra.notify.senders import Sender, SlackSender, WebhookSender
 from infra.notify.subscriptions import destination_of
@@ -87,6 +88,7 @@ def kafka_cluster(settings: Settings) -> Iterator[Settings]:
 
 
 def prepare_topics(settings: Settings) -> None:
+    check_login(settings)
     admin = KafkaAdminClient(**connection_config(settings), request_timeout_ms=10_000)
     try:
         ensure_topics(
@@ -96,14 +98,34 @@ def prepare_topics(settings: Settings) -> None:
                     settings.events_topic,
                     settings.topic_partitions,
                     settings.topic_replication_factor,
-                    LOG_CONFIG,
+                    log_config(settings.topic_min_insync_replicas),
                 ),
-                TopicSpec(settings.dead_letter_topic, 1, settings.topic_replication_factor, LOG_CONFIG),
+                TopicSpec(
+                    settings.dead_letter_topic,
+                    1,
+                    settings.topic_replication_factor,
+                    log_config(settings.topic_min_insync_replicas),
+                ),
             ],
             check_configs=settings.kafka_check_topic_configs,
         )
     finally:
         admin.close()
+
+
+def payload_cipher(settings: Settings) -> PayloadCipher | None:
+    """The cipher for message values on the topic, or None when they travel as plain JSON."""
+    if settings.kafka_payload_key is None:
+        return None
+    previous = settings.kafka_payload_previous_keys
+    try:
+        older = orjson.loads(previous.get_secret_value()) if previous is not None else {}
+    except orjson.JSONDecodeError:
+        msg = 'ESCALATIONS_KAFKA_PAYLOAD_PREVIOUS_KEYS is not JSON; expected {"key id": "base64 key"}'
+        raise ValueError(msg) from None
+    return PayloadCipher.from_base64(
+        settings.kafka_payload_key_id, settings.kafka_payload_key.get_secret_value(), older
+    )
 
 
 def read_model_engine(settings: Settings) -> sa.Engine:
@@ -132,7 +154,7 @@ def build_consumer(
     return ConsumerRunner(
         engine=engine,
         projector=projector,
-        decode=decode_record,
+        decode=record_decoder(payload_cipher(settings)),
         consumer_factory=lambda: KafkaConsumer(**consumer_config(settings, group)),
         dead_letters=lambda: KafkaProducer(**producer_config(settings)),
         topic=settings.events_topic,
@@ -199,6 +221,7 @@ def build_relay(settings: Settings, service: EscalationService) -> Relay:
             poll_interval=settings.relay_poll_interval,
             verify_interval=settings.relay_verify_interval,
             connect_attempts=settings.kafka_connect_attempts,
+            cipher=payload_cipher(settings),
         ),
         producer_factory=lambda: KafkaProducer(**producer_config(settings)),
         # Never let a metadata request create the topic with the broker's defaults: we create it.

@@ -43,6 +43,7 @@ from infra.bootstrap import (
     build_service,
     build_timeline_consumer,
     consumer_config,
+    payload_cipher,
     read_model_engine,
     rebuild_notifier,
     rebuild_reporting,
@@ -53,6 +54,8 @@ from infra.cli.serve import serve, serve_demo
 from infra.http.app import ROUTES
 from infra.local.demo import run_demo
 from infra.logs import configure_logging
+from infra.messaging.clients import KafkaLoginError, check_login
+from infra.messaging.envelope import record_decoder
 from infra.messaging.relay import BrokerUnavailableError
 from infra.messaging.relay_state import Checkpoint, RelayLock, RelayLockedError
 from infra.messaging.topics import TopicMismatchError
@@ -147,6 +150,7 @@ def consume(
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1")
     engine = read_model_engine(settings)
+    check_login(settings)
     if name == "notifier":
         _consume_notifier(settings, engine)
         return
@@ -251,7 +255,7 @@ def audit_verify(escalation_id: UUID | None = typer.Argument(None, help="One esc
     if settings.kafka_bootstrap_servers:
         reader = KafkaConsumer(**consumer_config(settings, None))
         try:
-            events = read_whole_topic(reader, settings.events_topic)
+            events = read_whole_topic(reader, settings.events_topic, record_decoder(payload_cipher(settings)))
         finally:
             reader.close()
         if escalation_id is not None:
@@ -559,7 +563,7 @@ def run() -> None:
     except (ValidationError, SettingsError) as error:
         console.print(f"[red]error:[/red] invalid settings ({error}); fix the ESCALATIONS_* variable it names")
         sys.exit(EXIT_USAGE)
-    except BrokerUnavailableError as error:
+    except (BrokerUnavailableError, KafkaLoginError) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_UNAVAILABLE)
     except (SubscriptionError, OutboundUrlError) as error:

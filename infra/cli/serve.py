@@ -14,6 +14,7 @@ from collections.abc import Callable
 import httpx
 import structlog
 import uvicorn
+from kafka import KafkaAdminClient
 
 from domain.commands import Command, CommandResult
 from infra.bootstrap import (
@@ -29,7 +30,9 @@ from infra.bootstrap import (
 from infra.http.app import create_app
 from infra.http.client import ApiCommands
 from infra.local.demo import DEMO_PEOPLE, demo_stories
+from infra.messaging.clients import connection_config
 from infra.messaging.relay_state import RelayLock
+from infra.messaging.topics import replication_health
 from infra.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -53,6 +56,31 @@ def supervised(name: str, run: Callable[[], None], stopping: threading.Event, ba
         restarts += 1
         stopping.wait(pause)
     return restarts
+
+
+def _replication_watch(settings: Settings, stopping: threading.Event) -> Callable[[], str] | None:
+    """The event topic's replication, checked every 2 s off the request path; None on a one-replica topic."""
+    if settings.topic_replication_factor == 1:
+        return None
+    latest = ["not checked yet"]
+
+    def keep_checking() -> None:
+        admin: KafkaAdminClient | None = None
+        while not stopping.is_set():
+            try:
+                admin = admin or KafkaAdminClient(**connection_config(settings), request_timeout_ms=3000)
+                latest[0] = replication_health(admin, settings.events_topic)
+            except Exception as error:  # noqa: BLE001 - any failure is the answer, reported as such
+                latest[0] = f"unavailable: {type(error).__name__}: {error}"
+                if admin is not None:
+                    admin.close()
+                admin = None
+            stopping.wait(2.0)
+        if admin is not None:
+            admin.close()
+
+    threading.Thread(target=keep_checking, name="replication-watch", daemon=True).start()
+    return lambda: latest[0]
 
 
 def serve(
@@ -91,9 +119,13 @@ def serve(
         for thread in parts.values():
             thread.start()
 
+        replication = _replication_watch(cluster, stopping)
+
         def readiness() -> dict[str, str]:
             checks = {name: "ok" if thread.is_alive() else "stopped" for name, thread in parts.items()}
             checks["broker"] = "ok" if relay.connected else f"unreachable at {cluster.bootstrap_servers}"
+            if replication is not None:
+                checks["kafka_replication"] = replication()
             checks["consumer_partitions"] = "ok" if consumer.assigned else "none assigned yet"
             return checks
 

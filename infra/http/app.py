@@ -326,8 +326,11 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
         except Exception as error:  # noqa: BLE001 - any failure means not ready; the reason is reported
             checks["event_store"] = f"unavailable: {error}"
         checks |= readiness()
-        ready = all(value == "ok" for value in checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        # A degraded part (a lost broker, with enough replicas left) still serves: ready, and said so.
+        ready = all(value == "ok" or value.startswith("degraded") for value in checks.values())
+        degraded = sorted(name for name, value in checks.items() if value.startswith("degraded"))
+        body = {"ready": ready, "checks": checks} | ({"degraded": degraded} if degraded else {})
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"])
     def metrics() -> PlainTextResponse:

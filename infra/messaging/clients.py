@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+from kafka.net.compat import KafkaNetClient
+
 from infra.settings import Settings
 
 
@@ -43,3 +47,38 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         # Never let a metadata request create the topic with the broker's defaults: we create it.
         "allow_auto_create_topics": False,
     }
+
+
+class KafkaLoginError(RuntimeError):
+    """The cluster refused our credentials: retrying cannot help, so it is not a KafkaError."""
+
+
+def check_login(settings: Settings) -> None:
+    """With SASL configured, reach the cluster once and turn a refused login into a `KafkaLoginError`.
+
+    kafka-python treats a refused login like an unreachable broker during bootstrap (it retries
+    until the timeout, then says "Unable to bootstrap"); this names the real cause instead. It does
+    nothing without SASL, and leaves other failures to the caller's retries.
+    """
+    if not settings.kafka_security_protocol.startswith("SASL"):
+        return
+    clients: list[KafkaNetClient] = []
+
+    def recording_client(**configs: Any) -> KafkaNetClient:
+        client = KafkaNetClient(**configs)
+        clients.append(client)
+        return client
+
+    try:
+        KafkaAdminClient(**connection_config(settings), kafka_client=recording_client).close()
+    except KafkaError:
+        refusals = [str(e) for c in clients for e in c._manager._auth_failures.values()]  # noqa: SLF001 - not exposed otherwise
+        for client in clients:
+            client.close()
+        if refusals:
+            msg = (
+                f"Kafka at {settings.bootstrap_servers} refused the {settings.kafka_sasl_mechanism} login of user "
+                f"{settings.kafka_sasl_username!r} ({refusals[0]}); check ESCALATIONS_KAFKA_SASL_USERNAME and "
+                "ESCALATIONS_KAFKA_SASL_PASSWORD"
+            )
+            raise KafkaLoginError(msg) from None

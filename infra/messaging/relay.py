@@ -41,6 +41,7 @@ class RelayOptions:
     verify_interval: float = 5.0
     connect_attempts: int = 5
     retry_backoff: float = 1.0
+    cipher: envelope.PayloadCipher | None = None
 
 
 class Relay:
@@ -167,7 +168,7 @@ class Relay:
         for notification in notifications:
             event = self.mapper.to_domain_event(notification)
             assert isinstance(event, EscalationEvent)
-            key, value, headers = envelope.encode(event, notification.id, self.options.source)
+            key, value, headers = envelope.encode(event, notification.id, self.options.source, self.options.cipher)
             futures.append(producer.send(self.options.topic, key=key, value=value, headers=headers))
         producer.flush()
         flush_starts: dict[int, int] = {}
