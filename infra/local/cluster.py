@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 import secrets
 import shutil
 import signal
@@ -39,6 +40,7 @@ from infra.local.brokers import KAFKA_DIR, _kafka_cluster_id, answers_metadata, 
 from infra.local.ports import free_port, wait_until
 
 log = structlog.get_logger(__name__)
+_LEADER_EPOCH = re.compile(r"Completed transition to Leader\(.*?epoch=(\d+)")
 
 
 @dataclass(frozen=True)
@@ -236,8 +238,12 @@ class KafkaCluster:
         log.info("cluster.started", bootstrap=self.bootstrap_servers, seconds=round(self.started_in, 1))
 
     def stop(self) -> None:
+        """SIGTERM to every node at once (one by one, each waits for the others' controlled shutdown)."""
         for node in self.nodes:
-            node.stop()
+            if node.process is not None and node.running:
+                node.process.send_signal(signal.SIGTERM)
+        for node in self.nodes:
+            node.stop(timeout=10.0)
 
     def kill_node(self, node_id: int) -> None:
         self.node(node_id).kill()
@@ -256,12 +262,22 @@ class KafkaCluster:
         return KafkaAdminClient(bootstrap_servers=live, request_timeout_ms=5000, bootstrap_timeout_ms=5000)
 
     def active_controller(self) -> int:
-        """The node id of the quorum's leader (the active controller)."""
-        admin = self.admin()
-        try:
-            return int(admin.describe_cluster()["controller_id"])
-        finally:
-            admin.close()
+        """The node id of the quorum's leader (the active controller), from the nodes' own logs.
+
+        Brokers answer DescribeCluster with any live broker as "controller" in KRaft, so the
+        quorum's state transitions (logged by QuorumState) are the honest source.
+        """
+        best: tuple[int, int] | None = None
+        for node in self.nodes:
+            if not node.running:
+                continue
+            for epoch in _LEADER_EPOCH.findall(node.log_file.read_text(errors="replace")):
+                if best is None or int(epoch) > best[0]:
+                    best = (int(epoch), node.node_id)
+        if best is None:
+            msg = "no running node has logged becoming the quorum leader yet"
+            raise RuntimeError(msg)
+        return best[1]
 
     def partition_leaders(self, topic: str) -> dict[int, int]:
         admin = self.admin()
@@ -269,7 +285,7 @@ class KafkaCluster:
             described: list[dict[str, Any]] = admin.describe_topics([topic])
         finally:
             admin.close()
-        return {p["partition"]: p["leader"] for p in described[0]["partitions"]}
+        return {p["partition_index"]: p["leader_id"] for p in described[0]["partitions"]}
 
     def in_sync_replicas(self, topic: str) -> dict[int, list[int]]:
         admin = self.admin()
@@ -277,7 +293,7 @@ class KafkaCluster:
             described: list[dict[str, Any]] = admin.describe_topics([topic])
         finally:
             admin.close()
-        return {p["partition"]: sorted(p["isr"]) for p in described[0]["partitions"]}
+        return {p["partition_index"]: sorted(p["isr_nodes"]) for p in described[0]["partitions"]}
 
     def _all_brokers_registered(self) -> bool:
         for node in self.nodes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 from typing import Any
 
 from kafka import KafkaAdminClient
@@ -56,9 +58,11 @@ class KafkaLoginError(RuntimeError):
 def check_login(settings: Settings) -> None:
     """With SASL configured, reach the cluster once and turn a refused login into a `KafkaLoginError`.
 
-    kafka-python treats a refused login like an unreachable broker during bootstrap (it retries
-    until the timeout, then says "Unable to bootstrap"); this names the real cause instead. It does
-    nothing without SASL, and leaves other failures to the caller's retries.
+    kafka-python treats a refused login like an unreachable broker (the broker closes the
+    connection, the client retries until its bootstrap timeout and says "Unable to bootstrap").
+    When that happens although the broker accepts our TCP connection and TLS handshake, the login
+    is what failed: say so, once, instead of retrying what cannot succeed. Other failures are left
+    to the caller's retries.
     """
     if not settings.kafka_security_protocol.startswith("SASL"):
         return
@@ -71,14 +75,33 @@ def check_login(settings: Settings) -> None:
 
     try:
         KafkaAdminClient(**connection_config(settings), kafka_client=recording_client).close()
-    except KafkaError:
-        refusals = [str(e) for c in clients for e in c._manager._auth_failures.values()]  # noqa: SLF001 - not exposed otherwise
+    except KafkaError as error:
         for client in clients:
             client.close()
-        if refusals:
+        reachable = [server for server in settings.bootstrap_servers.split(",") if _transport_works(settings, server)]
+        if reachable:
             msg = (
-                f"Kafka at {settings.bootstrap_servers} refused the {settings.kafka_sasl_mechanism} login of user "
-                f"{settings.kafka_sasl_username!r} ({refusals[0]}); check ESCALATIONS_KAFKA_SASL_USERNAME and "
-                "ESCALATIONS_KAFKA_SASL_PASSWORD"
+                f"Kafka at {reachable[0]} accepts our connection{' and TLS' if _uses_tls(settings) else ''} but "
+                f"refused the {settings.kafka_sasl_mechanism} login of user {settings.kafka_sasl_username!r} "
+                f"({type(error).__name__}); check ESCALATIONS_KAFKA_SASL_USERNAME, ESCALATIONS_KAFKA_SASL_PASSWORD "
+                "and that the user has a credential for that mechanism"
             )
             raise KafkaLoginError(msg) from None
+
+
+def _uses_tls(settings: Settings) -> bool:
+    return settings.kafka_security_protocol in {"SSL", "SASL_SSL"}
+
+
+def _transport_works(settings: Settings, server: str) -> bool:
+    """True when TCP (and, with TLS, the handshake against our CA) succeeds: the broker itself is fine."""
+    host, _, port = server.strip().rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=3) as sock:
+            if not _uses_tls(settings):
+                return True
+            context = ssl.create_default_context(cafile=str(settings.kafka_ssl_cafile or "") or None)
+            with context.wrap_socket(sock, server_hostname=host):
+                return True
+    except (OSError, ValueError):
+        return False

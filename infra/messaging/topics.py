@@ -79,7 +79,7 @@ def _check_partitions(admin: KafkaAdminClient, spec: TopicSpec) -> None:
 
 def _check_replication(admin: KafkaAdminClient, spec: TopicSpec) -> None:
     described: list[dict[str, Any]] = admin.describe_topics([spec.name])
-    factors = {len(p["replicas"]) for p in described[0]["partitions"]} if described else set()
+    factors = {len(p["replica_nodes"]) for p in described[0]["partitions"]} if described else set()
     if factors and factors != {spec.replication_factor}:
         found = ", ".join(str(f) for f in sorted(factors))
         msg = (
@@ -150,17 +150,17 @@ def replication_health(admin: KafkaAdminClient, topic: str) -> str:
     described: list[dict[str, Any]] = admin.describe_topics([topic])
     if not described or not described[0]["partitions"]:
         return f"unavailable: topic {topic} not found"
-    live = {broker["node_id"] for broker in admin.describe_cluster()["brokers"]}
+    live = {broker["broker_id"] for broker in admin.describe_cluster()["brokers"] if not broker.get("is_fenced")}
     partitions = described[0]["partitions"]
-    leaderless = sorted(p["partition"] for p in partitions if p["leader"] not in live)
+    leaderless = sorted(p["partition_index"] for p in partitions if p["leader_id"] not in live)
     if leaderless:
         return f"unavailable: partitions {leaderless} of {topic} have no leader"
-    replicas = {r for p in partitions for r in p["replicas"]}
-    short = [p for p in partitions if len(p["isr"]) < len(p["replicas"])]
+    replicas = {r for p in partitions for r in p["replica_nodes"]}
+    short = [p for p in partitions if len(p["isr_nodes"]) < len(p["replica_nodes"])]
     if short or not replicas <= live:
         down = sorted(replicas - live)
         return (
             f"degraded: broker(s) {down} down, {len(short)} of {len(partitions)} partitions of {topic} "
-            f"under-replicated (fewest in sync: {min(len(p['isr']) for p in partitions)})"
+            f"under-replicated (fewest in sync: {min(len(p['isr_nodes']) for p in partitions)})"
         )
     return "ok"
