@@ -123,7 +123,8 @@ def serve(
 
         def readiness() -> dict[str, str]:
             checks = {name: "ok" if thread.is_alive() else "stopped" for name, thread in parts.items()}
-            checks["broker"] = "ok" if relay.connected else f"unreachable at {cluster.bootstrap_servers}"
+            if not relay.standing_by:  # a standby relay holds no producer; its instance still serves
+                checks["broker"] = "ok" if relay.connected else f"unreachable at {cluster.bootstrap_servers}"
             if replication is not None:
                 checks["kafka_replication"] = replication()
             checks["consumer_partitions"] = "ok" if consumer.assigned else "none assigned yet"

@@ -70,6 +70,7 @@ class Relay:
         self._stopping = threading.Event()
         self._last_verified = 0.0
         self.published = 0
+        self.standing_by = False  # waiting for another relay's lock: this one has nothing to publish
 
     # -- Lifecycle -------------------------------------------------------------------------------
 
@@ -119,9 +120,14 @@ class Relay:
             lock.acquire()
             return True
         log.info("relay.standby", waiting_for="the relay lock")
-        while not lock.try_acquire():
-            if self._stopping.wait(1.0):
-                return False
+        self.standing_by = True
+        try:
+            while not lock.try_acquire():
+                if self._stopping.wait(1.0):
+                    return False
+        finally:
+            self.standing_by = False
+        log.info("relay.took_over")
         return True
 
     def _publish_until_stopped(self) -> None:
