@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 KAFKA_LIBS := infra/local/kafka/libs/.complete
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck check bench kafka-jars clean browser screenshots
+.PHONY: help run test test-cluster lint typecheck check bench kafka-jars clean browser screenshots
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ run: $(STAMP) ## Run the main job: the demo on the embedded broker and SQLite
 
 test: $(STAMP) $(KAFKA_LIBS) browser ## Install everything, start Kafka and PostgreSQL, run every test, stop them
 	$(BIN)/pytest
+
+test-cluster: $(STAMP) $(KAFKA_LIBS) ## Only the three-broker cluster tests (faults, SASL_SSL, replication)
+	$(BIN)/pytest -m cluster
 
 browser: ## Install Debian's chromium and chromium-driver for the browser tests (when missing and root)
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
