@@ -26,6 +26,8 @@ from rich.table import Table
 
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.runtime import StoredOffsets, lag_by_partition
+from consumers.watcher import GROUP as WATCHER_GROUP
+from consumers.watcher import pending_summary
 from domain.errors import EscalationError
 from domain.events import EscalationEvent, event_fields
 from infra.audit import (
@@ -42,6 +44,7 @@ from infra.bootstrap import (
     build_reporting_consumer,
     build_service,
     build_timeline_consumer,
+    build_watcher,
     consumer_config,
     payload_cipher,
     read_model_engine,
@@ -179,6 +182,20 @@ def _consume_notifier(settings: Settings, engine: sa.Engine) -> None:
 
 
 @app.command()
+def watch(
+    metrics_port: int | None = typer.Option(None, envvar="ESCALATIONS_METRICS_PORT", help="Serve Prometheus metrics."),
+) -> None:
+    """Run the watcher alone: it notices overdue updates, stalls, ended monitoring and due retrospectives,
+    and records each as the ledger's own event (start several to share the partitions)."""
+    settings = Settings()
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr="127.0.0.1")
+    watcher = build_watcher(settings, read_model_engine(settings), build_service(settings))
+    stop_on_signals(watcher.stop)
+    watcher.run()
+
+
+@app.command()
 def rebuild(name: str = typer.Argument(..., help="The read model family: reporting.")) -> None:
     """Drop a read model and rebuild it from offset zero, with a progress bar. Stop its consumers first."""
     _check_read_model(name)
@@ -221,14 +238,20 @@ def status() -> None:
     engine = read_model_engine(settings)
     reader = KafkaConsumer(**consumer_config(settings, None))
     try:
-        lags = lag_by_partition(StoredOffsets(engine, REPORTING_GROUP), reader, settings.events_topic)
+        lags = {
+            name: lag_by_partition(StoredOffsets(engine, group), reader, settings.events_topic)
+            for name, group in (("reporting", REPORTING_GROUP), ("watcher", WATCHER_GROUP))
+        }
     finally:
         reader.close()
     rows = [
-        {"read_model": "reporting", "partition": p, "applied_up_to": s, "end_offset": e, "lag": lag}
-        for p, (s, e, lag) in lags.items()
+        {"read_model": name, "partition": p, "applied_up_to": s, "end_offset": e, "lag": lag}
+        for name, each in lags.items()
+        for p, (s, e, lag) in each.items()
     ]
     print_rows("Consumer lag", rows, "table")
+    with engine.connect() as conn:
+        print_rows("Watcher deadlines", pending_summary(conn, utc_now()), "table")
     create_notifier_schema(engine)
     print_rows("Notifier deliveries (escalations notify dead / retry)", [delivery_counts(engine)], "table")
 
@@ -498,7 +521,10 @@ def demo(
             f"Published {result.published} events to topic {result.topic} "
             f"on the embedded Kafka-compatible broker at {result.bootstrap_servers}."
         )
-        print_rows("Daily-update compliance (the reporting read model)", result.reports["compliance"], "table")
+        console.print("\nWhat the ledger noticed by itself (the watcher):")
+        for line in result.noticed or ["nothing was due"]:
+            console.print(f"  {line}")
+        print_rows("Update compliance (the reporting read model)", result.reports["compliance"], "table")
         print_rows("Active escalations (the reporting read model)", result.reports["active"], "table")
         console.print("\nThe retrospective of the LDAP-proxy escalation (escalations retro ID):\n")
         sys.stdout.write(result.retrospective)

@@ -1,4 +1,4 @@
-"""`escalations serve`: the API, the relay and the reporting consumer in one supervised process.
+"""`escalations serve`: the API, the relay, the reporting consumer and the watcher in one supervised process.
 
 With no Kafka configured it runs on the embedded broker and SQLite, so one command gives a
 working system; in production each part can also run alone (`relay`, `consume reporting`).
@@ -23,6 +23,7 @@ from infra.bootstrap import (
     build_relay,
     build_reporting_consumer,
     build_service,
+    build_watcher,
     kafka_cluster,
     prepare_topics,
     read_model_engine,
@@ -103,12 +104,14 @@ def serve(
         relay = build_relay(cluster, service)
         embedded = settings.kafka_bootstrap_servers is None
         consumer = build_reporting_consumer(cluster, engine, join_group=not embedded)
+        watcher = build_watcher(cluster, engine, service, join_group=not embedded)
         notifier = build_notifier_consumer(cluster, engine, join_group=not embedded)
         delivery = build_delivery_loop(cluster, engine)
         stopping = threading.Event()
         runs: dict[str, Callable[[], None]] = {
             "relay": lambda: relay.run(RelayLock(cluster.event_store_url), standby=True),
             "consumer": consumer.run,
+            "watcher": watcher.run,
             "notifier": notifier.run,
             "delivery": delivery.run,
         }
@@ -128,6 +131,7 @@ def serve(
             if replication is not None:
                 checks["kafka_replication"] = replication()
             checks["consumer_partitions"] = "ok" if consumer.assigned else "none assigned yet"
+            checks["watcher_partitions"] = "ok" if watcher.assigned else "none assigned yet"
             return checks
 
         app = create_app(
@@ -151,6 +155,7 @@ def serve(
             stopping.set()
             relay.stop()
             consumer.stop()
+            watcher.stop()
             notifier.stop()
             delivery.stop()
             for thread in parts.values():
