@@ -1,8 +1,8 @@
 """Faults on a three-broker cluster under steady load through two API instances, with many consumers.
 
 One scenario, so the cluster, PostgreSQL and a dozen processes start once: two `serve` instances
-(each an API, a relay that waits for the lock, a reporting and a notifier consumer), one more
-reporting and notifier consumer and three timeline consumers, all on one PostgreSQL event store and
+(each an API, a relay that waits for the lock, a reporting, a notifier and a watcher consumer), one
+more reporting, notifier and watcher consumer and three timeline consumers, all on one PostgreSQL event store and
 one PostgreSQL read-model database. Under load it SIGKILLs a partition leader broker, later the
 active controller (each restarted before the next fault), then one instance of each kind. The
 pauses and recovery times go to test-artefacts/cluster-figures.json and are printed.
@@ -31,6 +31,7 @@ from consumers.notifier import GROUP as NOTIFIER_GROUP
 from consumers.offsets import StoredOffsets
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.timeline import GROUP as TIMELINE_GROUP
+from consumers.watcher import GROUP as WATCHER_GROUP
 from infra.bootstrap import build_service, prepare_topics, read_model_engine
 from infra.local.cluster import KafkaCluster
 from infra.local.ports import free_port, wait_until
@@ -162,6 +163,7 @@ def test_broker_faults_and_instance_kills_under_load_lose_nothing_and_are_measur
         processes[f"api{i}"] = escalations_process(settings, log, "serve", "--port", str(port))
     processes["reporting2"] = escalations_process(settings, log, "consume", "reporting")
     processes["notifier2"] = escalations_process(settings, log, "consume", "notifier")
+    processes["watcher2"] = escalations_process(settings, log, "watch")
     for i in range(3):
         processes[f"timeline{i}"] = escalations_process(settings, log, "consume", "timeline")
     load, publishing = Load(apis), Publishing(settings)
@@ -235,7 +237,7 @@ def test_broker_faults_and_instance_kills_under_load_lose_nothing_and_are_measur
             what=f"all {total} events published",
         )
         ends = _end_offsets(settings)
-        for group in (REPORTING_GROUP, TIMELINE_GROUP, NOTIFIER_GROUP):
+        for group in (REPORTING_GROUP, TIMELINE_GROUP, NOTIFIER_GROUP, WATCHER_GROUP):
             wait_until(
                 lambda g=group: _consumed(engine, g, settings.events_topic, ends),  # type: ignore[misc]
                 timeout=120,
