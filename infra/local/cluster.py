@@ -343,6 +343,7 @@ class KafkaCluster:
                 capture_output=True,
                 text=True,
                 check=False,
+                timeout=180,  # seconds on an idle machine; minutes only when the CPU is starved
             )
             if result.returncode != 0:
                 # The command line holds the SCRAM passwords; the tool's own output does not.

@@ -115,6 +115,8 @@ def _check_configs(admin: KafkaAdminClient, spec: TopicSpec) -> None:
         for key, value in spec.configs.items()
         if (key in actual or key in _MUST_BE_SET) and actual.get(key) != value
     }
+    if wrong.get("min.insync.replicas") == "the broker default" and spec.configs["min.insync.replicas"] == "1":
+        del wrong["min.insync.replicas"]  # unset means the broker's default, and no broker default is below 1
     if "min.insync.replicas" in wrong:
         msg = (
             f"topic {spec.name} has min.insync.replicas={wrong['min.insync.replicas']}, but the settings ask for "
