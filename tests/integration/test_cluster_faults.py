@@ -208,6 +208,7 @@ def test_broker_faults_and_instance_kills_under_load_lose_nothing_and_are_measur
             ("reporting2", REPORTING_GROUP),
             ("timeline0", TIMELINE_GROUP),
             ("notifier2", NOTIFIER_GROUP),
+            ("watcher2", WATCHER_GROUP),
         ):
             killed_at = _kill(processes, part)
             target = _end_offsets(settings)
