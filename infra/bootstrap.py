@@ -18,6 +18,7 @@ from consumers.runtime import ConsumerRunner, Projector
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.timeline import TimelineProjector
 from domain.service import Clock, EscalationService
+from infra.faults import fault_at
 from infra.local.brokers import TansuBroker
 from infra.messaging.clients import connection_config, producer_config
 from infra.messaging.envelope import decode_record
@@ -110,6 +111,7 @@ def build_consumer(
         group=group,
         max_records=settings.consumer_max_records,
         join_group=join_group,
+        fault=fault_at(settings.fault_point, settings.fault_after),
     )
 
 
@@ -176,4 +178,5 @@ def build_relay(settings: Settings, service: EscalationService) -> Relay:
             **connection_config(settings), allow_auto_create_topics=False, enable_auto_commit=False
         ),
         prepare_topics=lambda: prepare_topics(settings),
+        fault=fault_at(settings.fault_point, settings.fault_after),
     )

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
 from domain.values import DEFAULT_CADENCES, DEFAULT_CHANNEL_TEMPLATE, Severity, UpdateCadence
+from infra.faults import FaultPoint
 
 
 class Settings(BaseSettings):
@@ -82,6 +83,10 @@ class Settings(BaseSettings):
     relay_poll_interval: float = Field(default=0.05, gt=0, description="seconds between polls at idle")
     relay_linger_ms: int = Field(default=5, ge=0)
     relay_verify_interval: float = Field(default=5.0, gt=0, description="seconds between broker data-loss checks")
+
+    # Test-only: the relay or a consumer SIGKILLs itself at this point (infra/faults.py). Never in production.
+    fault_point: FaultPoint | None = None
+    fault_after: int = Field(default=1, ge=1, description="fire on this pass through the fault point")
 
     @property
     def bootstrap_servers(self) -> str:
