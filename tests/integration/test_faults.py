@@ -214,7 +214,10 @@ def read_models_match_their_offsets(engine: sa.Engine, records: list[Record], to
 def test_consumers_killed_at_a_chosen_point_apply_every_event_exactly_once_after_a_restart(
     point: FaultPoint, kafka_settings: Settings, published: list[Record], tmp_path: Path
 ) -> None:
-    settings = kafka_settings.but(read_model_url=f"sqlite:///{tmp_path / 'read.db'}", consumer_max_records=20)
+    # A short poll interval bounds how long the restarted member waits for the killed one to leave the group.
+    settings = kafka_settings.but(
+        read_model_url=f"sqlite:///{tmp_path / 'read.db'}", consumer_max_records=20, consumer_max_poll_interval_ms=5000
+    )
     engine = read_model_engine(settings)
     log = tmp_path / "consumers.log"
     faulty = settings.but(fault_point=point, fault_after=4)
