@@ -69,6 +69,19 @@ def test_the_stored_timelines_verify_and_a_tampered_entry_is_named(
         )
     tampered = escalations_cli(kafka_settings, "audit", "verify")
     only_other = escalations_cli(kafka_settings, "audit", "verify", str(other))
+    # The hash columns alone: every other column of these entries still matches history.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("update timeline_entries set hash = :h where escalation_id = :e and version = 3"),
+            {"e": str(other), "h": "f" * 64},
+        )
+    hash_tampered = escalations_cli(kafka_settings, "audit", "verify", str(other))
+    with engine.begin() as conn:  # an earlier entry, so it is the first difference
+        conn.execute(
+            sa.text("update timeline_entries set prev_hash = :h where escalation_id = :e and version = 2"),
+            {"e": str(other), "h": "0" * 64},
+        )
+    previous_hash_tampered = escalations_cli(kafka_settings, "audit", "verify", str(other))
 
     assert runner.stats.applied == total == 29
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -79,6 +92,10 @@ def test_the_stored_timelines_verify_and_a_tampered_entry_is_named(
     assert "(against the event store)" in tampered.stdout
     assert "(against the topic)" in tampered.stdout
     assert only_other.returncode == 0
+    assert hash_tampered.returncode == 6
+    assert "entry v3 (LeadEngineerAssigned) differs from history in hash;" in hash_tampered.stdout
+    assert previous_hash_tampered.returncode == 6
+    assert "entry v2 (PreparationCompleted) differs from history in prev_hash;" in previous_hash_tampered.stdout
 
 
 def test_as_of_shows_the_escalation_as_it_was(kafka_settings: Settings, clock: SteppingClock) -> None:
