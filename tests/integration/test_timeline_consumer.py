@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from consumers.offsets import StoredOffsets
+from consumers.reporting import GROUP as REPORTING_GROUP
+from consumers.timeline import GROUP as TIMELINE_GROUP
 from domain import commands as c
 from infra.bootstrap import build_service, build_timeline_consumer, prepare_topics
 from infra.local.stories import ldap_proxy_story, quiet_escalation
@@ -21,6 +24,7 @@ from infra.settings import Settings
 from tests.fakes import SteppingClock
 from tests.integration.test_relay import publish_until_caught_up
 from tests.support.processes import escalations_process
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -53,11 +57,11 @@ def test_the_stored_timelines_verify_and_a_tampered_entry_is_named(
     runner = build_timeline_consumer(kafka_settings, engine)
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
-    while runner.stats.applied < total and time.monotonic() < deadline:
-        time.sleep(0.1)
-    runner.stop()
-    thread.join(timeout=30)
+    try:
+        wait_for(lambda: runner.stats.applied >= total, what=f"the timeline consumer to apply {total} events")
+    finally:
+        runner.stop()
+        thread.join(timeout=30)
 
     verified = escalations_cli(kafka_settings, "audit", "verify")
     with engine.begin() as conn:
@@ -124,29 +128,35 @@ def test_audit_rebuild_finds_the_live_read_models_equal_after_consumers_crashed(
 ) -> None:
     service = build_service(kafka_settings, clock=clock)
     prepare_topics(kafka_settings)
-    settings = kafka_settings.but(consumer_max_records=40)
+    # A short poll interval: a restarted member waits at most that long for the killed one to leave.
+    settings = kafka_settings.but(consumer_max_records=40, consumer_max_poll_interval_ms=5000)
+    engine = sa.create_engine(settings.read_model)
     log = tmp_path / "consumers.log"
+    rng = random.Random(11)
     for round_number in range(3):
         for i in range(60):
             n = round_number * 60 + i
             quiet_escalation(service, clock.now - timedelta(days=2), customer=f"C{n}", region="EMEA", lead=f"l{n % 4}")
-        publish_until_caught_up(settings, service)
-        consumers = [escalations_process(settings, log, "consume", name) for name in ("reporting", "timeline")]
-        time.sleep(2.5 + round_number)
-        for consumer in consumers:
-            consumer.send_signal(signal.SIGKILL)
-            consumer.wait()
+        written = publish_until_caught_up(settings, service) + round_number * 300
+        # Each killed at a random batch of this round: inside its transaction, or just after its commit.
+        point = ("consumer.after_apply_before_commit", "consumer.between_batches")[round_number % 2]
+        for name in ("reporting", "timeline"):
+            faulty = settings.but(fault_point=point, fault_after=rng.randint(2, 7))
+            consumer = escalations_process(faulty, log, "consume", name)
+            assert consumer.wait(timeout=120) == -signal.SIGKILL, log.read_text()
+        for group in (REPORTING_GROUP, TIMELINE_GROUP):
+            assert sum(StoredOffsets(engine, group).load(settings.events_topic).values()) < written
+    assert log.read_text().count("fault: killing process") == 6
     finals = [escalations_process(settings, log, "consume", name) for name in ("reporting", "timeline")]
-    engine = sa.create_engine(settings.read_model)
-    deadline = time.monotonic() + 120
+
+    def counts() -> tuple[int, int]:
+        with engine.connect() as conn:
+            reported = conn.execute(sa.text("select count(*) from escalations where version = 5")).scalar()
+            entries = conn.execute(sa.text("select count(*) from timeline_entries")).scalar()
+        return reported or 0, entries or 0
+
     try:
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                reported = conn.execute(sa.text("select count(*) from escalations where version = 5")).scalar()
-                entries = conn.execute(sa.text("select count(*) from timeline_entries")).scalar()
-            if reported == 180 and entries == 900:
-                break
-            time.sleep(0.5)
+        wait_for(lambda: counts() == (180, 900), what="both restarted consumers to apply all 900 events", timeout=120)
     finally:
         for final in finals:
             final.send_signal(signal.SIGTERM)
