@@ -45,6 +45,8 @@ def read_topic(bootstrap: str, topic: str, *, expect_at_least: int = 0, timeout:
                 records.extend(Record(r.partition, r.offset, r.key, r.value, dict(r.headers)) for r in tp_records)
             if not batch and len(records) >= expect_at_least:
                 return records
+        if len(records) >= expect_at_least:
+            return records  # still arriving at the deadline, but as many as asked for
         pytest.fail(
             f"timed out after {timeout:.0f}s waiting for {expect_at_least} records on {topic}; got {len(records)}"
         )
