@@ -147,7 +147,11 @@ def test_a_relay_killed_at_a_chosen_point_publishes_every_event_in_order_after_a
 def applied_once_each(settings: Settings, records: list[Record]) -> None:
     """Both read models, fed this topic with its re-sent copies, apply every event exactly once."""
     engine = read_model_engine(settings)
-    for runner in (build_reporting_consumer(settings, engine), build_timeline_consumer(settings, engine)):
+    # Every partition taken directly: no wait on a group that killed members of other tests left behind.
+    for runner in (
+        build_reporting_consumer(settings, engine, join_group=False),
+        build_timeline_consumer(settings, engine, join_group=False),
+    ):
         consume_everything(runner, len(records))
         assert runner.stats.dead_lettered == 0
     with engine.connect() as conn:
@@ -277,7 +281,10 @@ def test_re_sent_copies_are_ignored_and_a_gap_is_dead_lettered_by_both_consumers
     producer.close()
     settings = kafka_settings.but(read_model_url=f"sqlite:///{tmp_path / 'read.db'}")
     engine = read_model_engine(settings)
-    runners = [build_reporting_consumer(settings, engine), build_timeline_consumer(settings, engine)]
+    runners = [
+        build_reporting_consumer(settings, engine, join_group=False),
+        build_timeline_consumer(settings, engine, join_group=False),
+    ]
 
     for runner in runners:
         consume_everything(runner, sum(len(v) for v in sent.values()))
