@@ -6,10 +6,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 import sqlalchemy as sa
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
+from consumers.notifier import GROUP as NOTIFIER_GROUP
+from consumers.notifier import NotifierProjector
 from consumers.rebuild import Progress as RebuildProgress
 from consumers.rebuild import rebuild
 from consumers.reporting import GROUP as REPORTING_GROUP
@@ -17,21 +21,51 @@ from consumers.reporting import ReportingProjector
 from consumers.runtime import ConsumerRunner, Projector
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.timeline import TimelineProjector
+from consumers.watcher import GROUP as WATCHER_GROUP
+from consumers.watcher import Watcher, WatcherProjector
+from domain.calendar import RegionCalendar
 from domain.service import Clock, EscalationService
 from infra.faults import fault_at
 from infra.local.brokers import TansuBroker
 from infra.messaging.clients import connection_config, producer_config
-from infra.messaging.envelope import decode_record
+from infra.messaging.envelope import decode_record, structured
 from infra.messaging.relay import Relay, RelayOptions
 from infra.messaging.relay_state import Checkpoint
 from infra.messaging.topics import LOG_CONFIG, TopicSpec, ensure_topics
-from infra.settings import Settings
+from infra.notify.delivery import DeliveryLoop, DigestPlan, RetryPolicy
+from infra.notify.senders import Sender, SlackSender, WebhookSender
+from infra.notify.subscriptions import destination_of
+from infra.notify.urls import check_url
+from infra.settings import DEFAULT_REGION_CALENDARS, RegionCalendarSettings, Settings
+from projections.deadline_tables import create_watcher_schema, drop_watcher_schema
+from projections.deadlines import DeadlinePolicy
+from projections.notification_tables import create_notifier_schema, reset_notifier_context
 from projections.tables import create_schema, drop_schema
 from projections.timeline_tables import create_timeline_schema, drop_timeline_schema
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def build_region_calendars(settings: Settings) -> dict[str, RegionCalendar]:
+    """Each region's working days: its zone and week from the settings, public holidays from `holidays`."""
+    chosen = DEFAULT_REGION_CALENDARS | settings.region_calendars  # a region the settings leave out keeps its default
+    return {str(region): _region_calendar(str(region), each) for region, each in chosen.items()}
+
+
+def _region_calendar(region: str, chosen: RegionCalendarSettings) -> RegionCalendar:
+    try:
+        zone = ZoneInfo(chosen.tz)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        msg = f"ESCALATIONS_REGION_CALENDARS: {region} has an unknown time zone {chosen.tz!r}; use an IANA name"
+        raise ValueError(msg) from error
+    try:
+        days = holidays.country_holidays(chosen.country) if chosen.country else frozenset()
+    except NotImplementedError as error:
+        msg = f"ESCALATIONS_REGION_CALENDARS: {region} names country {chosen.country!r}, which `holidays` does not know"
+        raise ValueError(msg) from error
+    return RegionCalendar(region, zone, frozenset(chosen.working_week), days)
 
 
 def build_service(settings: Settings, clock: Clock = utc_now) -> EscalationService:
@@ -118,12 +152,55 @@ def build_consumer(
 def build_reporting_consumer(
     settings: Settings, engine: sa.Engine, projector: Projector | None = None, *, join_group: bool = True
 ) -> ConsumerRunner:
-    return build_consumer(settings, engine, REPORTING_GROUP, projector or ReportingProjector(), join_group=join_group)
+    chosen = projector or ReportingProjector(calendars=build_region_calendars(settings))
+    return build_consumer(settings, engine, REPORTING_GROUP, chosen, join_group=join_group)
 
 
 def build_timeline_consumer(settings: Settings, engine: sa.Engine, *, join_group: bool = True) -> ConsumerRunner:
     create_timeline_schema(engine)
     return build_consumer(settings, engine, TIMELINE_GROUP, TimelineProjector(), join_group=join_group)
+
+
+def deadline_policy(settings: Settings) -> DeadlinePolicy:
+    chosen = {
+        **DeadlinePolicy().stall_working_days,
+        **{str(k): v for k, v in settings.watcher_stall_working_days.items()},
+    }
+    return DeadlinePolicy(
+        update_overdue=settings.watcher_update_overdue,
+        stall_working_days=chosen,
+        monitoring_ended=settings.watcher_monitoring_ended,
+        retrospective_due_working_days=settings.watcher_retrospective_due_working_days,
+        follow_up_overdue=settings.watcher_follow_up_overdue,
+    )
+
+
+def build_watcher(
+    settings: Settings, engine: sa.Engine, service: EscalationService, *, join_group: bool = True
+) -> Watcher:
+    """The watcher: its consumer folds the schedule; due deadlines fire as commands through `service`."""
+    create_watcher_schema(engine)
+    calendars = build_region_calendars(settings)
+    projector = WatcherProjector(calendars, deadline_policy(settings))
+    return Watcher(
+        runner=build_consumer(settings, engine, WATCHER_GROUP, projector, join_group=join_group),
+        engine=engine,
+        handler=service,
+        clock=service.clock,
+        calendars=calendars,
+        actor=settings.watcher_actor,
+        interval=settings.watcher_interval,
+    )
+
+
+def rebuild_watcher(
+    settings: Settings, engine: sa.Engine, service: EscalationService, progress: RebuildProgress | None = None
+) -> Watcher:
+    """Rebuild the watcher's schedule from offset zero (it fires nothing; its next run fires what is due)."""
+    watcher = build_watcher(settings, engine, service)
+    assert isinstance(watcher.runner, ConsumerRunner)
+    _rebuild(settings, engine, watcher.runner, (drop_watcher_schema, create_watcher_schema), progress)
+    return watcher
 
 
 SchemaSteps = tuple[Callable[[sa.Engine], None], Callable[[sa.Engine], None]]  # (drop, create)
@@ -180,3 +257,48 @@ def build_relay(settings: Settings, service: EscalationService) -> Relay:
         prepare_topics=lambda: prepare_topics(settings),
         fault=fault_at(settings.fault_point, settings.fault_after),
     )
+
+
+def build_notifier_consumer(
+    settings: Settings, engine: sa.Engine, clock: Clock = utc_now, *, join_group: bool = True
+) -> ConsumerRunner:
+    """The notifier: records deliveries beside its offsets; `build_delivery_loop` sends them."""
+    create_notifier_schema(engine)
+    projector = NotifierProjector(
+        cloudevent=lambda event: structured(event, settings.event_source),
+        clock=clock,
+        max_age=timedelta(hours=settings.notify_max_event_age_hours),
+        slack=settings.notify_slack_token is not None,
+    )
+    return build_consumer(settings, engine, NOTIFIER_GROUP, projector, join_group=join_group)
+
+
+def build_delivery_loop(settings: Settings, engine: sa.Engine, clock: Clock = utc_now) -> DeliveryLoop:
+    create_notifier_schema(engine)
+    senders: dict[str, Sender] = {
+        "webhook": WebhookSender(lambda key: destination_of(engine, key), settings.notify_timeout_seconds)
+    }
+    if settings.notify_slack_token is not None:
+        base_url = check_url(settings.notify_slack_base_url, allow_plain_http=settings.notify_allow_plain_http)
+        senders["slack"] = SlackSender(settings.notify_slack_token, base_url, settings.notify_timeout_seconds)
+    plan = None
+    if settings.notify_managers_channel and settings.notify_slack_token is not None:
+        plan = DigestPlan(settings.notify_managers_channel, settings.notify_digest_hour_utc)
+    return DeliveryLoop(
+        engine,
+        senders,
+        clock,
+        policy=RetryPolicy(
+            settings.notify_max_attempts, settings.notify_backoff_initial_seconds, settings.notify_backoff_max_seconds
+        ),
+        # A crashed attempt's row is free again once no live attempt could still be holding it.
+        lease_seconds=2 * settings.notify_timeout_seconds + 5,
+        poll_interval=settings.notify_poll_interval,
+        digest_plan=plan,
+    )
+
+
+def rebuild_notifier(settings: Settings, engine: sa.Engine, progress: RebuildProgress | None = None) -> ConsumerRunner:
+    """Refold the notifier's context from offset zero; the delivery log keeps every old message from going out again."""
+    runner = build_notifier_consumer(settings, engine)
+    return _rebuild(settings, engine, runner, (lambda _: None, reset_notifier_context), progress)

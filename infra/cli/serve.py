@@ -1,4 +1,4 @@
-"""`escalations serve`: the API, the relay and the reporting consumer in one supervised process.
+"""`escalations serve`: the API, the relay, the reporting consumer and the watcher in one supervised process.
 
 With no Kafka configured it runs on the embedded broker and SQLite, so one command gives a
 working system; in production each part can also run alone (`relay`, `consume reporting`).
@@ -17,9 +17,12 @@ import uvicorn
 
 from domain.commands import Command, CommandResult
 from infra.bootstrap import (
+    build_delivery_loop,
+    build_notifier_consumer,
     build_relay,
     build_reporting_consumer,
     build_service,
+    build_watcher,
     kafka_cluster,
     prepare_topics,
     read_model_engine,
@@ -73,10 +76,16 @@ def serve(
         relay = build_relay(cluster, service)
         embedded = settings.kafka_bootstrap_servers is None
         consumer = build_reporting_consumer(cluster, engine, join_group=not embedded)
+        watcher = build_watcher(cluster, engine, service, join_group=not embedded)
+        notifier = build_notifier_consumer(cluster, engine, join_group=not embedded)
+        delivery = build_delivery_loop(cluster, engine)
         stopping = threading.Event()
         runs: dict[str, Callable[[], None]] = {
             "relay": lambda: relay.run(RelayLock(cluster.event_store_url), standby=True),
             "consumer": consumer.run,
+            "watcher": watcher.run,
+            "notifier": notifier.run,
+            "delivery": delivery.run,
         }
         parts = {
             name: threading.Thread(target=supervised, args=(name, run, stopping), name=name, daemon=True)
@@ -89,9 +98,17 @@ def serve(
             checks = {name: "ok" if thread.is_alive() else "stopped" for name, thread in parts.items()}
             checks["broker"] = "ok" if relay.connected else f"unreachable at {cluster.bootstrap_servers}"
             checks["consumer_partitions"] = "ok" if consumer.assigned else "none assigned yet"
+            checks["watcher_partitions"] = "ok" if watcher.assigned else "none assigned yet"
             return checks
 
-        app = create_app(service, engine, tokens, max_body_bytes=settings.api_max_body_bytes, readiness=readiness)
+        app = create_app(
+            service,
+            engine,
+            tokens,
+            max_body_bytes=settings.api_max_body_bytes,
+            readiness=readiness,
+            notify_allow_plain_http=settings.notify_allow_plain_http,
+        )
         announce(f"Escalation Ledger API on http://{host}:{port} (Kafka at {cluster.bootstrap_servers})")
         # uvicorn stops on SIGINT/SIGTERM and then re-raises the signal to the handler it found: make
         # that one ours, so the relay and consumer still finish their round and stop cleanly.
@@ -105,6 +122,9 @@ def serve(
             stopping.set()
             relay.stop()
             consumer.stop()
+            watcher.stop()
+            notifier.stop()
+            delivery.stop()
             for thread in parts.values():
                 thread.join(timeout=30)
             log.info("serve.stopped")

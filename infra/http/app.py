@@ -25,6 +25,7 @@ from domain.errors import EscalationError
 from domain.service import EscalationService
 from infra.audit import history_as_recorded
 from infra.http import bodies
+from infra.http.notifications import mount_notifications
 from infra.http.pages import mount_pages
 from infra.http.problems import domain_error, problem, validation_error
 from projections import queries
@@ -191,6 +192,7 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
     *,
     max_body_bytes: int = 64 * 1024,
     readiness: Callable[[], dict[str, str]] = dict,
+    notify_allow_plain_http: bool = False,
 ) -> FastAPI:
     """`tokens` maps a bearer token to "role:name" (the name becomes each event's actor)."""
     # /docs is served by the pages from vendored assets (sites run air-gapped); ReDoc would need a CDN.
@@ -309,6 +311,7 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
             return JSONResponse(jsonable_encoder(REPORTS[name](conn, datetime.now(UTC))))
 
     mount_pages(app, service, read_model, principals, {route.command.__name__: route.roles for route in ROUTES})
+    mount_notifications(app, read_model, authorised(MANAGERS), allow_plain_http=notify_allow_plain_http)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
