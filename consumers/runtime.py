@@ -108,6 +108,7 @@ class ConsumerRunner:
         group: str,
         max_records: int = 2000,
         join_group: bool = True,
+        fault: Callable[[str], None] = lambda _point: None,
     ) -> None:
         self.engine = engine
         self.projector = projector
@@ -123,6 +124,8 @@ class ConsumerRunner:
         # embedded broker's group join waits out a rebalance timeout).
         self.join_group = join_group
         self.stats = ConsumerStats()
+        # Test-only crash points, passed in by the composition root; they pass everything in production.
+        self._fault = fault
         self.assigned: set[int] = set()
         self._stopping = threading.Event()
         self._consumer: KafkaConsumer | None = None
@@ -146,6 +149,7 @@ class ConsumerRunner:
                 batch = consumer.poll(timeout_ms=200, max_records=self.max_records)
                 if batch:
                     self.apply_batch(batch)
+                    self._fault("consumer.between_batches")
         finally:
             consumer.close()  # leaves the group, so its partitions move at once
             if self._producer is not None:
@@ -184,6 +188,7 @@ class ConsumerRunner:
             if dead:
                 self._dead_letter(dead)  # flushed before the commit: a poison message is never lost
             self.offsets.save(conn, self.topic, next_offsets)
+            self._fault("consumer.after_apply_before_commit")
         self.stats.applied += applied
         self.stats.dead_lettered += len(dead)
         self.stats.batches += 1

@@ -25,6 +25,7 @@ from consumers.watcher import GROUP as WATCHER_GROUP
 from consumers.watcher import Watcher, WatcherProjector
 from domain.calendar import RegionCalendar
 from domain.service import Clock, EscalationService
+from infra.faults import fault_at
 from infra.local.brokers import TansuBroker
 from infra.messaging.clients import connection_config, producer_config
 from infra.messaging.envelope import decode_record, structured
@@ -144,6 +145,7 @@ def build_consumer(
         group=group,
         max_records=settings.consumer_max_records,
         join_group=join_group,
+        fault=fault_at(settings.fault_point, settings.fault_after),
     )
 
 
@@ -253,6 +255,7 @@ def build_relay(settings: Settings, service: EscalationService) -> Relay:
             **connection_config(settings), allow_auto_create_topics=False, enable_auto_commit=False
         ),
         prepare_topics=lambda: prepare_topics(settings),
+        fault=fault_at(settings.fault_point, settings.fault_after),
     )
 
 

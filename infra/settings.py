@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
 from domain.values import DEFAULT_CADENCES, DEFAULT_CHANNEL_TEMPLATE, Region, Severity, UpdateCadence
+from infra.faults import FaultPoint
 
 
 class RegionCalendarSettings(BaseModel):
@@ -131,6 +132,10 @@ class Settings(BaseSettings):
     notify_timeout_seconds: float = Field(default=10.0, gt=0)
     notify_poll_interval: float = Field(default=0.5, gt=0)
     notify_allow_plain_http: bool = Field(default=False, description="webhooks over http beyond loopback")
+
+    # Test-only: the relay or a consumer SIGKILLs itself at this point (infra/faults.py). Never in production.
+    fault_point: FaultPoint | None = None
+    fault_after: int = Field(default=1, ge=1, description="fire on this pass through the fault point")
 
     @property
     def bootstrap_servers(self) -> str:
