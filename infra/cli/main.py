@@ -20,6 +20,7 @@ from prometheus_client import start_http_server
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, TaskID, TextColumn
 from rich.table import Table
 
@@ -40,6 +41,7 @@ from infra.bootstrap import (
     build_service,
     build_timeline_consumer,
     consumer_config,
+    prepare_topics,
     read_model_engine,
     rebuild_reporting,
     rebuild_timeline,
@@ -52,7 +54,7 @@ from infra.logs import configure_logging
 from infra.messaging.relay import BrokerUnavailableError
 from infra.messaging.relay_state import Checkpoint, RelayLock, RelayLockedError
 from infra.messaging.topics import TopicMismatchError
-from infra.settings import Settings
+from infra.settings import Settings, describe_invalid
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
 from projections.tables import READ_MODEL_TABLES, ReadModelOutdatedError
@@ -133,6 +135,7 @@ def consume(
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1")
     engine = read_model_engine(settings)
+    prepare_topics(settings)  # a member that subscribes before the topic exists would be given nothing
     build = build_reporting_consumer if name == "reporting" else build_timeline_consumer
     runner = build(settings, engine)
     stop_on_signals(runner.stop)
@@ -182,7 +185,9 @@ def status() -> None:
     engine = read_model_engine(settings)
     reader = KafkaConsumer(**consumer_config(settings, None))
     try:
-        lags = lag_by_partition(StoredOffsets(engine, REPORTING_GROUP), reader, settings.events_topic)
+        lags = lag_by_partition(
+            StoredOffsets(engine, settings.group_name(REPORTING_GROUP)), reader, settings.events_topic
+        )
     finally:
         reader.close()
     rows = [
@@ -422,7 +427,11 @@ def run() -> None:
     except EscalationError as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_DOMAIN_ERROR)
-    except (ValidationError, SettingsError) as error:
+    except ValidationError as error:
+        console.print(f"[red]error:[/red] invalid settings: {escape(describe_invalid(error))}", highlight=False)
+        sys.exit(EXIT_USAGE)
+    except SettingsError as error:
+        # Its message names the variable that is not valid JSON; the value itself stays out of it.
         console.print(f"[red]error:[/red] invalid settings ({error}); fix the ESCALATIONS_* variable it names")
         sys.exit(EXIT_USAGE)
     except BrokerUnavailableError as error:

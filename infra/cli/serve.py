@@ -15,12 +15,15 @@ import httpx
 import structlog
 import uvicorn
 
+from consumers.reporting import GROUP as REPORTING_GROUP
 from domain.commands import Command, CommandResult
 from infra.bootstrap import (
+    broker_check,
     build_relay,
     build_reporting_consumer,
     build_service,
     kafka_cluster,
+    lag_check,
     prepare_topics,
     read_model_engine,
 )
@@ -85,13 +88,21 @@ def serve(
         for thread in parts.values():
             thread.start()
 
-        def readiness() -> dict[str, str]:
-            checks = {name: "ok" if thread.is_alive() else "stopped" for name, thread in parts.items()}
-            checks["broker"] = "ok" if relay.connected else f"unreachable at {cluster.bootstrap_servers}"
-            checks["consumer_partitions"] = "ok" if consumer.assigned else "none assigned yet"
-            return checks
-
-        app = create_app(service, engine, tokens, max_body_bytes=settings.api_max_body_bytes, readiness=readiness)
+        readiness = {
+            "relay": lambda: "ok" if parts["relay"].is_alive() else "stopped",
+            # Its partitions assigned and its polls returning, not merely its thread alive.
+            "consumer": consumer.health,
+            "broker": broker_check(cluster),
+            "lag": lag_check(cluster, engine, [REPORTING_GROUP], settings.ready_max_lag),
+        }
+        app = create_app(
+            service,
+            engine,
+            tokens,
+            max_body_bytes=settings.api_max_body_bytes,
+            readiness=readiness,
+            max_waiters=settings.api_max_waiting_readers,
+        )
         announce(f"Escalation Ledger API on http://{host}:{port} (Kafka at {cluster.bootstrap_servers})")
         # uvicorn stops on SIGINT/SIGTERM and then re-raises the signal to the handler it found: make
         # that one ours, so the relay and consumer still finish their round and stop cleanly.

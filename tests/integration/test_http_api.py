@@ -73,6 +73,14 @@ async def api(service: EscalationService, tmp_path: Path) -> AsyncIterator[httpx
         yield client
 
 
+async def until_ready(api: httpx.AsyncClient, within: float = 10.0) -> httpx.Response:
+    """/readyz once its checks (on their own threads) have answered; the last answer if they never do."""
+    deadline = asyncio.get_running_loop().time() + within
+    while (ready := await api.get("/readyz")).status_code != 200 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    return ready
+
+
 async def opened(api: httpx.AsyncClient) -> tuple[str, str]:
     response = await api.post("/escalations", json=OPENING, headers=MANAGER)
     assert response.status_code == 201, response.text
@@ -273,7 +281,7 @@ async def test_an_engineer_posts_updates_but_cannot_close(api: httpx.AsyncClient
 
 async def test_health_readiness_metrics_and_the_openapi_document(api: httpx.AsyncClient) -> None:
     assert (await api.get("/healthz")).json() == {"status": "ok"}
-    ready = await api.get("/readyz")
+    ready = await until_ready(api)
     assert ready.status_code == 200
     assert ready.json()["checks"]["event_store"] == "ok"
     assert "escalations_http_requests" in (await api.get("/metrics")).text
