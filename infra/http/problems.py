@@ -8,6 +8,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from domain.errors import (
     EscalationError,
@@ -57,11 +58,23 @@ async def validation_error(_: Request, error: Exception) -> JSONResponse:
     )
 
 
-async def framework_error(_: Request, error: Exception) -> JSONResponse:
+async def framework_error(request: Request, error: Exception) -> JSONResponse:
     """The framework's own refusals (unreadable body, unknown path, wrong method) as problem documents."""
     assert isinstance(error, HTTPException)
     phrase = HTTPStatus(error.status_code).phrase
     detail = FRAMEWORK_FIXES.get(error.status_code) or f"{error.detail}"
     response = problem(error.status_code, phrase.lower().replace(" ", "-"), phrase, detail)
     response.headers.update(error.headers or {})
+    if error.status_code == 405:
+        # The router names only the first route on the path; a path can have one route per method.
+        response.headers["Allow"] = ", ".join(sorted(_methods_on(request)))
     return response
+
+
+def _methods_on(request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return methods

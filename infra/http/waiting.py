@@ -52,6 +52,8 @@ class PositionWaiters:
             msg = f"{self.limit} readers are already waiting for the read model; retry shortly"
             raise TooManyWaitersError(msg)
         waiter = _Waiter(str(escalation_id) if escalation_id else None, position)
+        if await self._reached(waiter):  # even with no time to wait, a position already reached is answered
+            return
         self._waiting.add(waiter)
         try:
             self._ensure_poller()
@@ -77,6 +79,12 @@ class PositionWaiters:
                 if seen >= waiter.position and not waiter.done.done():
                     waiter.done.set_result(None)
             await asyncio.sleep(self.interval)
+
+    async def _reached(self, waiter: _Waiter) -> bool:
+        ids = [waiter.escalation_id] if waiter.escalation_id else []
+        newest, by_escalation = await asyncio.get_running_loop().run_in_executor(self._executor, self._positions, ids)
+        seen = newest if waiter.escalation_id is None else by_escalation.get(waiter.escalation_id, 0)
+        return seen >= waiter.position
 
     def _positions(self, escalation_ids: list[str]) -> tuple[int, dict[str, int]]:
         with self.read_model.connect() as conn:
