@@ -20,7 +20,7 @@ from infra.http.app import create_app
 from infra.settings import Settings
 from projections.tables import create_schema
 
-TOKEN = "fuzz-manager"
+TOKEN = "fuzz-manager"  # noqa: S105 - a test token
 WELL_FORMED_BUT_REFUSED = ["200", "201", "401", "403", "404", "409", "412", "422", "428", "503"]
 
 

@@ -76,8 +76,12 @@ async def api(service: EscalationService, tmp_path: Path) -> AsyncIterator[httpx
 async def until_ready(api: httpx.AsyncClient, within: float = 10.0) -> httpx.Response:
     """/readyz once its checks (on their own threads) have answered; the last answer if they never do."""
     deadline = asyncio.get_running_loop().time() + within
-    while (ready := await api.get("/readyz")).status_code != 200 and asyncio.get_running_loop().time() < deadline:
+    ready = await api.get("/readyz")
+    for _ in range(int(within / 0.05)):
+        if ready.status_code == 200 or asyncio.get_running_loop().time() > deadline:
+            break
         await asyncio.sleep(0.05)
+        ready = await api.get("/readyz")
     return ready
 
 
