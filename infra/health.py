@@ -66,6 +66,7 @@ class ReadinessMonitor:
 
     def wait_until_checked(self, timeout: float) -> bool:
         """True once every check has answered at least once (for start-up and tests)."""
+        self.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if set(self._answers) >= set(self.checks):
