@@ -194,9 +194,8 @@ def broker_check(settings: Settings) -> Check:
     """Asks the cluster for its topics with a fresh client each time: a stale connection never says "ok"."""
 
     def check() -> str:
-        admin = KafkaAdminClient(
-            **connection_config(settings), request_timeout_ms=PROBE_TIMEOUT_MS, bootstrap_timeout_ms=PROBE_TIMEOUT_MS
-        )
+        probe = {"request_timeout_ms": PROBE_TIMEOUT_MS, "bootstrap_timeout_ms": PROBE_TIMEOUT_MS}
+        admin = KafkaAdminClient(**connection_config(settings) | probe)
         try:
             topics = admin.list_topics()
         finally:
