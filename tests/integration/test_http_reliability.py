@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from infra.bootstrap import build_service
 from infra.http.app import create_app
+from infra.messaging.schemas import bundled_asyncapi
 from infra.settings import Settings
 from projections.tables import create_schema
 from tests.integration.test_http_api import MANAGER, OPENING, TOKENS
@@ -145,3 +146,10 @@ async def test_the_openapi_document_declares_security_statuses_problems_enums_an
     assert if_match["required"] is True
     assert document["components"]["schemas"]["Severity"]["enum"] == ["critical", "high", "medium", "low"]
     assert opening["region"] == {"$ref": "#/components/schemas/Region"}
+
+
+async def test_the_api_serves_the_bundled_asyncapi_document(api: httpx.AsyncClient) -> None:
+    served = await api.get("/asyncapi.json")
+
+    assert served.status_code == 200
+    assert served.json() == bundled_asyncapi()
