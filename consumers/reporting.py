@@ -7,22 +7,42 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 
 from consumers.runtime import Decoded, OnError
+from projections.corrected import corrected
 from projections.facts import EscalationFacts, RecordedEvent, VersionGapError, fold, passed_over
-from projections.tables import load_many_facts, write_many
+from projections.tables import (
+    READ_MODEL_TABLES,
+    UTC_CALENDARS,
+    Calendars,
+    load_events,
+    load_many_facts,
+    store_events,
+    write_many,
+)
 
 Fold = Callable[[EscalationFacts | None, RecordedEvent], EscalationFacts]
 GROUP = "escalations.reporting"
 
 
+EVERY_TABLE = frozenset(t.name for t in READ_MODEL_TABLES)
+
+
 class ReportingProjector:
-    def __init__(self, fold_event: Fold = fold) -> None:
+    """Folds each batch into the facts, then writes the changed escalations once.
+
+    The calendars (built from the settings in the composition root) decide the working days of the
+    update compliance. A batch holding a correction refolds that escalation's corrected history, read
+    from the events kept in `reporting_events`: the reports then show the facts as corrected."""
+
+    def __init__(self, fold_event: Fold = fold, calendars: Calendars = UTC_CALENDARS) -> None:
         self.fold_event = fold_event
+        self.calendars = calendars
 
     def apply(self, conn: sa.Connection, batch: Sequence[Decoded], on_error: OnError) -> int:
         # One query for the facts of every escalation in the batch.
         facts: dict[str, EscalationFacts | None] = dict.fromkeys({event.escalation_id for _, event in batch})
         facts |= load_many_facts(conn, list(facts))
         touched: dict[str, frozenset[str]] = {}
+        kept: list[RecordedEvent] = []
         applied = 0
         for record, event in batch:
             key = event.escalation_id
@@ -42,5 +62,30 @@ class ReportingProjector:
                 facts[key] = after
                 touched[key] = touched.get(key, frozenset()) | after.touched
                 applied += folded
-        write_many(conn, [(current, touched[key]) for key, current in facts.items() if key in touched and current])
+                if folded:
+                    kept.append(event)
+        store_events(conn, kept)
+        self._refold_corrected(conn, kept, facts, touched)
+        write_many(
+            conn,
+            [(current, touched[key]) for key, current in facts.items() if key in touched and current],
+            self.calendars,
+        )
         return applied
+
+    def _refold_corrected(
+        self,
+        conn: sa.Connection,
+        kept: list[RecordedEvent],
+        facts: dict[str, EscalationFacts | None],
+        touched: dict[str, frozenset[str]],
+    ) -> None:
+        keys = sorted({e.escalation_id for e in kept if e.name == "CorrectionRecorded"})
+        if not keys:
+            return
+        for key, events in load_events(conn, keys).items():
+            refolded: EscalationFacts | None = None
+            for event in corrected(events):
+                refolded = self.fold_event(refolded, event)
+            if refolded is not None and refolded.version == (facts[key] or refolded).version:
+                facts[key], touched[key] = refolded, EVERY_TABLE | {"escalations"}

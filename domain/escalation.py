@@ -355,10 +355,7 @@ class Escalation(Aggregate):
             RiskDefined,
             stamp,
             uncertainty_id=uncertainty_id,
-            description=require_text(description, "description"),
-            likelihood=parse_choice(Level, likelihood, "likelihood").value,
-            impact=parse_choice(Level, impact, "impact").value,
-            mitigation=require_text(mitigation, "mitigation"),
+            **_checked_risk(description, likelihood, impact, mitigation),
         )
 
     def answer_uncertainty(self, stamp: Stamp, *, uncertainty_id: str, answer: str) -> None:
@@ -725,10 +722,7 @@ class Escalation(Aggregate):
             RiskRecorded,
             stamp,
             risk_id=risk_id,
-            description=require_text(description, "description"),
-            likelihood=parse_choice(Level, likelihood, "likelihood").value,
-            impact=parse_choice(Level, impact, "impact").value,
-            mitigation=require_text(mitigation, "mitigation"),
+            **_checked_risk(description, likelihood, impact, mitigation),
         )
         return risk_id
 
@@ -971,6 +965,15 @@ def _fits(value: Any, hint: Any) -> bool:
 
 
 TYPED_DICTS = (ExitCriterionData, TaskData, CadenceData)
+
+
+def _checked_risk(description: str, likelihood: str, impact: str, mitigation: str) -> dict[str, str]:
+    return {
+        "description": require_text(description, "description"),
+        "likelihood": parse_choice(Level, likelihood, "likelihood").value,
+        "impact": parse_choice(Level, impact, "impact").value,
+        "mitigation": require_text(mitigation, "mitigation"),
+    }
 
 
 def _checked_criteria(exit_criteria: list[ExitCriterionData]) -> list[ExitCriterionData]:

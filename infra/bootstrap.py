@@ -6,10 +6,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 import sqlalchemy as sa
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
+from consumers.notifier import GROUP as NOTIFIER_GROUP
+from consumers.notifier import NotifierProjector
 from consumers.offsets import StoredOffsets
 from consumers.rebuild import Progress as RebuildProgress
 from consumers.rebuild import rebuild
@@ -18,21 +22,47 @@ from consumers.reporting import ReportingProjector
 from consumers.runtime import ConsumerRunner, Projector, lag_by_partition
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.timeline import TimelineProjector
+from domain.calendar import RegionCalendar
 from domain.service import Clock, EscalationService
 from infra.health import Check
 from infra.local.brokers import TansuBroker
 from infra.messaging.clients import connection_config, producer_config
-from infra.messaging.envelope import decode_record
+from infra.messaging.envelope import decode_record, structured
 from infra.messaging.relay import Relay, RelayOptions
 from infra.messaging.relay_state import Checkpoint
 from infra.messaging.topics import LOG_CONFIG, TopicSpec, ensure_topics
-from infra.settings import Settings
+from infra.notify.delivery import DeliveryLoop, DigestPlan, RetryPolicy
+from infra.notify.senders import Sender, SlackSender, WebhookSender
+from infra.notify.subscriptions import destination_of
+from infra.notify.urls import check_url
+from infra.settings import DEFAULT_REGION_CALENDARS, RegionCalendarSettings, Settings
+from projections.notification_tables import create_notifier_schema, reset_notifier_context
 from projections.tables import create_schema, drop_schema
 from projections.timeline_tables import create_timeline_schema, drop_timeline_schema
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def build_region_calendars(settings: Settings) -> dict[str, RegionCalendar]:
+    """Each region's working days: its zone and week from the settings, public holidays from `holidays`."""
+    chosen = DEFAULT_REGION_CALENDARS | settings.region_calendars  # a region the settings leave out keeps its default
+    return {str(region): _region_calendar(str(region), each) for region, each in chosen.items()}
+
+
+def _region_calendar(region: str, chosen: RegionCalendarSettings) -> RegionCalendar:
+    try:
+        zone = ZoneInfo(chosen.tz)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        msg = f"ESCALATIONS_REGION_CALENDARS: {region} has an unknown time zone {chosen.tz!r}; use an IANA name"
+        raise ValueError(msg) from error
+    try:
+        days = holidays.country_holidays(chosen.country) if chosen.country else frozenset()
+    except NotImplementedError as error:
+        msg = f"ESCALATIONS_REGION_CALENDARS: {region} names country {chosen.country!r}, which `holidays` does not know"
+        raise ValueError(msg) from error
+    return RegionCalendar(region, zone, frozenset(chosen.working_week), days)
 
 
 def build_service(settings: Settings, clock: Clock = utc_now) -> EscalationService:
@@ -124,7 +154,8 @@ def build_consumer(
 def build_reporting_consumer(
     settings: Settings, engine: sa.Engine, projector: Projector | None = None, *, join_group: bool = True
 ) -> ConsumerRunner:
-    return build_consumer(settings, engine, REPORTING_GROUP, projector or ReportingProjector(), join_group=join_group)
+    chosen = projector or ReportingProjector(calendars=build_region_calendars(settings))
+    return build_consumer(settings, engine, REPORTING_GROUP, chosen, join_group=join_group)
 
 
 def build_timeline_consumer(settings: Settings, engine: sa.Engine, *, join_group: bool = True) -> ConsumerRunner:
@@ -230,3 +261,48 @@ def lag_check(settings: Settings, engine: sa.Engine, groups: list[str], max_lag:
         return "ok" if not late else f"behind by more than {max_lag} records: {late}"
 
     return check
+
+
+def build_notifier_consumer(
+    settings: Settings, engine: sa.Engine, clock: Clock = utc_now, *, join_group: bool = True
+) -> ConsumerRunner:
+    """The notifier: records deliveries beside its offsets; `build_delivery_loop` sends them."""
+    create_notifier_schema(engine)
+    projector = NotifierProjector(
+        cloudevent=lambda event: structured(event, settings.event_source),
+        clock=clock,
+        max_age=timedelta(hours=settings.notify_max_event_age_hours),
+        slack=settings.notify_slack_token is not None,
+    )
+    return build_consumer(settings, engine, NOTIFIER_GROUP, projector, join_group=join_group)
+
+
+def build_delivery_loop(settings: Settings, engine: sa.Engine, clock: Clock = utc_now) -> DeliveryLoop:
+    create_notifier_schema(engine)
+    senders: dict[str, Sender] = {
+        "webhook": WebhookSender(lambda key: destination_of(engine, key), settings.notify_timeout_seconds)
+    }
+    if settings.notify_slack_token is not None:
+        base_url = check_url(settings.notify_slack_base_url, allow_plain_http=settings.notify_allow_plain_http)
+        senders["slack"] = SlackSender(settings.notify_slack_token, base_url, settings.notify_timeout_seconds)
+    plan = None
+    if settings.notify_managers_channel and settings.notify_slack_token is not None:
+        plan = DigestPlan(settings.notify_managers_channel, settings.notify_digest_hour_utc)
+    return DeliveryLoop(
+        engine,
+        senders,
+        clock,
+        policy=RetryPolicy(
+            settings.notify_max_attempts, settings.notify_backoff_initial_seconds, settings.notify_backoff_max_seconds
+        ),
+        # A crashed attempt's row is free again once no live attempt could still be holding it.
+        lease_seconds=2 * settings.notify_timeout_seconds + 5,
+        poll_interval=settings.notify_poll_interval,
+        digest_plan=plan,
+    )
+
+
+def rebuild_notifier(settings: Settings, engine: sa.Engine, progress: RebuildProgress | None = None) -> ConsumerRunner:
+    """Refold the notifier's context from offset zero; the delivery log keeps every old message from going out again."""
+    runner = build_notifier_consumer(settings, engine)
+    return _rebuild(settings, engine, runner, (lambda _: None, reset_notifier_context), progress)

@@ -9,11 +9,28 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
-from domain.values import DEFAULT_CADENCES, DEFAULT_CHANNEL_TEMPLATE, Severity, UpdateCadence
+from domain.values import DEFAULT_CADENCES, DEFAULT_CHANNEL_TEMPLATE, Region, Severity, UpdateCadence
+
+
+class RegionCalendarSettings(BaseModel):
+    """Where a region's working day starts (an IANA zone), and whose public holidays it keeps."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tz: str
+    country: str | None = Field(default=None, description="ISO 3166 code for the `holidays` package; none: no holidays")
+    working_week: tuple[int, ...] = Field(default=(0, 1, 2, 3, 4), description="weekdays that count, Monday = 0")
+
+
+# The same representative zones the timeline shows local times in.
+DEFAULT_REGION_CALENDARS = {
+    Region.AMER: RegionCalendarSettings(tz="America/New_York", country="US"),
+    Region.EMEA: RegionCalendarSettings(tz="Europe/London", country="GB"),
+    Region.APAC: RegionCalendarSettings(tz="Asia/Singapore", country="SG"),
+}
 
 API_ROLES = ("manager", "engineer", "auditor", "analyst")
 
@@ -80,6 +97,11 @@ class Settings(BaseSettings):
         description='per severity: (description, most working days between updates), e.g. {"high": ["daily", 1]}',
     )
 
+    region_calendars: dict[Region, RegionCalendarSettings] = Field(
+        default=DEFAULT_REGION_CALENDARS,
+        description='per region: zone, holiday country, week, e.g. {"EMEA": {"tz": "Europe/Berlin", "country": "DE"}}',
+    )
+
     @property
     def cadences(self) -> dict[Severity, UpdateCadence]:
         """The defaults, with whatever severities the settings override."""
@@ -123,6 +145,19 @@ class Settings(BaseSettings):
     relay_poll_interval: float = Field(default=0.05, gt=0, description="seconds between polls at idle")
     relay_linger_ms: int = Field(default=5, ge=0)
     relay_verify_interval: float = Field(default=5.0, gt=0, description="seconds between broker data-loss checks")
+
+    # Notifications (the notifier consumer and its delivery loop). No Slack token: webhooks only.
+    notify_slack_token: SecretStr | None = Field(default=None, description="a bot token (xoxb-...)")
+    notify_slack_base_url: str = Field(default="https://slack.com/api/", description="Slack's Web API, or a stand-in")
+    notify_managers_channel: str | None = Field(default=None, description="daily digest, e.g. #support-managers")
+    notify_digest_hour_utc: int = Field(default=9, ge=0, le=23)
+    notify_max_attempts: int = Field(default=10, ge=1, description="then the delivery is dead")
+    notify_backoff_initial_seconds: float = Field(default=2.0, gt=0)
+    notify_backoff_max_seconds: float = Field(default=600.0, gt=0, description="the longest pause between attempts")
+    notify_max_event_age_hours: float = Field(default=24.0, gt=0, description="older at first sight: skipped")
+    notify_timeout_seconds: float = Field(default=10.0, gt=0)
+    notify_poll_interval: float = Field(default=0.5, gt=0)
+    notify_allow_plain_http: bool = Field(default=False, description="webhooks over http beyond loopback")
 
     @property
     def bootstrap_servers(self) -> str:

@@ -83,6 +83,56 @@ class Emergency:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A moment the update duty changed: who leads, which cadence, whether updates are owed."""
+
+    at: str
+    kind: str  # "lead", "cadence", "owed", "not_owed", "paused"
+    value: str | None = None  # the lead, the cadence's working days, or the date a pause ends
+
+
+@dataclass(frozen=True)
+class MonitoringPeriod:
+    number: int
+    started_at: str
+    period_days: int
+    ended_at: str | None = None
+    ended_by: str | None = None  # "interrupted" or "closed"
+
+
+@dataclass(frozen=True)
+class Helper:
+    engineer: str
+    engineer_region: str
+    kind: str
+    added_at: str
+    removed_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Risk:
+    risk_id: str
+    description: str
+    likelihood: str
+    impact: str
+    recorded_at: str
+    outcome: str | None = None
+    settled_at: str | None = None
+
+
+@dataclass(frozen=True)
+class FollowUpAction:
+    action_id: str
+    what: str
+    owner: str
+    due_on: str
+    ticket: str | None
+    added_at: str
+    outcome: str | None = None
+    settled_at: str | None = None
+
+
+@dataclass(frozen=True)
 class EscalationFacts:
     escalation_id: str
     version: int = 0
@@ -112,6 +162,19 @@ class EscalationFacts:
     specialist_escalations: tuple[SpecialistEscalation, ...] = ()
     uncertainties: tuple[Uncertainty, ...] = ()
     emergencies: tuple[Emergency, ...] = ()
+    escalation_dri: str = ""
+    lead_region: str | None = None
+    lead_override_reason: str | None = None
+    backup_engineer: str | None = None
+    product_dri: str | None = None
+    scope_versions: int = 0
+    monitoring_periods: tuple[MonitoringPeriod, ...] = ()
+    marks: tuple[Mark, ...] = ()
+    helpers: tuple[Helper, ...] = ()
+    risks: tuple[Risk, ...] = ()
+    follow_up_actions: tuple[FollowUpAction, ...] = ()
+    retrospective_completed_on: str | None = None
+    corrections: int = 0
     touched: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
@@ -154,8 +217,11 @@ def _ignore(facts: EscalationFacts, _: RecordedEvent) -> tuple[EscalationFacts, 
 
 def _opened(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
     d = e.data
+    cadence = d.get("update_cadence", {}).get("max_working_days_between_updates")
     return evolve(
         facts,
+        escalation_dri=d.get("escalation_dri", ""),
+        marks=(Mark(d["occurred_at"], "cadence", _days(cadence)),),
         customer=d["customer"],
         region=d["region"],
         severity=d["severity"],
@@ -172,9 +238,18 @@ def _prepared(facts: EscalationFacts, _: RecordedEvent) -> tuple[EscalationFacts
     return evolve(facts, status="prepared"), NOTHING
 
 
+def _days(cadence: int | None) -> str | None:
+    return None if cadence is None else str(cadence)
+
+
 def _lead(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    d = e.data
     return evolve(
         facts,
+        lead_region=d.get("engineer_region"),
+        lead_override_reason=d.get("region_override_reason"),
+        backup_engineer=d.get("backup_engineer"),
+        marks=(*facts.marks, Mark(d["occurred_at"], "lead", d["engineer"])),
         lead_engineer=e.data["engineer"],
         lead_assigned_at=facts.lead_assigned_at or e.data["occurred_at"],
         status="lead_assigned" if facts.status == "prepared" else facts.status,
@@ -190,6 +265,8 @@ def _scope(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, f
         related_tickets=tuple(e.data["related_tickets"]),
         unrelated_tickets=tuple(e.data["unrelated_tickets"]),
         scope_defined_at=facts.scope_defined_at or e.data["occurred_at"],
+        scope_versions=facts.scope_versions + 1,
+        marks=facts.marks if facts.scope_defined_at else (*facts.marks, Mark(e.data["occurred_at"], "owed")),
         status="active" if facts.status == "lead_assigned" else facts.status,
     ), frozenset({"escalation_tickets"})
 
@@ -260,28 +337,139 @@ def _reviewed(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts
     return evolve(facts, emergencies=reviewed), frozenset({"escalation_emergencies"})
 
 
+MONITORING: frozenset[str] = frozenset({"escalation_monitoring_periods"})
+
+
 def _monitoring(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    started = e.data["occurred_at"]
+    period = MonitoringPeriod(len(facts.monitoring_periods) + 1, started, e.data.get("period_days", 0))
     return evolve(
-        facts, status="monitoring", monitoring_started_at=facts.monitoring_started_at or e.data["occurred_at"]
-    ), NOTHING
+        facts,
+        status="monitoring",
+        monitoring_started_at=facts.monitoring_started_at or started,
+        monitoring_periods=(*facts.monitoring_periods, period),
+        marks=(*facts.marks, Mark(started, "not_owed")),
+    ), MONITORING
 
 
-def _interrupted(facts: EscalationFacts, _: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
-    return evolve(facts, status="active"), NOTHING
+def _end_monitoring(facts: EscalationFacts, at_: str, ended_by: str) -> tuple[MonitoringPeriod, ...]:
+    periods = facts.monitoring_periods
+    if not periods or periods[-1].ended_at is not None:
+        return periods
+    return (*periods[:-1], replace(periods[-1], ended_at=at_, ended_by=ended_by))
+
+
+def _interrupted(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    moment = e.data["occurred_at"]
+    return evolve(
+        facts,
+        status="active",
+        monitoring_periods=_end_monitoring(facts, moment, "interrupted"),
+        marks=(*facts.marks, Mark(moment, "owed")),
+    ), MONITORING
+
+
+def _paused(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    return evolve(facts, marks=(*facts.marks, Mark(e.data["occurred_at"], "paused", e.data["resume_on"]))), NOTHING
 
 
 def _closed(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
-    return evolve(facts, status="closed", closed_at=e.data["occurred_at"], outcome=e.data["outcome"]), NOTHING
+    moment = e.data["occurred_at"]
+    return evolve(
+        facts,
+        status="closed",
+        closed_at=moment,
+        outcome=e.data["outcome"],
+        monitoring_periods=_end_monitoring(facts, moment, "closed"),
+        marks=(*facts.marks, Mark(moment, "not_owed")),
+    ), MONITORING
 
 
 def _severity(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
-    return evolve(facts, severity=e.data["severity"]), NOTHING
+    d = e.data
+    cadence = d.get("update_cadence", {}).get("max_working_days_between_updates")
+    return evolve(
+        facts,
+        severity=d["severity"],
+        product_dri=d.get("product_dri") or (facts.product_dri if d.get("product_dri_reason") is None else None),
+        marks=(*facts.marks, Mark(d["occurred_at"], "cadence", _days(cadence))),
+    ), NOTHING
 
 
 def _handed_over(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
-    if e.data["role"] != "dri_manager":
-        return facts, NOTHING
-    return evolve(facts, dri_manager=e.data["successor"]), NOTHING
+    role = e.data["role"]
+    if role == "dri_manager":
+        return evolve(facts, dri_manager=e.data["successor"]), NOTHING
+    if role == "escalation_dri":
+        return evolve(facts, escalation_dri=e.data["successor"]), NOTHING
+    return facts, NOTHING
+
+
+def _product_dri(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    return evolve(facts, product_dri=e.data["product_dri"]), NOTHING
+
+
+HELPERS: frozenset[str] = frozenset({"escalation_helpers"})
+
+
+def _helper_added(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    d = e.data
+    helper = Helper(d["engineer"], d["engineer_region"], d["kind"], d["occurred_at"])
+    return evolve(facts, helpers=(*facts.helpers, helper)), HELPERS
+
+
+def _helper_removed(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    d = e.data
+    helpers = tuple(
+        replace(h, removed_at=d["occurred_at"]) if h.engineer == d["engineer"] and h.removed_at is None else h
+        for h in facts.helpers
+    )
+    return evolve(facts, helpers=helpers), HELPERS
+
+
+RISKS: frozenset[str] = frozenset({"escalation_risks"})
+
+
+def _risk_recorded(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    d = e.data
+    risk = Risk(d["risk_id"], d["description"], d["likelihood"], d["impact"], d["occurred_at"])
+    return evolve(facts, risks=(*facts.risks, risk)), RISKS
+
+
+def _risk_settled(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    d = e.data
+    risks = tuple(
+        replace(r, outcome=d["outcome"], settled_at=d["occurred_at"]) if r.risk_id == d["risk_id"] else r
+        for r in facts.risks
+    )
+    return evolve(facts, risks=risks), RISKS
+
+
+ACTIONS: frozenset[str] = frozenset({"escalation_follow_up_actions"})
+
+
+def _action_added(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    d = e.data
+    action = FollowUpAction(d["action_id"], d["what"], d["owner"], d["due_on"], d.get("ticket"), d["occurred_at"])
+    return evolve(facts, follow_up_actions=(*facts.follow_up_actions, action)), ACTIONS
+
+
+def _action_settled(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    d = e.data
+    actions = tuple(
+        replace(a, outcome=d["outcome"], settled_at=d["occurred_at"]) if a.action_id == d["action_id"] else a
+        for a in facts.follow_up_actions
+    )
+    return evolve(facts, follow_up_actions=actions), ACTIONS
+
+
+def _retro_completed(facts: EscalationFacts, e: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    return evolve(facts, retrospective_completed_on=e.data["completed_on"]), NOTHING
+
+
+def _correction(facts: EscalationFacts, _: RecordedEvent) -> tuple[EscalationFacts, frozenset[str]]:
+    # Counted here; the projector refolds the escalation's corrected history (see consumers/reporting.py).
+    return evolve(facts, corrections=facts.corrections + 1), NOTHING
 
 
 HANDLERS: dict[str, Handler] = {
@@ -301,10 +489,18 @@ HANDLERS: dict[str, Handler] = {
     "MonitoringStarted": _monitoring,
     "MonitoringInterrupted": _interrupted,
     "EscalationClosed": _closed,
-    # What changes midway. The other new events (helpers, risks, follow-up actions, corrections)
-    # still advance the version through `_ignore` until the reports use them.
+    "UpdatesPaused": _paused,
+    "ProductDriAssigned": _product_dri,
     "SeverityChanged": _severity,
     "RoleHandedOver": _handed_over,
+    "HelperAdded": _helper_added,
+    "HelperRemoved": _helper_removed,
+    "RiskRecorded": _risk_recorded,
+    "RiskSettled": _risk_settled,
+    "FollowUpActionAdded": _action_added,
+    "FollowUpActionSettled": _action_settled,
+    "RetrospectiveCompleted": _retro_completed,
+    "CorrectionRecorded": _correction,
 }
 
 
@@ -342,6 +538,11 @@ def facts_from_json(text: str) -> EscalationFacts:
             "specialist_escalations": tuple(SpecialistEscalation(**s) for s in d["specialist_escalations"]),
             "uncertainties": tuple(Uncertainty(**u) for u in d["uncertainties"]),
             "emergencies": tuple(Emergency(**x) for x in d["emergencies"]),
+            "monitoring_periods": tuple(MonitoringPeriod(**m) for m in d["monitoring_periods"]),
+            "marks": tuple(Mark(**m) for m in d["marks"]),
+            "helpers": tuple(Helper(**h) for h in d["helpers"]),
+            "risks": tuple(Risk(**r) for r in d["risks"]),
+            "follow_up_actions": tuple(FollowUpAction(**a) for a in d["follow_up_actions"]),
         }
     )
 

@@ -15,15 +15,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.calendar import hours_between, working_days
+from domain.calendar import hours_between
 from projections.facts import at
 from projections.tables import (
-    escalation_emergencies,
     escalation_specialist_teams,
     escalation_stalls,
-    escalation_tickets,
     escalation_uncertainties,
-    escalation_updates,
     escalations,
 )
 
@@ -31,50 +28,43 @@ Row = dict[str, Any]
 Report = Callable[[sa.Connection, datetime], list[Row]]
 
 
+def view(conn: sa.Connection, name: str, order_by: str) -> list[Row]:
+    """A report's rows as its documented view gives them to any SQL client."""
+    return [dict(r) for r in conn.execute(sa.text(f"SELECT * FROM {name} ORDER BY {order_by}")).mappings()]  # noqa: S608 - names are ours
+
+
 def active_escalations(conn: sa.Connection, now: datetime) -> list[Row]:
-    query = sa.select(escalations).where(escalations.c.status != "closed").order_by(escalations.c.opened_at)
+    """The `active` view, with the ages that depend on the caller's "now"."""
     return [
         {
-            "escalation_id": r.escalation_id,
-            "customer": r.customer,
-            "region": r.region,
-            "severity": r.severity,
-            "status": r.status,
-            "lead_engineer": r.lead_engineer,
-            "dri_manager": r.dri_manager,
-            "days_open": (now - at(r.opened_at)).days,
-            "hours_since_update": round(hours_between(at(r.last_update_at), now), 1) if r.last_update_at else None,
-            "exit_criteria": f"{r.exit_criteria_met}/{r.exit_criteria_total}",
-            "stalled": r.stalled,
+            "escalation_id": r["escalation_id"],
+            "customer": r["customer"],
+            "region": r["region"],
+            "severity": r["severity"],
+            "status": r["status"],
+            "lead_engineer": r["lead_engineer"],
+            "dri_manager": r["dri_manager"],
+            "backup_engineer": r["backup_engineer"],
+            "product_dri": r["product_dri"],
+            "days_open": (now - at(r["opened_at"])).days,
+            "hours_since_update": round(hours_between(at(r["last_update_at"]), now), 1)
+            if r["last_update_at"]
+            else None,
+            "next_update_due": r["next_update_due"],
+            "overdue_by_working_days": r["overdue_by_working_days"],
+            "updates_posted": r["updates_posted"],
+            "exit_criteria": f"{r['exit_criteria_met']}/{r['exit_criteria_total']}",
+            "stalled": bool(r["stalled"]),
         }
-        for r in conn.execute(query)
+        for r in view(conn, "active", "opened_at")
     ]
 
 
-def update_compliance(conn: sa.Connection, now: datetime) -> list[Row]:
-    """Per working day of each escalation while it was open: was an update posted? Rates by lead, region, month."""
-    posted: dict[str, set[str]] = defaultdict(set)
-    for r in conn.execute(sa.select(escalation_updates.c.escalation_id, escalation_updates.c.day)):
-        posted[r.escalation_id].add(r.day)
-    tally: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for e in conn.execute(sa.select(escalations).where(escalations.c.scope_defined_at.is_not(None))):
-        first = at(e.scope_defined_at).date()
-        last = (at(e.monitoring_started_at) if e.monitoring_started_at else now).date()
-        for day in working_days(first, min(last, now.date())):
-            key = (e.lead_engineer or "-", e.region, day.strftime("%Y-%m"))
-            tally[key][0] += day.isoformat() in posted[e.escalation_id]
-            tally[key][1] += 1
-    return [
-        {
-            "lead_engineer": lead,
-            "region": region,
-            "month": month,
-            "days_with_update": done,
-            "working_days": total,
-            "rate": round(done / total, 3) if total else None,
-        }
-        for (lead, region, month), (done, total) in sorted(tally.items())
-    ]
+def update_compliance(conn: sa.Connection, _: datetime) -> list[Row]:
+    """Update windows due and met as the severity's cadence asks, per lead, region, month and week.
+
+    `rate` repeats `share_met` for the dashboard's heat-map."""
+    return [r | {"rate": r["share_met"]} for r in view(conn, "compliance", "lead_engineer, region, month, week")]
 
 
 def lifecycle_durations(conn: sa.Connection, _: datetime) -> list[Row]:
@@ -128,35 +118,30 @@ def stalls_and_further_escalations(conn: sa.Connection, now: datetime) -> list[R
 
 
 def lead_workload(conn: sa.Connection, _: datetime) -> list[Row]:
-    query = (
-        sa.select(escalations.c.lead_engineer, escalations.c.region, sa.func.count().label("active_escalations"))
-        .where(escalations.c.status != "closed", escalations.c.lead_engineer.is_not(None))
-        .group_by(escalations.c.lead_engineer, escalations.c.region)
-        .order_by(sa.desc("active_escalations"), escalations.c.lead_engineer)
-    )
-    return [dict(r) for r in conn.execute(query).mappings()]
+    return view(conn, "workload", "active_escalations DESC, lead_engineer, region")
 
 
 def scope(conn: sa.Connection, _: datetime) -> list[Row]:
-    related: dict[str, list[str]] = defaultdict(list)
-    unrelated: dict[str, list[str]] = defaultdict(list)
-    claims: dict[str, set[str]] = defaultdict(set)
-    for t in conn.execute(sa.select(escalation_tickets).order_by(escalation_tickets.c.ticket)):
-        (related if t.relation == "related" else unrelated)[t.escalation_id].append(t.ticket)
-        if t.relation == "related":
-            claims[t.ticket].add(t.escalation_id)
+    """Per escalation: its ticket ids, how often the scope was redefined, and clashes between open ones."""
+    tickets: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"related": [], "unrelated": [], "clash": []})
+    for t in view(conn, "scope_tickets", "escalation_id, ticket"):
+        mine = tickets[t["escalation_id"]]
+        mine[t["relation"]].append(t["ticket"])
+        if t["claimed_by_another_open_escalation"]:
+            mine["clash"].append(t["ticket"])
     rows = []
-    for e in conn.execute(
-        sa.select(escalations.c.escalation_id, escalations.c.customer).order_by(escalations.c.customer)
-    ):
-        mine = related[e.escalation_id]
+    for e in view(conn, "escalation_facts", "customer, escalation_id"):
+        mine = tickets[e["escalation_id"]]
         rows.append(
             {
-                "escalation_id": e.escalation_id,
-                "customer": e.customer,
-                "related_tickets": len(mine),
-                "unrelated_tickets": len(unrelated[e.escalation_id]),
-                "claimed_by_another_escalation": ", ".join(t for t in mine if len(claims[t]) > 1),
+                "escalation_id": e["escalation_id"],
+                "customer": e["customer"],
+                "scope_redefinitions": e["scope_redefinitions"],
+                "related_tickets": len(mine["related"]),
+                "unrelated_tickets": len(mine["unrelated"]),
+                "related_ticket_ids": ", ".join(mine["related"]),
+                "unrelated_ticket_ids": ", ".join(mine["unrelated"]),
+                "claimed_by_another_escalation": ", ".join(mine["clash"]),
             }
         )
     return rows
@@ -180,26 +165,23 @@ def uncertainty_to_risk(conn: sa.Connection, now: datetime) -> list[Row]:
 
 
 def emergencies(conn: sa.Connection, _: datetime) -> list[Row]:
-    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for x in conn.execute(sa.select(escalation_emergencies)):
-        tally[x.escalation_id][0] += 1
-        tally[x.escalation_id][1] += x.out_of_hours
-        tally[x.escalation_id][2] += x.reviewed
-    names = {
-        e.escalation_id: e.customer
-        for e in conn.execute(sa.select(escalations.c.escalation_id, escalations.c.customer))
-    }
+    """In-hours emergencies go to the lead and need no review: only out-of-hours ones can be unreviewed."""
     return [
-        {
-            "escalation_id": key,
-            "customer": names.get(key, "?"),
-            "emergencies": count,
-            "out_of_hours_share": round(ooh / count, 3),
-            "reviewed": reviewed,
-            "unreviewed": count - reviewed,
-        }
-        for key, (count, ooh, reviewed) in sorted(tally.items(), key=lambda item: names.get(item[0], ""))
+        r | {"out_of_hours_share": round(r["out_of_hours"] / r["emergencies"], 3)}
+        for r in view(conn, "emergencies", "customer, escalation_id")
     ]
+
+
+def escalation_facts(conn: sa.Connection, _: datetime) -> list[Row]:
+    return view(conn, "escalation_facts", "customer, escalation_id")
+
+
+def follow_up_actions(conn: sa.Connection, _: datetime) -> list[Row]:
+    return view(conn, "follow_up_actions", "due_on, escalation_id, action_id")
+
+
+def monitoring(conn: sa.Connection, _: datetime) -> list[Row]:
+    return view(conn, "monitoring", "customer, escalation_id, period_number")
 
 
 REPORTS: dict[str, Report] = {
@@ -211,6 +193,9 @@ REPORTS: dict[str, Report] = {
     "scope": scope,
     "uncertainty": uncertainty_to_risk,
     "emergencies": emergencies,
+    "facts": escalation_facts,
+    "monitoring": monitoring,
+    "follow-up-actions": follow_up_actions,
 }
 
 
@@ -225,3 +210,7 @@ def _p90(values: list[float]) -> float:
         if len(ordered) < 10
         else statistics.quantiles(ordered, n=10)[-1]
     )
+
+
+def _hours_since(moment: str | None, now: datetime) -> float | None:
+    return round(hours_between(at(moment), now), 1) if moment else None

@@ -7,10 +7,16 @@ describes each column.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from datetime import date, timedelta
 
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from domain.calendar import RegionCalendar
 from domain.uncertainties import RISK
-from projections.facts import EscalationFacts, facts_from_json, facts_to_json
+from projections.compliance import windows
+from projections.facts import EscalationFacts, RecordedEvent, at, facts_from_json, facts_to_json
 
 metadata = sa.MetaData()
 Text = sa.Text
@@ -44,6 +50,18 @@ escalations = sa.Table(
     sa.Column("hours_to_scope", sa.Float),
     sa.Column("hours_to_monitoring", sa.Float),
     sa.Column("hours_to_close", sa.Float),
+    sa.Column("escalation_dri", Text, nullable=False),
+    sa.Column("lead_region", sa.String(8)),
+    sa.Column("lead_outside_region", sa.Boolean, nullable=False),
+    sa.Column("lead_override_reason", Text),
+    sa.Column("backup_engineer", Text),
+    sa.Column("product_dri", Text),
+    sa.Column("scope_versions", sa.Integer, nullable=False),
+    sa.Column("scope_redefinitions", sa.Integer, nullable=False),
+    sa.Column("monitoring_periods", sa.Integer, nullable=False),
+    sa.Column("monitoring_interruptions", sa.Integer, nullable=False),
+    sa.Column("corrections", sa.Integer, nullable=False),
+    sa.Column("retrospective_completed_on", sa.String(10)),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("position", sa.BigInteger, nullable=False),
 )
@@ -115,6 +133,97 @@ escalation_emergencies = sa.Table(
     sa.Column("reviewed_at", sa.String(40)),
 )
 
+escalation_monitoring_periods = sa.Table(
+    "escalation_monitoring_periods",
+    metadata,
+    sa.Column("escalation_id", sa.String(36), primary_key=True),
+    sa.Column("period_number", sa.Integer, primary_key=True),
+    sa.Column("started_at", sa.String(40), nullable=False),
+    sa.Column("period_days", sa.Integer, nullable=False),
+    sa.Column("ended_at", sa.String(40)),
+    sa.Column("ended_by", sa.String(16)),
+)
+
+escalation_helpers = sa.Table(
+    "escalation_helpers",
+    metadata,
+    sa.Column("escalation_id", sa.String(36), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("engineer", Text, nullable=False),
+    sa.Column("engineer_region", sa.String(8), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("added_at", sa.String(40), nullable=False),
+    sa.Column("removed_at", sa.String(40)),
+)
+
+escalation_risks = sa.Table(
+    "escalation_risks",
+    metadata,
+    sa.Column("escalation_id", sa.String(36), primary_key=True),
+    sa.Column("risk_id", sa.String(16), primary_key=True),
+    sa.Column("description", Text, nullable=False),
+    sa.Column("likelihood", sa.String(16), nullable=False),
+    sa.Column("impact", sa.String(16), nullable=False),
+    sa.Column("recorded_at", sa.String(40), nullable=False),
+    sa.Column("outcome", sa.String(16)),
+    sa.Column("settled_at", sa.String(40)),
+)
+
+escalation_follow_up_actions = sa.Table(
+    "escalation_follow_up_actions",
+    metadata,
+    sa.Column("escalation_id", sa.String(36), primary_key=True),
+    sa.Column("action_id", sa.String(16), primary_key=True),
+    sa.Column("what", Text, nullable=False),
+    sa.Column("owner", Text, nullable=False),
+    sa.Column("due_on", sa.String(10), nullable=False),
+    sa.Column("ticket", Text),
+    sa.Column("added_at", sa.String(40), nullable=False),
+    sa.Column("outcome", sa.String(16)),
+    sa.Column("settled_at", sa.String(40)),
+)
+
+# One row per update window (see projections/compliance.py); the open one has is_open true.
+escalation_compliance_windows = sa.Table(
+    "escalation_compliance_windows",
+    metadata,
+    sa.Column("escalation_id", sa.String(36), primary_key=True),
+    sa.Column("window_number", sa.Integer, primary_key=True),
+    sa.Column("region", sa.String(8), nullable=False),
+    sa.Column("lead_engineer", Text),
+    sa.Column("cadence_days", sa.Integer, nullable=False),
+    sa.Column("opened_at", sa.String(40), nullable=False),
+    sa.Column("due_at", sa.String(40), nullable=False),
+    sa.Column("met_at", sa.String(40)),
+    sa.Column("missed", sa.Boolean, nullable=False),
+    sa.Column("is_open", sa.Boolean, nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("month", sa.String(7), nullable=False),
+    sa.Column("week", sa.String(10), nullable=False),
+    sa.Column("gap_working_days", sa.Integer, nullable=False),
+)
+
+# The working days of each region, each with the UTC instant it starts: overdue-by counts in plain SQL.
+region_working_days = sa.Table(
+    "region_working_days",
+    metadata,
+    sa.Column("region", sa.String(8), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("starts_at", sa.String(40), nullable=False),
+)
+
+# Each escalation's events as applied, so a correction can refold its corrected history in the batch.
+reporting_events = sa.Table(
+    "reporting_events",
+    metadata,
+    sa.Column("escalation_id", sa.String(36), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("data", Text, nullable=False),
+)
+
 reporting_state = sa.Table(
     "reporting_state",
     metadata,
@@ -124,7 +233,7 @@ reporting_state = sa.Table(
 
 # Read models are rebuilt from history rather than migrated in place: a schema change bumps this
 # version, and a read model written by an older version asks for `escalations rebuild reporting`.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 schema_versions = sa.Table(
     "read_model_schema",
     metadata,
@@ -145,22 +254,123 @@ READ_MODEL_TABLES = (
     escalation_tickets,
     escalation_uncertainties,
     escalation_emergencies,
+    escalation_monitoring_periods,
+    escalation_helpers,
+    escalation_risks,
+    escalation_follow_up_actions,
+    escalation_compliance_windows,
+    region_working_days,
 )
 
+# "Now" as the stored text form of an instant (UTC, seconds, "+00:00"): the only per-dialect piece.
+NOW = {
+    "sqlite": "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')",
+    "postgresql": "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"')",
+}
+
+# One view per report, named after it; `{now}` is filled in per dialect. Booleans are compared with
+# TRUE/FALSE and counted through CASE, shares are integer arithmetic cast to DOUBLE PRECISION at the
+# end, so SQLite and PostgreSQL return the same rows.
 VIEWS = {
+    "compliance_windows_now": """
+        SELECT w.escalation_id, w.window_number, w.region, w.lead_engineer, w.cadence_days, w.opened_at,
+               w.due_at, w.met_at, w.day, w.month, w.week, w.gap_working_days,
+               CASE WHEN w.met_at IS NOT NULL THEN 1 ELSE 0 END AS met,
+               CASE WHEN w.is_open = TRUE THEN 1 ELSE 0 END AS overdue_now
+        FROM escalation_compliance_windows w
+        WHERE w.is_open = FALSE OR w.due_at <= {now}""",
+    "active": """
+        SELECT e.escalation_id, e.customer, e.region, e.severity, e.status, e.lead_engineer, e.dri_manager,
+               e.escalation_dri, e.backup_engineer, e.product_dri, e.channel, e.opened_at, e.last_update_at,
+               e.updates_posted, e.exit_criteria_met, e.exit_criteria_total, e.stalled,
+               w.due_at AS next_update_due,
+               CASE WHEN w.due_at <= {now} THEN (
+                   SELECT COUNT(*) FROM region_working_days c
+                   WHERE c.region = e.region AND c.starts_at >= w.due_at AND c.starts_at <= {now})
+               ELSE 0 END AS overdue_by_working_days
+        FROM escalations e
+        LEFT JOIN escalation_compliance_windows w ON w.escalation_id = e.escalation_id AND w.is_open = TRUE
+        WHERE e.status <> 'closed'""",
     "active_escalations": """
-        SELECT escalation_id, customer, region, severity, status, lead_engineer, dri_manager, channel,
-               opened_at, last_update_at, exit_criteria_met, exit_criteria_total, stalled
-        FROM escalations WHERE status <> 'closed'""",
-    "lead_workload": """
+        SELECT * FROM active""",
+    "compliance": """
+        SELECT lead_engineer, region, month, week, COUNT(*) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+               MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
+        FROM compliance_windows_now GROUP BY lead_engineer, region, month, week""",
+    "compliance_by_month": """
+        SELECT lead_engineer, region, month, COUNT(*) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+               MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
+        FROM compliance_windows_now GROUP BY lead_engineer, region, month""",
+    "compliance_by_week": """
+        SELECT lead_engineer, region, week, COUNT(*) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+               MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
+        FROM compliance_windows_now GROUP BY lead_engineer, region, week""",
+    "compliance_by_escalation": """
+        SELECT escalation_id, region, COUNT(*) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+               MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
+        FROM compliance_windows_now GROUP BY escalation_id, region""",
+    "compliance_by_region": """
+        SELECT region, COUNT(*) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+               MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
+        FROM compliance_windows_now GROUP BY region""",
+    "workload": """
         SELECT lead_engineer, region, COUNT(*) AS active_escalations
         FROM escalations WHERE status <> 'closed' AND lead_engineer IS NOT NULL
         GROUP BY lead_engineer, region""",
+    "lead_workload": """
+        SELECT lead_engineer, region, active_escalations FROM workload""",
     "tickets_claimed_twice": """
         SELECT t.ticket, COUNT(*) AS escalations
-        FROM escalation_tickets t WHERE t.relation = 'related'
+        FROM escalation_tickets t JOIN escalations e ON e.escalation_id = t.escalation_id
+        WHERE t.relation = 'related' AND e.status <> 'closed'
         GROUP BY t.ticket HAVING COUNT(*) > 1""",
+    "scope_tickets": """
+        SELECT t.escalation_id, e.customer, e.status, t.ticket, t.relation,
+               CASE WHEN t.relation = 'related' AND e.status <> 'closed' AND EXISTS (
+                   SELECT 1 FROM escalation_tickets o JOIN escalations oe ON oe.escalation_id = o.escalation_id
+                   WHERE o.ticket = t.ticket AND o.relation = 'related' AND o.escalation_id <> t.escalation_id
+                     AND oe.status <> 'closed') THEN 1 ELSE 0 END AS claimed_by_another_open_escalation
+        FROM escalation_tickets t JOIN escalations e ON e.escalation_id = t.escalation_id""",
+    "monitoring": """
+        SELECT p.escalation_id, e.customer, p.period_number, p.started_at, p.period_days, p.ended_at, p.ended_by
+        FROM escalation_monitoring_periods p JOIN escalations e ON e.escalation_id = p.escalation_id""",
+    "risks": """
+        SELECT r.escalation_id, e.customer, r.risk_id, r.description, r.likelihood, r.impact, r.recorded_at,
+               r.outcome, r.settled_at
+        FROM escalation_risks r JOIN escalations e ON e.escalation_id = r.escalation_id""",
+    "helpers": """
+        SELECT h.escalation_id, e.customer, e.region, h.engineer, h.engineer_region, h.kind, h.added_at, h.removed_at,
+               CASE WHEN h.engineer_region <> e.region THEN 1 ELSE 0 END AS cross_region
+        FROM escalation_helpers h JOIN escalations e ON e.escalation_id = h.escalation_id""",
+    "escalation_facts": """
+        SELECT escalation_id, customer, region, severity, status, lead_engineer, lead_region, lead_outside_region,
+               lead_override_reason, backup_engineer, product_dri, escalation_dri, dri_manager,
+               scope_versions, scope_redefinitions, monitoring_periods, monitoring_interruptions,
+               updates_posted, corrections, retrospective_completed_on
+        FROM escalations""",
+    "emergencies": """
+        SELECT x.escalation_id, e.customer, COUNT(*) AS emergencies,
+               SUM(CASE WHEN x.out_of_hours = TRUE THEN 1 ELSE 0 END) AS out_of_hours,
+               SUM(CASE WHEN x.out_of_hours = FALSE THEN 1 ELSE 0 END) AS in_hours,
+               SUM(CASE WHEN x.reviewed = TRUE THEN 1 ELSE 0 END) AS reviewed,
+               SUM(CASE WHEN x.out_of_hours = TRUE AND x.reviewed = FALSE THEN 1 ELSE 0 END) AS unreviewed
+        FROM escalation_emergencies x JOIN escalations e ON e.escalation_id = x.escalation_id
+        GROUP BY x.escalation_id, e.customer""",
+    "follow_up_actions": """
+        SELECT a.escalation_id, e.customer, a.action_id, a.what, a.owner, a.due_on, a.ticket, a.outcome,
+               a.settled_at,
+               CASE WHEN a.outcome IS NULL AND a.due_on < SUBSTR({now}, 1, 10) THEN 1 ELSE 0 END AS overdue
+        FROM escalation_follow_up_actions a JOIN escalations e ON e.escalation_id = a.escalation_id""",
 }
+
+
+def view_sql(name: str, dialect: str) -> str:
+    return VIEWS[name].format(now=NOW.get(dialect, NOW["sqlite"]))
 
 
 def create_schema(engine: sa.Engine) -> None:
@@ -178,16 +388,46 @@ def create_schema(engine: sa.Engine) -> None:
                 f"the code needs {SCHEMA_VERSION}; run `escalations rebuild reporting` to rebuild it from history"
             )
             raise ReadModelOutdatedError(msg)
-        for name, query in VIEWS.items():
+        for name in reversed(VIEWS):  # dependents first
             conn.execute(sa.text(f"DROP VIEW IF EXISTS {name}"))
-            conn.execute(sa.text(f"CREATE VIEW {name} AS {query}"))
+        for name in VIEWS:
+            conn.execute(sa.text(f"CREATE VIEW {name} AS {view_sql(name, engine.dialect.name)}"))
 
 
 def drop_schema(engine: sa.Engine) -> None:
     with engine.begin() as conn:
-        for name in VIEWS:
+        for name in reversed(VIEWS):
             conn.execute(sa.text(f"DROP VIEW IF EXISTS {name}"))
     metadata.drop_all(engine)
+
+
+def store_events(conn: sa.Connection, events: list[RecordedEvent]) -> None:
+    if events:
+        conn.execute(
+            reporting_events.insert(),
+            [
+                {
+                    "escalation_id": e.escalation_id,
+                    "version": e.version,
+                    "name": e.name,
+                    "position": e.position,
+                    "event_id": e.event_id,
+                    "data": orjson.dumps(e.data).decode(),
+                }
+                for e in events
+            ],
+        )
+
+
+def load_events(conn: sa.Connection, escalation_ids: list[str]) -> dict[str, list[RecordedEvent]]:
+    found: dict[str, list[RecordedEvent]] = {key: [] for key in escalation_ids}
+    t = reporting_events
+    query = sa.select(t).where(t.c.escalation_id.in_(escalation_ids)).order_by(t.c.escalation_id, t.c.version)
+    for r in conn.execute(query):
+        found[r.escalation_id].append(
+            RecordedEvent(r.name, r.escalation_id, r.version, r.position, orjson.loads(r.data), r.event_id)
+        )
+    return found
 
 
 def load_facts(conn: sa.Connection, escalation_id: str) -> EscalationFacts | None:
@@ -207,12 +447,27 @@ def load_many_facts(conn: sa.Connection, escalation_ids: list[str]) -> dict[str,
     return found
 
 
-def write_facts(conn: sa.Connection, facts: EscalationFacts, touched: frozenset[str]) -> None:
+Calendars = dict[str, RegionCalendar]
+UTC_CALENDARS: Calendars = {region: RegionCalendar(region) for region in ("AMER", "EMEA", "APAC")}
+CALENDAR_AHEAD = timedelta(days=366)
+
+
+def calendar_of(calendars: Calendars, region: str) -> RegionCalendar:
+    return calendars.get(region) or RegionCalendar(region)
+
+
+def write_facts(
+    conn: sa.Connection, facts: EscalationFacts, touched: frozenset[str], calendars: Calendars = UTC_CALENDARS
+) -> None:
     """Replace this escalation's rows in the tables the applied events touched."""
-    write_many(conn, [(facts, touched)])
+    write_many(conn, [(facts, touched)], calendars)
 
 
-def write_many(conn: sa.Connection, changed: list[tuple[EscalationFacts, frozenset[str]]]) -> None:
+def write_many(
+    conn: sa.Connection,
+    changed: list[tuple[EscalationFacts, frozenset[str]]],
+    calendars: Calendars = UTC_CALENDARS,
+) -> None:
     """Replace the rows of many escalations at once: per table one delete and one batched insert."""
     replaced: dict[sa.Table, tuple[list[str], list[dict[str, object]]]] = {}
 
@@ -223,16 +478,95 @@ def write_many(conn: sa.Connection, changed: list[tuple[EscalationFacts, frozens
 
     for facts, touched in changed:
         key = facts.escalation_id
+        calendar = calendar_of(calendars, facts.region)
         replace_rows(reporting_state, key, [{"escalation_id": key, "facts": facts_to_json(facts)}])
         replace_rows(escalations, key, [_escalation_row(facts)])
+        # Any event can move the update duty (an update, a phase, a lead, a severity): always rewritten.
+        replace_rows(escalation_compliance_windows, key, _window_rows(facts, calendar))
         for table, rows in _child_rows(facts).items():
             if table.name in touched:
                 replace_rows(table, key, rows)
+    _extend_calendar(conn, calendars, [f for f, _ in changed if f.opened_at])
     for table, (keys, rows) in replaced.items():
         # One prepared delete run for many keys: cheaper to compile than a long IN list.
         conn.execute(table.delete().where(table.c.escalation_id == sa.bindparam("key")), [{"key": k} for k in keys])
         if rows:
             conn.execute(table.insert(), rows)
+
+
+def _window_rows(f: EscalationFacts, calendar: RegionCalendar) -> list[dict[str, object]]:
+    found = windows(f, calendar)
+    last = len(found)
+    return [
+        {
+            "escalation_id": f.escalation_id,
+            "window_number": w.number,
+            "region": f.region,
+            "lead_engineer": w.lead_engineer,
+            "cadence_days": w.cadence_days,
+            "opened_at": w.opened_at,
+            "due_at": w.due_at,
+            "met_at": w.met_at,
+            "missed": w.missed,
+            "is_open": w.number == last and w.met_at is None and not w.missed,
+            "day": w.day,
+            "month": w.day[:7],
+            "week": _week_start(w.day),
+            "gap_working_days": w.gap_working_days,
+        }
+        for w in found
+    ]
+
+
+def _week_start(day: str) -> str:
+    local = date.fromisoformat(day)
+    return (local - timedelta(days=local.weekday())).isoformat()
+
+
+def _extend_calendar(conn: sa.Connection, calendars: Calendars, changed: list[EscalationFacts]) -> None:
+    """Keep each region's working days from its earliest escalation to a year past the newest event."""
+    if not changed:
+        return
+    first = min(at(f.opened_at).date() for f in changed) - timedelta(days=7)
+    last = max(at(f.opened_at).date() for f in changed) + CALENDAR_AHEAD
+    t = region_working_days
+    held = {
+        r.region: (date.fromisoformat(r.first), date.fromisoformat(r.last))
+        for r in conn.execute(
+            sa.select(t.c.region, sa.func.min(t.c.day).label("first"), sa.func.max(t.c.day).label("last")).group_by(
+                t.c.region
+            )
+        )
+    }
+    rows: list[dict[str, object]] = []
+    for region, calendar in calendars.items():
+        have = held.get(region)
+        wanted = (
+            [(first, last)]
+            if have is None
+            else [(first, have[0] - timedelta(days=1)), (have[1] + timedelta(days=1), last)]
+        )
+        for start, end in wanted:
+            if start <= end:
+                rows += [
+                    {"region": region, "day": d.isoformat(), "starts_at": _utc_text(calendar, d)}
+                    for d in calendar.working_days(start, end)
+                ]
+    if rows:
+        # Consumers in one group may extend it at once: a day another already added is skipped.
+        conn.execute(_insert_new(conn, t), rows)
+
+
+def _insert_new(conn: sa.Connection, table: sa.Table) -> sa.Insert:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return table.insert()
+
+
+def _utc_text(calendar: RegionCalendar, day: date) -> str:
+    return calendar.start_of(day).isoformat()
 
 
 def _escalation_row(f: EscalationFacts) -> dict[str, object]:
@@ -263,6 +597,18 @@ def _escalation_row(f: EscalationFacts) -> dict[str, object]:
         "hours_to_scope": f.hours_between(f.opened_at, f.scope_defined_at),
         "hours_to_monitoring": f.hours_between(f.opened_at, f.monitoring_started_at),
         "hours_to_close": f.hours_between(f.opened_at, f.closed_at),
+        "escalation_dri": f.escalation_dri,
+        "lead_region": f.lead_region,
+        "lead_outside_region": bool(f.lead_region) and f.lead_region != f.region,
+        "lead_override_reason": f.lead_override_reason,
+        "backup_engineer": f.backup_engineer,
+        "product_dri": f.product_dri,
+        "scope_versions": f.scope_versions,
+        "scope_redefinitions": max(0, f.scope_versions - 1),
+        "monitoring_periods": len(f.monitoring_periods),
+        "monitoring_interruptions": sum(p.ended_by == "interrupted" for p in f.monitoring_periods),
+        "corrections": f.corrections,
+        "retrospective_completed_on": f.retrospective_completed_on,
         "version": f.version,
         "position": f.position,
     }
@@ -334,5 +680,55 @@ def _child_rows(f: EscalationFacts) -> dict[sa.Table, list[dict[str, object]]]:
                 "reviewed_at": x.reviewed_at,
             }
             for x in f.emergencies
+        ],
+        escalation_monitoring_periods: [
+            {
+                "escalation_id": key,
+                "period_number": p.number,
+                "started_at": p.started_at,
+                "period_days": p.period_days,
+                "ended_at": p.ended_at,
+                "ended_by": p.ended_by,
+            }
+            for p in f.monitoring_periods
+        ],
+        escalation_helpers: [
+            {
+                "escalation_id": key,
+                "number": n,
+                "engineer": h.engineer,
+                "engineer_region": h.engineer_region,
+                "kind": h.kind,
+                "added_at": h.added_at,
+                "removed_at": h.removed_at,
+            }
+            for n, h in enumerate(f.helpers, start=1)
+        ],
+        escalation_risks: [
+            {
+                "escalation_id": key,
+                "risk_id": r.risk_id,
+                "description": r.description,
+                "likelihood": r.likelihood,
+                "impact": r.impact,
+                "recorded_at": r.recorded_at,
+                "outcome": r.outcome,
+                "settled_at": r.settled_at,
+            }
+            for r in f.risks
+        ],
+        escalation_follow_up_actions: [
+            {
+                "escalation_id": key,
+                "action_id": a.action_id,
+                "what": a.what,
+                "owner": a.owner,
+                "due_on": a.due_on,
+                "ticket": a.ticket,
+                "added_at": a.added_at,
+                "outcome": a.outcome,
+                "settled_at": a.settled_at,
+            }
+            for a in f.follow_up_actions
         ],
     }

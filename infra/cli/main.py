@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,8 @@ from infra.audit import (
     verify_timelines_against_topic,
 )
 from infra.bootstrap import (
+    build_delivery_loop,
+    build_notifier_consumer,
     build_relay,
     build_reporting_consumer,
     build_service,
@@ -43,6 +46,7 @@ from infra.bootstrap import (
     consumer_config,
     prepare_topics,
     read_model_engine,
+    rebuild_notifier,
     rebuild_reporting,
     rebuild_timeline,
     utc_now,
@@ -54,7 +58,17 @@ from infra.logs import configure_logging
 from infra.messaging.relay import BrokerUnavailableError
 from infra.messaging.relay_state import Checkpoint, RelayLock, RelayLockedError
 from infra.messaging.topics import TopicMismatchError
+from infra.notify.delivery import dead_deliveries, delivery_counts, retry_dead
+from infra.notify.subscriptions import (
+    SubscriptionError,
+    add_subscription,
+    list_subscriptions,
+    remove_subscription,
+    set_paused,
+)
+from infra.notify.urls import OutboundUrlError
 from infra.settings import Settings, describe_invalid
+from projections.notification_tables import create_notifier_schema
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
 from projections.tables import READ_MODEL_TABLES, ReadModelOutdatedError
@@ -113,7 +127,7 @@ def serve_command(
     serve(Settings(), host, port, console.print)
 
 
-READ_MODELS = ["reporting", "timeline"]
+READ_MODELS = ["reporting", "timeline", "notifier"]
 audit = typer.Typer(help="Replay and verify history: timelines, and the state as of a moment.", no_args_is_help=True)
 app.add_typer(audit, name="audit")
 
@@ -136,10 +150,31 @@ def consume(
         start_http_server(metrics_port, addr="127.0.0.1")
     engine = read_model_engine(settings)
     prepare_topics(settings)  # a member that subscribes before the topic exists would be given nothing
+    if name == "notifier":
+        _consume_notifier(settings, engine)
+        return
     build = build_reporting_consumer if name == "reporting" else build_timeline_consumer
     runner = build(settings, engine)
     stop_on_signals(runner.stop)
     runner.run()
+
+
+def _consume_notifier(settings: Settings, engine: sa.Engine) -> None:
+    """The notifier consumer and its delivery loop: recording never waits for a receiver."""
+    runner, loop = build_notifier_consumer(settings, engine), build_delivery_loop(settings, engine)
+    sender = threading.Thread(target=loop.run, name="notifier-delivery", daemon=True)
+
+    def stop() -> None:
+        runner.stop()
+        loop.stop()
+
+    stop_on_signals(stop)
+    sender.start()
+    try:
+        runner.run()
+    finally:
+        loop.stop()
+        sender.join(timeout=2 * settings.notify_timeout_seconds)
 
 
 @app.command()
@@ -150,7 +185,7 @@ def rebuild(name: str = typer.Argument(..., help="The read model family: reporti
     engine = read_model_engine(settings)
     with Progress(*Progress.get_default_columns(), TextColumn("{task.completed} events"), console=console) as bar:
         task = bar.add_task(f"rebuilding {name}", total=None)
-        rebuild_one = rebuild_reporting if name == "reporting" else rebuild_timeline
+        rebuild_one = {"reporting": rebuild_reporting, "timeline": rebuild_timeline, "notifier": rebuild_notifier}[name]
         runner = rebuild_one(settings, engine, lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"Rebuilt {name}: {runner.stats.applied} events applied, {runner.stats.dead_lettered} dead-lettered.")
 
@@ -195,6 +230,8 @@ def status() -> None:
         for p, (s, e, lag) in lags.items()
     ]
     print_rows("Consumer lag", rows, "table")
+    create_notifier_schema(engine)
+    print_rows("Notifier deliveries (escalations notify dead / retry)", [delivery_counts(engine)], "table")
 
 
 @app.command()
@@ -323,6 +360,90 @@ def act(
     )
 
 
+notify = typer.Typer(help="Notifications: webhook subscriptions and the delivery log.", no_args_is_help=True)
+app.add_typer(notify, name="notify")
+
+
+@notify.command("subscribe")
+def notify_subscribe(
+    url: str = typer.Argument(..., help="Where to POST the signed CloudEvents (https)."),
+    event_type: list[str] = typer.Option([], "--event-type", help="Only these event types (repeat; default all)."),
+    customer: list[str] = typer.Option([], "--customer", help="Only these customers (repeat)."),
+    region: list[str] = typer.Option([], "--region", help="Only these regions (repeat)."),
+    severity: list[str] = typer.Option([], "--severity", help="Only these severities (repeat)."),
+    actor: str = typer.Option(..., envvar="ESCALATIONS_ACTOR", help="Who adds it (a manager)."),
+) -> None:
+    """Add a webhook subscription; its signing secret is printed this once, and never again."""
+    settings = Settings()
+    created = add_subscription(
+        read_model_engine(settings),
+        url,
+        utc_now(),
+        actor,
+        event_types=event_type,
+        customers=customer,
+        regions=region,
+        severities=severity,
+        allow_plain_http=settings.notify_allow_plain_http,
+    )
+    sys.stdout.write(
+        json.dumps({"subscription_id": created.subscription_id, "secret": created.secret.get_secret_value()}) + "\n"
+    )
+    console.print("Keep the secret now: it is not shown again (verify with standardwebhooks.Webhook(secret).verify).")
+
+
+@notify.command("list")
+def notify_list(output: str = typer.Option("table", "--format", help="table or json.")) -> None:
+    """The webhook subscriptions (URLs without credentials; never the secrets)."""
+    print_rows("Webhook subscriptions", list_subscriptions(read_model_engine(Settings())), output)
+
+
+@notify.command("pause")
+def notify_pause(subscription_id: str) -> None:
+    """Stop matching new events for a subscription (what is already queued still goes)."""
+    set_paused(read_model_engine(Settings()), subscription_id, paused=True)
+
+
+@notify.command("resume")
+def notify_resume(subscription_id: str) -> None:
+    """Match new events for a paused subscription again."""
+    set_paused(read_model_engine(Settings()), subscription_id, paused=False)
+
+
+@notify.command("remove")
+def notify_remove(subscription_id: str) -> None:
+    """Remove a subscription; its queued deliveries fail and end up dead."""
+    remove_subscription(read_model_engine(Settings()), subscription_id)
+
+
+@notify.command("dead")
+def notify_dead(output: str = typer.Option("table", "--format", help="table or json.")) -> None:
+    """The deliveries given up after the last retry."""
+    engine = read_model_engine(Settings())
+    create_notifier_schema(engine)
+    print_rows("Dead deliveries", dead_deliveries(engine), output)
+
+
+@notify.command("retry")
+def notify_retry(
+    delivery_id: str | None = typer.Argument(None, help="One delivery (default: every dead one)."),
+) -> None:
+    """Give dead deliveries a fresh set of attempts (the running delivery loop sends them)."""
+    engine = read_model_engine(Settings())
+    create_notifier_schema(engine)
+    count = retry_dead(engine, utc_now(), delivery_id)
+    console.print(f"{count} dead deliveries queued again.")
+
+
+@notify.command("deliver")
+def notify_deliver() -> None:
+    """Run only the delivery loop (when the notifier consumer runs elsewhere) until stopped."""
+    settings = Settings()
+    loop = build_delivery_loop(settings, read_model_engine(settings))
+    stop_on_signals(loop.stop)
+    loop.run()
+
+
 def _progress_of(bar: Progress, task: TaskID) -> Callable[[int, int], None]:
     def update(done: int, total: int) -> None:
         bar.update(task, completed=done, total=total)
@@ -378,10 +499,23 @@ def demo(
             f"Published {result.published} events to topic {result.topic} "
             f"on the embedded Kafka-compatible broker at {result.bootstrap_servers}."
         )
-        print_rows("Daily-update compliance (the reporting read model)", result.reports["compliance"], "table")
+        print_rows("Update compliance (the reporting read model)", result.reports["compliance"], "table")
         print_rows("Active escalations (the reporting read model)", result.reports["active"], "table")
         console.print("\nThe retrospective of the LDAP-proxy escalation (escalations retro ID):\n")
         sys.stdout.write(result.retrospective)
+        print_notifications(result.notifications)
+
+
+def print_notifications(messages: list[dict[str, Any]]) -> None:
+    """What the notifier posted to the demo's local stand-in for Slack, as plain text."""
+    console.print(
+        f"\nThe notifier's messages ({len(messages)}, posted to a local stand-in for Slack's chat.postMessage):"
+    )
+    for message in messages:
+        console.rule(f"{message['channel']}: {message['text']}", align="left")
+        for block in message.get("blocks", [])[1:]:
+            text = block.get("text", {}).get("text") or " ".join(e["text"] for e in block.get("elements", []))
+            console.print(text, markup=False, highlight=False)
 
 
 def print_history(events: list[EscalationEvent]) -> None:
@@ -437,6 +571,9 @@ def run() -> None:
     except BrokerUnavailableError as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_UNAVAILABLE)
+    except (SubscriptionError, OutboundUrlError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        sys.exit(EXIT_USAGE)
     except (RelayLockedError, TopicMismatchError, ReadModelOutdatedError) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_CONFLICT)

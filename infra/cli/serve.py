@@ -15,10 +15,13 @@ import httpx
 import structlog
 import uvicorn
 
+from consumers.notifier import GROUP as NOTIFIER_GROUP
 from consumers.reporting import GROUP as REPORTING_GROUP
 from domain.commands import Command, CommandResult
 from infra.bootstrap import (
     broker_check,
+    build_delivery_loop,
+    build_notifier_consumer,
     build_relay,
     build_reporting_consumer,
     build_service,
@@ -76,10 +79,14 @@ def serve(
         relay = build_relay(cluster, service)
         embedded = settings.kafka_bootstrap_servers is None
         consumer = build_reporting_consumer(cluster, engine, join_group=not embedded)
+        notifier = build_notifier_consumer(cluster, engine, join_group=not embedded)
+        delivery = build_delivery_loop(cluster, engine)
         stopping = threading.Event()
         runs: dict[str, Callable[[], None]] = {
             "relay": lambda: relay.run(RelayLock(cluster.event_store_url), standby=True),
             "consumer": consumer.run,
+            "notifier": notifier.run,
+            "delivery": delivery.run,
         }
         parts = {
             name: threading.Thread(target=supervised, args=(name, run, stopping), name=name, daemon=True)
@@ -90,10 +97,12 @@ def serve(
 
         readiness = {
             "relay": lambda: "ok" if parts["relay"].is_alive() else "stopped",
-            # Its partitions assigned and its polls returning, not merely its thread alive.
+            "delivery": lambda: "ok" if parts["delivery"].is_alive() else "stopped",
+            # Every consumer group: its partitions assigned and its polls returning, not merely its thread alive.
             "consumer": consumer.health,
+            "notifier": notifier.health,
             "broker": broker_check(cluster),
-            "lag": lag_check(cluster, engine, [REPORTING_GROUP], settings.ready_max_lag),
+            "lag": lag_check(cluster, engine, [REPORTING_GROUP, NOTIFIER_GROUP], settings.ready_max_lag),
         }
         app = create_app(
             service,
@@ -102,6 +111,7 @@ def serve(
             max_body_bytes=settings.api_max_body_bytes,
             readiness=readiness,
             max_waiters=settings.api_max_waiting_readers,
+            notify_allow_plain_http=settings.notify_allow_plain_http,
         )
         announce(f"Escalation Ledger API on http://{host}:{port} (Kafka at {cluster.bootstrap_servers})")
         # uvicorn stops on SIGINT/SIGTERM and then re-raises the signal to the handler it found: make
@@ -116,6 +126,8 @@ def serve(
             stopping.set()
             relay.stop()
             consumer.stop()
+            notifier.stop()
+            delivery.stop()
             for thread in parts.values():
                 thread.join(timeout=30)
             log.info("serve.stopped")

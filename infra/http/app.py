@@ -33,6 +33,7 @@ from infra.audit import history_as_recorded
 from infra.health import Check, ReadinessMonitor
 from infra.http import bodies
 from infra.http.contract import IF_MATCH_PATTERN, document
+from infra.http.notifications import mount_notifications
 from infra.http.pages import mount_pages
 from infra.http.problems import domain_error, framework_error, problem, validation_error
 from infra.http.waiting import NotCaughtUpError, PositionWaiters, TooManyWaitersError
@@ -201,6 +202,7 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
     max_body_bytes: int = 64 * 1024,
     readiness: Mapping[str, Check] | None = None,
     max_waiters: int = 256,
+    notify_allow_plain_http: bool = False,
 ) -> FastAPI:
     """`tokens` maps a bearer token to "role:name" (the name becomes each event's actor).
 
@@ -360,6 +362,7 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
         return JSONResponse(jsonable_encoder(await run_in_threadpool(report)))
 
     mount_pages(app, service, read_model, principals, {route.command.__name__: route.roles for route in ROUTES})
+    mount_notifications(app, read_model, authorised(MANAGERS), allow_plain_http=notify_allow_plain_http)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -24,19 +24,23 @@ from domain.commands import CommandHandler
 from domain.service import EscalationService
 from infra.audit import history_as_recorded
 from infra.bootstrap import (
+    build_delivery_loop,
     build_relay,
     build_service,
     kafka_cluster,
     prepare_topics,
     read_model_engine,
+    rebuild_notifier,
     rebuild_reporting,
     utc_now,
 )
 from infra.http.app import create_app
 from infra.http.client import ApiCommands
 from infra.local.ports import free_port, wait_until
+from infra.local.receiver import LocalReceiver
 from infra.local.stories import ldap_proxy_story, quiet_escalation
 from infra.messaging.relay_state import RelayLock
+from infra.notify.delivery import delivery_counts
 from infra.settings import Settings
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
@@ -54,6 +58,7 @@ class DemoRun:
     bootstrap_servers: str
     reports: dict[str, list[dict[str, Any]]]
     retrospective: str
+    notifications: list[dict[str, Any]] = field(default_factory=list)  # what Slack would have received
 
 
 def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
@@ -78,7 +83,15 @@ def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
         reports = _read_reports(cluster)
         retro = render_markdown(retrospective(history_as_recorded(service, story), utc_now()))
         return DemoRun(
-            service, story, others, relay.published, cluster.events_topic, cluster.bootstrap_servers, reports, retro
+            service,
+            story,
+            others,
+            relay.published,
+            cluster.events_topic,
+            cluster.bootstrap_servers,
+            reports,
+            retro,
+            _notifications(cluster),
         )
 
 
@@ -118,6 +131,25 @@ def _api(service: EscalationService, read_model: sa.Engine) -> Iterator[CommandH
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def _notifications(settings: Settings, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Run the notifier over the topic against a local stand-in for Slack, and return what it received."""
+    with LocalReceiver() as receiver:
+        local = settings.but(
+            notify_slack_token=receiver.token,
+            notify_slack_base_url=receiver.slack_base_url,
+            notify_managers_channel="#support-managers",
+            notify_digest_hour_utc=0,
+        )
+        engine = read_model_engine(local)
+        rebuild_notifier(local, engine)
+        loop = build_delivery_loop(local, engine)
+        deadline = time.monotonic() + timeout
+        while delivery_counts(engine).get("pending", 0) and time.monotonic() < deadline:
+            if not loop.run_once():
+                time.sleep(0.05)
+        return list(receiver.received.slack)
 
 
 def _read_reports(settings: Settings) -> dict[str, list[dict[str, Any]]]:

@@ -265,13 +265,20 @@ def ldap_proxy_story(service: CommandHandler, start: datetime, customer: str = "
     return eid
 
 
-def quiet_escalation(service: CommandHandler, start: datetime, *, customer: str, region: str, lead: str) -> UUID:
+def quiet_escalation(
+    service: CommandHandler, start: datetime, *, customer: str, region: str, lead: str, ticket: str | None = None
+) -> UUID:
     """A smaller, still-active escalation: opened, staffed, scoped and updated once."""
-    return updated_once(service, start, customer=customer, region=region, lead=lead).escalation_id
+    return updated_once(service, start, customer=customer, region=region, lead=lead, ticket=ticket).escalation_id
 
 
-def updated_once(service: CommandHandler, start: datetime, *, customer: str, region: str, lead: str) -> CommandResult:
-    """The quiet escalation's commands; the last one's result, for a story that goes on from there."""
+def updated_once(
+    service: CommandHandler, start: datetime, *, customer: str, region: str, lead: str, ticket: str | None = None
+) -> CommandResult:
+    """The quiet escalation's commands; the last one's result, for a story that goes on from there.
+
+    Its ticket is the customer's own unless one is given (to stage two escalations claiming one ticket)."""
+    ticket = ticket or f"ZD-{customer.upper().replace(' ', '-')}-1"
     r = service.handle(
         c.OpenEscalation(
             customer=customer,
@@ -290,7 +297,7 @@ def updated_once(service: CommandHandler, start: datetime, *, customer: str, reg
         c.CompletePreparation(
             escalation_id=eid,
             cs_process_followed=True,
-            tickets_reviewed=["ZD-2001"],
+            tickets_reviewed=[ticket],
             occurred_at=start + timedelta(hours=1),
         ),
         actor="sam.manager",
@@ -307,7 +314,7 @@ def updated_once(service: CommandHandler, start: datetime, *, customer: str, reg
         c.DefineScope(
             escalation_id=eid,
             exit_criteria=[{"id": "no-502", "description": "No 502s for a week"}],
-            related_tickets=["ZD-2001"],
+            related_tickets=[ticket],
             unrelated_tickets=[],
             agreed_with=f"{customer.lower()}.owner",
             customer_acknowledged_delays=True,
@@ -321,7 +328,7 @@ def updated_once(service: CommandHandler, start: datetime, *, customer: str, reg
             escalation_id=eid,
             progress="Load balancer timeouts identified",
             status="on track",
-            current_tasks=[{"description": "Tune upstream timeouts", "tickets": ["ZD-2001"]}],
+            current_tasks=[{"description": "Tune upstream timeouts", "tickets": [ticket]}],
             next_steps=["Apply new timeouts in staging"],
             next_steps_owner=lead,
             blockers=[],

@@ -125,6 +125,23 @@ def as_recorded(event: EscalationEvent, position: int) -> RecordedEvent:
     )
 
 
+def structured(event: RecordedEvent, source: str) -> dict[str, Any]:
+    """The event as a CloudEvent in structured JSON mode (for webhooks): attributes and data in one object."""
+    known = EVENT_CLASSES.get(event.name)
+    return {
+        "specversion": SPEC_VERSION,
+        "id": event.event_id or event_id(event.escalation_id, event.version),
+        "source": source,
+        "type": f"{TYPE_PREFIX}{event.name}.v{known.class_version if known else 1}",
+        "time": event.data.get("occurred_at"),
+        "subject": event.escalation_id,
+        "datacontenttype": CONTENT_TYPE,
+        "aggregateversion": event.version,
+        "position": event.position,
+        "data": event.data,
+    }
+
+
 def decode(headers: Headers | None, value: bytes | None) -> Envelope:
     """The envelope of one record, or an EnvelopeError that names what is wrong."""
     attributes = _headers(headers)

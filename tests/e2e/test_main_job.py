@@ -27,14 +27,14 @@ def test_make_run_walks_the_ldap_proxy_story_through_the_api_and_prints_reports_
     )
 
     assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out, notifications = result.stdout.split("The notifier's messages", 1)
     assert "EscalationOpened" in out
     assert "EscalatedToSpecialistTeam" in out
     assert "RetrospectiveOpened" in out
     assert "#a_globex_escalation" in out
     assert "U1: answered, U2: risk" in out
     assert "Published 34 events to topic escalations.events.v1" in out
-    assert "Daily-update compliance (the reporting read model)" in out
+    assert "Update compliance (the reporting read model)" in out
     active = out.split("Active escalations (the reporting read model)")[1]
     assert "Initech" in active
     assert "Umbrella" in active
@@ -43,3 +43,9 @@ def test_make_run_walks_the_ldap_proxy_story_through_the_api_and_prints_reports_
     assert "answered after 49.0 hours: An LDAP proxy, misconfigured after an upgrade" in retro
     assert out.rstrip().endswith("## Follow-up actions\n\n- [ ]\n\nRetrospective not completed yet.")
     assert "Traceback" not in result.stderr
+    # What Slack would have received, from a local stand-in: each step in the channel, and the digest.
+    assert "#a_globex_escalation: Daily update #1: Globex" in notifications
+    assert "*Blockers*" in notifications
+    assert "#a_globex_escalation: Escalated further to a specialist team: Globex" in notifications
+    assert "#a_globex_escalation: Retrospective opened: Globex" in notifications
+    assert "#support-managers: Active escalations" in notifications

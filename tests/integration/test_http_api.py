@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -12,9 +14,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from domain import commands as c
 from domain.service import EscalationService
 from infra.bootstrap import build_service
-from infra.http.app import create_app
+from infra.http.app import OPENING_ROLES, ROLES, ROUTES, create_app
 from infra.settings import Settings
 from projections.tables import create_schema
 from tests.fakes import SteppingClock
@@ -25,6 +28,8 @@ TOKENS = {
     "a-token": "auditor:ada.audit",
     "n-token": "analyst:nat.analyst",
 }
+TOKEN_OF = {"manager": "m-token", "engineer": "e-token", "auditor": "a-token", "analyst": "n-token"}
+NAME_OF = {role: TOKENS[token].split(":")[1] for role, token in TOKEN_OF.items()}
 MANAGER = {"Authorization": "Bearer m-token"}
 ENGINEER = {"Authorization": "Bearer e-token"}
 AUDITOR = {"Authorization": "Bearer a-token"}
@@ -325,3 +330,100 @@ async def test_a_streamed_body_over_the_limit_is_413_too(api: httpx.AsyncClient)
 
     assert response.status_code == 413
     assert "more than the 8192 allowed" in response.json()["detail"]
+
+
+# A well-formed body for each command, so a role that may post it gets past authorisation and
+# validation to the domain (which may still refuse it for the escalation's state: 409 or 422).
+BODIES: dict[type[c.Command], dict[str, Any]] = {
+    c.OpenEscalation: OPENING,
+    c.CompletePreparation: {"cs_process_followed": True, "tickets_reviewed": ["ZD-1"]},
+    c.AssignLeadEngineer: {"engineer": "priya.lead", "engineer_region": "EMEA"},
+    c.AssignProductDri: {"product_dri": "pat.product"},
+    c.DefineScope: SCOPE,
+    c.MeetExitCriterion: {"criterion_id": "auth", "evidence": "all users sign in"},
+    c.RaiseUncertainty: {"question": "Is there a proxy?"},
+    c.DefineRisk: {
+        "uncertainty_id": "U1",
+        "description": "the proxy drops binds",
+        "likelihood": "low",
+        "impact": "high",
+        "mitigation": "bypass it",
+    },
+    c.AnswerUncertainty: {"uncertainty_id": "U1", "answer": "yes"},
+    c.PostUpdate: UPDATE,
+    c.MarkStalled: {"reason": "no progress", "noticed_by": "mia.manager"},
+    c.ResumeProgress: {"note": "unblocked"},
+    c.EscalateToSpecialistTeam: {"team": "infra", "reference": "INFRA-1", "reason": "stalled"},
+    c.RaiseEmergency: {"ticket": "ZD-9", "out_of_hours": True, "handled_by": "kenji"},
+    c.ReviewEmergencyWork: {"emergency_id": "E1", "notes": "reviewed"},
+    c.AgreeSyncCadence: {"cadence": "daily", "agreed_with": "dana.owner"},
+    c.StartMonitoring: {"period_days": 3, "agreed_with": "dana.owner"},
+    c.PauseUpdates: {"resume_on": date(2026, 12, 1).isoformat(), "reason": "stable"},
+    c.InterruptMonitoring: {"reason": "sign-in fails again"},
+    c.CloseEscalation: {
+        "outcome": "positive",
+        "exit_criteria_met": True,
+        "summary": "s",
+        "closing_checklist_done": True,
+        "customer_comfortable": True,
+        "agreed_with_account_owner": True,
+        "override_reason": "customer withdrew",
+    },
+    c.OpenRetrospective: {"retro_reference": "retro#1"},
+    c.RecordCorrection: {"corrects_version": 1, "reason": "typo", "correction": "Sign-in fails for all"},
+    c.ChangeSeverity: {"severity": "high", "reason": "a workaround holds", "product_dri": "pat.product"},
+    c.HandOverRole: {"role": "dri_manager", "successor": "sam.manager", "reason": "on leave"},
+    c.AddHelper: {"engineer": "kenji", "engineer_region": "APAC", "kind": "helper", "reason": "follow the sun"},
+    c.RemoveHelper: {"engineer": "kenji", "reason": "no longer needed"},
+    c.RecordRisk: {"description": "the proxy drops binds", "likelihood": "low", "impact": "high", "mitigation": "m"},
+    c.SettleRisk: {"risk_id": "R1", "outcome": "retired", "note": "gone"},
+    c.AddFollowUpAction: {"what": "document the proxy", "owner": "priya.lead", "due_on": "2026-12-01"},
+    c.SettleFollowUpAction: {"action_id": "A1", "outcome": "done", "note": "documented"},
+    c.CompleteRetrospective: {"completed_on": "2026-11-02"},
+}
+# Every command's HTTP path and the roles that may post it, straight from the API's route table.
+ROLE_TABLE: dict[str, tuple[str, frozenset[str]]] = {
+    "OpenEscalation": ("/escalations", OPENING_ROLES),
+    **{route.command.__name__: (f"/escalations/{{id}}/{route.path}", route.roles) for route in ROUTES},
+}
+COMMANDS = [c.OpenEscalation, *(route.command for route in ROUTES)]
+
+
+def test_every_command_has_a_body_for_the_role_matrix() -> None:
+    missing = [command.__name__ for command in COMMANDS if command not in BODIES]
+
+    assert not missing, f"add a well-formed body to BODIES for {missing}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("command_type", COMMANDS, ids=lambda command: command.__name__)
+async def test_each_role_may_post_exactly_the_commands_the_role_table_gives_it(
+    api: httpx.AsyncClient, service: EscalationService, command_type: type[c.Command], role: str
+) -> None:
+    escalation_id, etag = await opened(api)
+    for setup_path, body in [("preparation", BODIES[c.CompletePreparation]), ("lead", BODIES[c.AssignLeadEngineer])]:
+        etag = (await command(api, escalation_id, setup_path, body, etag)).headers["ETag"]  # the engineer is on it
+    path, allowed = ROLE_TABLE[command_type.__name__]
+    headers = {"Authorization": f"Bearer {TOKEN_OF[role]}", "If-Match": etag}
+
+    response = await api.post(path.replace("{id}", escalation_id), json=BODIES[command_type], headers=headers)
+
+    if role in allowed:
+        assert response.status_code not in (401, 403), f"{role} may post {command_type.__name__}: {response.text}"
+    else:
+        assert response.status_code == 403, f"{role} may not post {command_type.__name__}: {response.text}"
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["type"] == "urn:escalation-ledger:problem:forbidden"
+        assert problem["detail"] == f"{NAME_OF[role]} is {role}; this needs: {', '.join(sorted(allowed))}"
+        assert len(service.history(UUID(escalation_id))) == 3
+
+
+def test_the_readme_role_table_is_the_api_route_table() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| `POST (\S+)` \| ([^|]+) \|$", readme, flags=re.MULTILINE)
+
+    documented = {name: (path, frozenset(role.strip() for role in roles.split(","))) for name, path, roles in rows}
+
+    assert len(rows) == len(documented), "the README's role table lists a command twice"
+    assert documented == ROLE_TABLE, "the README's role table differs from ROUTES in infra/http/app.py; update it"

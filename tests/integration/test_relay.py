@@ -108,7 +108,7 @@ def test_headers_and_values_are_exactly_as_specified_and_match_the_schemas(
         assert h["ce_specversion"] == "1.0"
         assert h["ce_id"] == envelope.event_id(story, event.originator_version)
         assert h["ce_source"] == kafka_settings.event_source
-        assert h["ce_type"] == f"escalations.{type(event).__name__}.v1"
+        assert h["ce_type"] == f"escalations.{type(event).__name__}.v{type(event).class_version}"
         assert h["ce_time"] == event.occurred_at.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
         assert h["ce_subject"] == str(story)
         assert h["content-type"] == "application/json"

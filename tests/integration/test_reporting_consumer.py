@@ -35,7 +35,7 @@ from infra.local.postgres import PostgresAddress
 from infra.local.stories import ldap_proxy_story, quiet_escalation
 from infra.settings import Settings
 from projections.facts import EscalationFacts, RecordedEvent, fold
-from projections.tables import READ_MODEL_TABLES, create_schema
+from projections.tables import READ_MODEL_TABLES, VIEWS, create_schema
 from tests.fakes import SteppingClock
 from tests.integration.test_relay import publish_until_caught_up as publish
 from tests.support.processes import escalations_process
@@ -70,9 +70,16 @@ def many_escalations(service: EscalationService, clock: SteppingClock, count: in
 
 
 def rows_of(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table and every view (the analysts' SQL path), with booleans read as 0/1 in both dialects."""
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         found = {t.name: sorted(tuple(r) for r in conn.execute(sa.select(t))) for t in READ_MODEL_TABLES}
+        for name in VIEWS:
+            rows = [
+                tuple(int(v) if isinstance(v, bool) else v for v in r)
+                for r in conn.execute(sa.text(f"SELECT * FROM {name}"))  # noqa: S608 - our own view names
+            ]
+            found[f"view {name}"] = sorted(rows, key=lambda r: tuple("" if v is None else str(v) for v in r))
     engine.dispose()
     return found
 

@@ -249,6 +249,27 @@ CASES: list[tuple[str, str, Callable[[EscalationService, UUID], object], type[Ex
         "define scope first",
     ),
     (
+        "monitoring not agreed with the account owner",
+        "active",
+        lambda s, e: s.handle(c.StartMonitoring(escalation_id=e, period_days=3, agreed_with="bob"), actor="m"),
+        InvalidCommandError,
+        "the monitoring period must be agreed with the account owner dana.owner, not bob; agree it with dana.owner",
+    ),
+    (
+        "a sync cadence not agreed with the account owner",
+        "active",
+        lambda s, e: s.handle(c.AgreeSyncCadence(escalation_id=e, cadence="daily", agreed_with="bob"), actor="m"),
+        InvalidCommandError,
+        "the sync cadence must be agreed with the account owner dana.owner, not bob",
+    ),
+    (
+        "scope redefined during monitoring",
+        "monitoring",
+        lambda s, e: s.handle(c.DefineScope(escalation_id=e, **SCOPE), actor="m"),
+        IllegalTransitionError,
+        "cannot redefine scope during monitoring; interrupt monitoring first",
+    ),
+    (
         "monitoring for zero days",
         "active",
         lambda s, e: s.handle(c.StartMonitoring(escalation_id=e, period_days=0, agreed_with="dana.owner"), actor="m"),
@@ -278,6 +299,26 @@ CASES: list[tuple[str, str, Callable[[EscalationService, UUID], object], type[Ex
         ),
         IllegalTransitionError,
         "customer must be comfortable",
+    ),
+    (
+        "close without the closing checklist",
+        "monitoring",
+        lambda s, e: s.handle(
+            c.CloseEscalation(escalation_id=e, override_reason="x", **{**CLOSING, "closing_checklist_done": False}),
+            actor="m",
+        ),
+        IllegalTransitionError,
+        "cannot close yet: the closing checklist must be done; do that first",
+    ),
+    (
+        "close without the account owner's agreement",
+        "monitoring",
+        lambda s, e: s.handle(
+            c.CloseEscalation(escalation_id=e, override_reason="x", **{**CLOSING, "agreed_with_account_owner": False}),
+            actor="m",
+        ),
+        IllegalTransitionError,
+        "cannot close yet: closing must be agreed with the account owner",
     ),
     (
         "retrospective before closing",
@@ -332,6 +373,21 @@ def test_a_broken_rule_is_refused_with_a_clear_error_and_nothing_is_recorded(
 
     with pytest.raises(error, match=message):
         command(memory_service, escalation_id)
+
+    assert memory_service.history(escalation_id) == before
+
+
+def test_an_exit_criterion_is_met_once(memory_service: EscalationService) -> None:
+    escalation_id = escalation_in(memory_service, "active")
+    memory_service.handle(
+        c.MeetExitCriterion(escalation_id=escalation_id, criterion_id="auth", evidence="ok"), actor="m"
+    )
+    before = memory_service.history(escalation_id)
+
+    with pytest.raises(IllegalTransitionError, match="exit criterion 'auth' is already met; nothing to record"):
+        memory_service.handle(
+            c.MeetExitCriterion(escalation_id=escalation_id, criterion_id="auth", evidence="again"), actor="m"
+        )
 
     assert memory_service.history(escalation_id) == before
 

@@ -46,10 +46,10 @@ def handmade() -> tuple[sa.Engine, dict[str, UUID]]:
     ids = {
         "globex": ldap_proxy_story(service, MONDAY),
         "initech": quiet_escalation(
-            service, MONDAY + timedelta(days=14), customer="Initech", region="AMER", lead="ana"
+            service, MONDAY + timedelta(days=14), customer="Initech", region="AMER", lead="ana", ticket="ZD-2001"
         ),
         "umbrella": quiet_escalation(
-            service, MONDAY + timedelta(days=15), customer="Umbrella", region="APAC", lead="kenji"
+            service, MONDAY + timedelta(days=15), customer="Umbrella", region="APAC", lead="kenji", ticket="ZD-2001"
         ),
     }
     engine = sa.create_engine("sqlite://")
@@ -121,22 +121,36 @@ def test_lifecycle_durations_from_opening(handmade: tuple[sa.Engine, dict[str, U
     assert globex["hours_to_close_median"] == 11 * 24 + 13
 
 
-def test_update_compliance_counts_working_days_with_an_update(handmade: tuple[sa.Engine, dict[str, UUID]]) -> None:
+def test_update_compliance_follows_the_severity_cadence(handmade: tuple[sa.Engine, dict[str, UUID]]) -> None:
     engine, _ = handmade
 
     rows = {(r["lead_engineer"], r["month"]): r for r in report(engine, "compliance")}
 
-    # Scope on Monday, monitoring from Friday: updates on Monday, Tuesday and Wednesday.
+    # Critical (daily): scope Monday, updates Monday, Tuesday, Wednesday, none on Thursday, monitoring
+    # from Friday: four windows, the one due by the end of Thursday missed.
     priya = rows[("priya.lead", "2026-11")]
-    assert (priya["days_with_update"], priya["working_days"], priya["rate"]) == (3, 5, 0.6)
+    assert (priya["due_windows"], priya["met_windows"], priya["share_met"], priya["week"]) == (4, 3, 0.75, "2026-11-02")
+    assert priya["overdue_now"] == 0
 
 
-def test_scope_shows_tickets_claimed_by_two_escalations(handmade: tuple[sa.Engine, dict[str, UUID]]) -> None:
+def test_scope_shows_tickets_claimed_by_two_open_escalations(handmade: tuple[sa.Engine, dict[str, UUID]]) -> None:
     engine, _ = handmade
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=SteppingClock(NOW))
+    # Closed too, with the same LDAP tickets as Globex: two closed claims are no clash.
+    hooli: EscalationFacts | None = None
+    for event in as_consumed(service, ldap_proxy_story(service, MONDAY, customer="Hooli")):
+        hooli = fold(hooli, event)
+    assert hooli is not None
+    with engine.begin() as conn:
+        write_facts(conn, hooli, hooli.touched | {"escalation_tickets"})
 
     rows = {r["customer"]: r for r in report(engine, "scope")}
 
     assert (rows["Globex"]["related_tickets"], rows["Globex"]["unrelated_tickets"]) == (2, 1)
+    assert (rows["Globex"]["related_ticket_ids"], rows["Globex"]["unrelated_ticket_ids"]) == (
+        "ZD-1001, ZD-1002",
+        "ZD-0987",
+    )
     assert rows["Globex"]["claimed_by_another_escalation"] == ""
     assert rows["Initech"]["claimed_by_another_escalation"] == "ZD-2001"
 

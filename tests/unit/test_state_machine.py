@@ -1,253 +1,920 @@
-"""Random command sequences never break an invariant, and replaying the record rebuilds the escalation."""
+"""A model of the handbook's rules predicts every command's fate; the escalation must agree, either way.
+
+`Handbook` below is written from the handbook (and the error texts the README promises), not from
+the aggregate's guards: for each command in each state it says "accepted", or which error and
+which words the refusal must carry. The state machine drives every command with inputs that are
+mostly valid, so each is really accepted often, and fails when the aggregate accepts what the
+model refuses, refuses what it accepts, or refuses for another reason. Replaying the stored record
+must rebuild an equal escalation after every step. The run counts what it exercised and the last
+assertions fail when a command is rarely accepted or a phase rarely reached, so coverage cannot
+quietly drop.
+"""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import uuid4
 
-from hypothesis import settings
+import pytest
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
-from domain.errors import EscalationError
+from domain import commands as c
+from domain.errors import EscalationError, IllegalTransitionError, InvalidCommandError
 from domain.escalation import Escalation
-from domain.events import EscalationEvent, RetrospectiveOpened
-from domain.service import EscalationService
-from domain.values import DEFAULT_CADENCES, Phase, Severity, Stamp
+from domain.events import CorrectionRecorded, EscalationEvent, RetrospectiveOpened
+from domain.service import ACTIONS, EscalationService
+from domain.values import Stamp
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
-PEOPLE = st.sampled_from(["priya", "kenji", "ana", "dana.owner", "mia.manager", " "])
-TICKETS = st.lists(st.sampled_from(["ZD-1", "ZD-2", "ZD-3", "ZD-4"]), max_size=3)
-MOSTLY_TRUE = st.sampled_from([True, True, True, False])
-OWNER_MOSTLY = st.sampled_from(["dana.owner", "dana.owner", "dana.owner", "bob"])
-CRITERIA = st.lists(
-    st.builds(
-        lambda i, d: {"id": i, "description": d},
-        st.sampled_from(["a", "b", "c"]),
-        st.sampled_from(["A", "B", "C", ""]),
-    ),
-    min_size=1,
-    max_size=3,
-    unique_by=lambda c: c["id"],
-) | st.just([])
-TEXT = st.sampled_from(["some words", "", "  ", "a reason"])
+ACTOR = "mia.manager"
+OWNER = "dana.owner"
+REGIONS = ("AMER", "EMEA", "APAC")
+SEVERITIES = ("critical", "high", "medium", "low")
+BLANKS = ("", "  ")
+
+Refusal = tuple[type[EscalationError], str]
+
+
+def mostly(valid: Any, *invalid: Any, weight: int = 6) -> st.SearchStrategy[Any]:
+    """`valid` most of the time, each of `invalid` now and then."""
+    return st.sampled_from([valid] * weight + list(invalid))
+
+
+def often(weight: int) -> st.SearchStrategy[bool]:
+    """True `weight` times as often as False."""
+    return st.sampled_from([True] * weight + [False])
+
+
+def seldom(weight: int) -> st.SearchStrategy[bool]:
+    """False `weight` times as often as True."""
+    return st.sampled_from([False] * weight + [True])
+
+
+TEXT = mostly("some words", *BLANKS)
+TICKET_LISTS = st.sampled_from([["ZD-1"], ["ZD-1", "ZD-2"], [], ["ZD-3"], ["ZD-1", "ZD-2"], ["ZD-1", "ZD-1"], [" "]])
+EARLY = seldom(12)  # now and then a time before the escalation was opened
+# How far along the handbook an escalation starts: mostly active, where most commands are allowed.
+HEAD_START = st.sampled_from([0, 1, 2, 3, 3, 3, 3, 3, 4, 4, 5, 6])
+
+
+def blank(value: object) -> bool:
+    return not isinstance(value, str) or not value.strip()
+
+
+def text_refusal(value: object, name: str) -> Refusal | None:
+    return (InvalidCommandError, f"{name} must not be empty") if blank(value) else None
+
+
+def tickets_refusal(tickets: list[str], name: str) -> Refusal | None:
+    for ticket in tickets:
+        if blank(ticket):
+            return InvalidCommandError, f"each ticket in {name} must not be empty"
+    if len({t.strip() for t in tickets}) != len(tickets):
+        return InvalidCommandError, f"{name} lists a ticket twice"
+    return None
+
+
+def first(*checks: Refusal | None) -> Refusal | None:
+    return next((check for check in checks if check is not None), None)
+
+
+@dataclass
+class Handbook:
+    """What the handbook says an escalation is, and which commands it allows next."""
+
+    region: str
+    severity: str
+    account_owner: str
+    opened_at: datetime
+    phase: str = "opened"
+    version: int = 1
+    lead: str | None = None
+    scope_version: int = 0
+    criteria: list[str] = field(default_factory=list)
+    met: set[str] = field(default_factory=set)
+    uncertainties: dict[str, str] = field(default_factory=dict)
+    emergencies: dict[str, bool] = field(default_factory=dict)
+    stalled: bool = False
+    monitoring_ends: datetime | None = None
+    retrospective: bool = False
+
+    # -- What the handbook refuses -----------------------------------------------------------------
+
+    def refusal(self, command: c.Command, when: datetime, actor: str) -> Refusal | None:
+        if isinstance(command, c.OpenRetrospective):  # a closed escalation still takes its retrospective
+            return first(self._not_early(when), self._retrospective(command))
+        if isinstance(command, c.RecordCorrection):  # and corrections: the retrospective finds mistakes
+            return first(self._not_early(when), self._correction(command))
+        if self.phase == "closed":
+            return IllegalTransitionError, "the escalation is closed; open a new escalation"
+        return first(self._not_early(when), self._rules_of(command, when, actor))
+
+    def _not_early(self, when: datetime) -> Refusal | None:
+        if when < self.opened_at:
+            return InvalidCommandError, "before the escalation was opened"
+        return None
+
+    def _in_phase(self, wanted: str, action: str) -> Refusal | None:
+        if self.phase != wanted:
+            return IllegalTransitionError, f"cannot {action} while the escalation is {self.phase}"
+        return None
+
+    def _agreed_with_owner(self, agreed_with: str) -> Refusal | None:
+        if blank(agreed_with):
+            return InvalidCommandError, "agreed_with must not be empty"
+        if agreed_with.strip() != self.account_owner:
+            return InvalidCommandError, f"agree it with {self.account_owner}"
+        return None
+
+    def _rules_of(self, command: c.Command, when: datetime, actor: str) -> Refusal | None:  # noqa: C901, PLR0911, PLR0912 - one case per command
+        match command:
+            case c.CompletePreparation():
+                if self.phase != "opened":
+                    return IllegalTransitionError, "preparation is already complete"
+                return tickets_refusal(command.tickets_reviewed, "tickets_reviewed")
+            case c.AssignLeadEngineer():
+                return self._lead(command)
+            case c.AssignProductDri():
+                if self.severity not in ("high", "critical"):
+                    return IllegalTransitionError, "only to high or critical escalations"
+                return text_refusal(command.product_dri, "product_dri")
+            case c.DefineScope():
+                return self._scope(command)
+            case c.MeetExitCriterion():
+                if self.scope_version == 0:
+                    return IllegalTransitionError, "before scope is defined; define scope first"
+                if command.criterion_id not in self.criteria:
+                    return InvalidCommandError, "is not in the current scope"
+                if command.criterion_id in self.met:
+                    return IllegalTransitionError, f"exit criterion {command.criterion_id!r} is already met"
+                return text_refusal(command.evidence, "evidence")
+            case c.RaiseUncertainty():
+                return text_refusal(command.question, "question")
+            case c.DefineRisk():
+                return first(
+                    self._open_uncertainty(command.uncertainty_id),
+                    text_refusal(command.description, "description"),
+                    self._choice(command.likelihood, "likelihood", ("low", "medium", "high")),
+                    self._choice(command.impact, "impact", ("low", "medium", "high")),
+                    text_refusal(command.mitigation, "mitigation"),
+                )
+            case c.AnswerUncertainty():
+                return first(self._open_uncertainty(command.uncertainty_id), text_refusal(command.answer, "answer"))
+            case c.PostUpdate():
+                return self._update(command, actor)
+            case c.MarkStalled():
+                if refused := self._in_phase("active", "mark progress stalled"):
+                    return refused
+                if self.stalled:
+                    return IllegalTransitionError, "progress is already marked stalled"
+                return first(text_refusal(command.reason, "reason"), text_refusal(command.noticed_by, "noticed_by"))
+            case c.ResumeProgress():
+                if not self.stalled:
+                    return IllegalTransitionError, "progress is not stalled"
+                return text_refusal(command.note, "note")
+            case c.EscalateToSpecialistTeam():
+                return first(
+                    self._in_phase("active", "escalate to a specialist team"),
+                    text_refusal(command.team, "team"),
+                    text_refusal(command.reference, "reference"),
+                    text_refusal(command.reason, "reason"),
+                )
+            case c.RaiseEmergency():
+                if refused := text_refusal(command.handled_by, "handled_by"):
+                    return refused
+                if not command.out_of_hours and self.lead is not None and command.handled_by.strip() != self.lead:
+                    return InvalidCommandError, f"an in-hours emergency goes to the lead engineer {self.lead}"
+                return text_refusal(command.ticket, "ticket")
+            case c.ReviewEmergencyWork():
+                if command.emergency_id not in self.emergencies:
+                    return InvalidCommandError, f"emergency {command.emergency_id!r} is not known here"
+                if self.emergencies[command.emergency_id]:
+                    return IllegalTransitionError, "was already reviewed"
+                reviewer = command.reviewed_by or actor
+                if refused := text_refusal(reviewer, "reviewed_by"):
+                    return refused
+                if reviewer.strip() not in (ACTOR, self.lead) and blank(command.reviewer_override_reason):
+                    return InvalidCommandError, "emergency work is reviewed by the DRI manager or the lead engineer"
+                return text_refusal(command.notes, "notes")
+            case c.AgreeSyncCadence():
+                return first(self._agreed_with_owner(command.agreed_with), text_refusal(command.cadence, "cadence"))
+            case c.StartMonitoring():
+                if refused := self._in_phase("active", "start monitoring"):
+                    return refused
+                if self.stalled:
+                    return IllegalTransitionError, "cannot start monitoring while progress is stalled"
+                if command.period_days < 1:
+                    return InvalidCommandError, "period_days must be a whole number of days of at least 1"
+                if refused := self._agreed_with_owner(command.agreed_with):
+                    return refused
+                if self.unmet and blank(command.override_reason):
+                    return IllegalTransitionError, f"exit criteria {', '.join(self.unmet)} are not met yet"
+                return None
+            case c.PauseUpdates():
+                if refused := self._in_phase("monitoring", "pause updates"):
+                    return refused
+                if command.resume_on <= when.date():
+                    return InvalidCommandError, "is not after today"
+                return text_refusal(command.reason, "reason")
+            case c.InterruptMonitoring():
+                return first(
+                    self._in_phase("monitoring", "interrupt monitoring"), text_refusal(command.reason, "reason")
+                )
+            case c.CloseEscalation():
+                return self._closing(command, when)
+        raise AssertionError(f"the model has no rule for {type(command).__name__}; add it")
+
+    def _lead(self, command: c.AssignLeadEngineer) -> Refusal | None:
+        if self.phase == "opened":
+            return IllegalTransitionError, "complete preparation first"
+        if refused := first(
+            text_refusal(command.engineer, "engineer"),
+            self._choice(command.engineer_region, "engineer_region", REGIONS),
+        ):
+            return refused
+        engineer = command.engineer.strip()
+        if engineer == self.lead:
+            return IllegalTransitionError, f"{engineer} is already the lead engineer"
+        if command.engineer_region != self.region and blank(command.region_override_reason):
+            return InvalidCommandError, "give a region_override_reason"
+        if command.backup_engineer is not None and command.backup_engineer.strip() == engineer:
+            return InvalidCommandError, "the backup engineer must be someone other than the lead"
+        return tickets_refusal(command.handed_off_tickets, "handed_off_tickets")
+
+    def _scope(self, command: c.DefineScope) -> Refusal | None:  # noqa: PLR0911
+        if self.phase in ("opened", "prepared"):
+            return IllegalTransitionError, "assign the lead engineer first"
+        if self.phase == "monitoring":
+            return IllegalTransitionError, "cannot redefine scope during monitoring; interrupt monitoring first"
+        if refused := self._agreed_with_owner(command.agreed_with):
+            return refused
+        if not command.customer_acknowledged_delays:
+            return InvalidCommandError, "the customer must acknowledge that lower-priority tickets may be delayed"
+        if not command.exit_criteria:
+            return InvalidCommandError, "scope needs at least one exit criterion"
+        for criterion in command.exit_criteria:
+            if refused := first(
+                text_refusal(criterion["id"], "exit criterion id"),
+                text_refusal(criterion["description"], "exit criterion description"),
+            ):
+                return refused
+        ids = [criterion["id"] for criterion in command.exit_criteria]
+        if len(set(ids)) != len(ids):
+            return InvalidCommandError, "exit criterion ids must be unique"
+        if refused := first(
+            tickets_refusal(command.related_tickets, "related_tickets"),
+            tickets_refusal(command.unrelated_tickets, "unrelated_tickets"),
+        ):
+            return refused
+        if set(command.related_tickets) & set(command.unrelated_tickets):
+            return InvalidCommandError, "listed as both related and unrelated"
+        return None
+
+    def _update(self, command: c.PostUpdate, actor: str) -> Refusal | None:
+        if self.scope_version == 0:
+            return IllegalTransitionError, "cannot post an update before scope is defined"
+        for task in command.current_tasks:
+            if refused := first(
+                text_refusal(task["description"], "task description"), tickets_refusal(task["tickets"], "task tickets")
+            ):
+                return refused
+        for step in command.next_steps:
+            if blank(step):
+                return InvalidCommandError, "each next step must not be empty"
+        if not command.next_steps:
+            return InvalidCommandError, "an update needs at least one next step"
+        return first(
+            text_refusal(command.author or actor, "author"),
+            text_refusal(command.progress, "progress"),
+            text_refusal(command.status, "status"),
+            text_refusal(command.next_steps_owner, "next_steps_owner"),
+            *(text_refusal(blocker, "each blocker") for blocker in command.blockers),
+        )
+
+    def _closing(self, command: c.CloseEscalation, when: datetime) -> Refusal | None:  # noqa: PLR0911
+        if blank(command.override_reason):
+            if self.phase != "monitoring":
+                return IllegalTransitionError, "closing comes after an agreed monitoring period"
+            assert self.monitoring_ends is not None
+            if when < self.monitoring_ends:
+                return IllegalTransitionError, "the agreed monitoring period runs until"
+        if not command.closing_checklist_done:
+            return IllegalTransitionError, "the closing checklist must be done"
+        if not command.customer_comfortable:
+            return IllegalTransitionError, "the customer must be comfortable with the solution"
+        if not command.agreed_with_account_owner:
+            return IllegalTransitionError, "closing must be agreed with the account owner"
+        if command.exit_criteria_met and self.unmet:
+            return IllegalTransitionError, f"the recorded exit criteria {', '.join(self.unmet)} are not met"
+        return first(
+            self._choice(command.outcome, "outcome", ("positive", "negative", "none")),
+            text_refusal(command.summary, "summary"),
+        )
+
+    def _correction(self, command: c.RecordCorrection) -> Refusal | None:
+        if not 1 <= command.corrects_version <= self.version:
+            return InvalidCommandError, f"use 1 to {self.version}"
+        return first(text_refusal(command.reason, "reason"), text_refusal(command.correction, "correction"))
+
+    def _retrospective(self, command: c.OpenRetrospective) -> Refusal | None:
+        if self.phase != "closed":
+            return IllegalTransitionError, "the retrospective is opened after closing; close the escalation first"
+        if self.retrospective:
+            return IllegalTransitionError, "the retrospective is already open"
+        return text_refusal(command.retro_reference, "retro_reference")
+
+    def _open_uncertainty(self, uncertainty_id: str) -> Refusal | None:
+        if uncertainty_id not in self.uncertainties:
+            return InvalidCommandError, f"uncertainty {uncertainty_id!r} is not known here"
+        if self.uncertainties[uncertainty_id] != "open":
+            return IllegalTransitionError, f"uncertainty {uncertainty_id} is already settled"
+        return None
+
+    @property
+    def unmet(self) -> list[str]:
+        return [criterion for criterion in self.criteria if criterion not in self.met]
+
+    @staticmethod
+    def _choice(value: str, name: str, allowed: tuple[str, ...]) -> Refusal | None:
+        return None if value in allowed else (InvalidCommandError, f"{name} {value!r} is not valid")
+
+    # -- What an accepted command changes ----------------------------------------------------------
+
+    def accept(self, command: c.Command, when: datetime) -> None:  # noqa: C901, PLR0912 - one case per command
+        self.version += 1
+        match command:
+            case c.CompletePreparation():
+                self.phase = "prepared"
+            case c.AssignLeadEngineer():
+                self.lead = command.engineer.strip()
+                self.phase = "lead_assigned" if self.phase == "prepared" else self.phase
+            case c.DefineScope():
+                self.scope_version += 1
+                self.criteria = [criterion["id"].strip() for criterion in command.exit_criteria]
+                self.met &= set(self.criteria)
+                self.phase = "active" if self.phase == "lead_assigned" else self.phase
+            case c.MeetExitCriterion():
+                self.met.add(command.criterion_id)
+            case c.RaiseUncertainty():
+                self.uncertainties[f"U{len(self.uncertainties) + 1}"] = "open"
+            case c.DefineRisk():
+                self.uncertainties[command.uncertainty_id] = "risk"
+            case c.AnswerUncertainty():
+                self.uncertainties[command.uncertainty_id] = "answered"
+            case c.MarkStalled():
+                self.stalled = True
+            case c.ResumeProgress():
+                self.stalled = False
+            case c.RaiseEmergency():
+                self.emergencies[f"E{len(self.emergencies) + 1}"] = False
+            case c.ReviewEmergencyWork():
+                self.emergencies[command.emergency_id] = True
+            case c.StartMonitoring():
+                self.phase = "monitoring"
+                self.monitoring_ends = when + timedelta(days=command.period_days)
+            case c.InterruptMonitoring():
+                self.phase = "active"
+                self.monitoring_ends = None
+            case c.CloseEscalation():
+                self.phase = "closed"
+            case c.OpenRetrospective():
+                self.retrospective = True
+
+
+ACCEPTED: Counter[str] = Counter()
+REFUSED: Counter[str] = Counter()
+PHASES_REACHED: Counter[str] = Counter()
 
 
 class EscalationLifecycle(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.mapper = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: START).mapper
         self.now = START
-        self.escalation = Escalation.open(
-            self.stamp("mia.manager"),
-            escalation_id=uuid4(),
-            customer="Globex",
-            region="EMEA",
-            account_owner="dana.owner",
-            dri_manager="mia.manager",
-            source="customer_success",
-            severity="high",
-            summary="s",
-            channel="#a_globex_escalation",
-            cadence=DEFAULT_CADENCES[Severity.HIGH],
-        )
-        self.recorded: list[EscalationEvent] = list(self.escalation.collect_events())  # type: ignore[arg-type]
-        self.closed_at_version: int | None = None
+        self.service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: self.now)
+        self.reached: set[str] = set()
 
-    def stamp(self, actor: str) -> Stamp:
-        return Stamp(actor=actor, occurred_at=self.now, recorded_at=self.now)
+    # -- Driving one command and comparing it with the model ---------------------------------------
 
-    def attempt(self, command: str, actor: str, **kwargs: Any) -> None:
+    @property
+    def id(self) -> Any:
+        return self.escalation.id
+
+    def attempt(self, command: c.Command, *, early: bool = False, actor: str = ACTOR) -> None:
+        name = type(command).__name__
+        when = self.model.opened_at - timedelta(minutes=1) if early else self.now
+        expected = self.model.refusal(command, when, actor)
         version_before = self.escalation.version
+        refused: EscalationError | None = None
         try:
-            getattr(self.escalation, command)(self.stamp(actor), **kwargs)
-        except EscalationError:
+            ACTIONS[type(command)](self.escalation, Stamp(actor, when, self.now), **command.facts())
+        except EscalationError as error:
+            refused = error
+        if refused is not None:
+            assert expected is not None, f"{name} was refused ({refused}) but the handbook allows it: {command}"
+            assert (type(refused), expected[1] in str(refused)) == (expected[0], True), (
+                f"{name} was refused with {type(refused).__name__}({refused}); "
+                f"the handbook expects {expected[0].__name__} saying {expected[1]!r}"
+            )
             assert self.escalation.version == version_before
             assert not self.escalation.pending_events
+            REFUSED[name] += 1
+            event(f"refused {name}")
             return
+        assert expected is None, f"{name} was accepted, but the handbook refuses it ({expected[1]!r}): {command}"
+        self.model.accept(command, when)
         self.recorded.extend(self.escalation.collect_events())  # type: ignore[arg-type]
-        if self.escalation.is_closed and self.closed_at_version is None:
-            self.closed_at_version = self.escalation.version
+        ACCEPTED[name] += 1
+        event(f"accepted {name}")
+        self.reached.add(self.model.phase)
+        if self.model.stalled:
+            self.reached.add("stalled")
 
-    @initialize(steps=st.integers(min_value=0, max_value=4))
-    def start_somewhere_along_the_handbook(self, steps: int) -> None:
-        valid: list[tuple[str, dict[str, Any]]] = [
-            ("complete_preparation", {"cs_process_followed": True, "tickets_reviewed": ["ZD-1"]}),
-            ("assign_lead_engineer", {"engineer": "priya", "engineer_region": "EMEA"}),
-            (
-                "define_scope",
-                {
-                    "exit_criteria": [{"id": "a", "description": "A"}, {"id": "b", "description": "B"}],
-                    "related_tickets": ["ZD-1"],
-                    "unrelated_tickets": [],
-                    "agreed_with": "dana.owner",
-                    "customer_acknowledged_delays": True,
-                },
-            ),
-            ("start_monitoring", {"period_days": 1, "agreed_with": "dana.owner"}),
-        ]
-        for command, kwargs in valid[:steps]:
-            self.attempt(command, "mia.manager", **kwargs)
+    def teardown(self) -> None:
+        PHASES_REACHED.update(self.reached)
+
+    # -- Opening, and a head start along the handbook ----------------------------------------------
+
+    @initialize(
+        region=st.sampled_from(REGIONS),
+        severity=st.sampled_from(SEVERITIES),
+        broken=mostly(None, "region", "severity", "account_owner", "summary", weight=3),
+        head_start=HEAD_START,
+    )
+    def open_and_go_some_way_along_the_handbook(
+        self, region: str, severity: str, broken: str | None, head_start: int
+    ) -> None:
+        self.opened = 0
+        self.open_an_escalation(region, severity, broken, head_start)
+
+    @precondition(lambda self: self.model.phase == "closed")
+    @rule(region=st.sampled_from(REGIONS), severity=st.sampled_from(SEVERITIES), head_start=HEAD_START)
+    def open_a_new_escalation_after_closing(self, region: str, severity: str, head_start: int) -> None:
+        self.open_an_escalation(region, severity, None, head_start)
+
+    def open_an_escalation(self, region: str, severity: str, broken: str | None, head_start: int) -> None:
+        self.opened += 1
+        opening = {
+            "customer": f"Globex {self.opened}",  # a closed escalation's channel stays claimed here
+            "region": region,
+            "account_owner": OWNER,
+            "dri_manager": ACTOR,
+            "source": "customer_success",
+            "severity": severity,
+            "summary": "Sign-in fails",
+        }
+        if broken is not None:
+            wrong = {"region": "MARS", "severity": "urgent", "account_owner": "  ", "summary": ""}[broken]
+            expected = "must not be empty" if wrong.strip() == "" else f"{broken} {wrong!r} is not valid"
+            with pytest.raises(InvalidCommandError, match=re.escape(expected)):
+                self.service.handle(c.OpenEscalation(**opening | {broken: wrong}), actor=ACTOR)
+            REFUSED["OpenEscalation"] += 1
+        result = self.service.handle(c.OpenEscalation(**opening), actor=ACTOR)
+        ACCEPTED["OpenEscalation"] += 1
+        self.reached.add("opened")
+        found = self.service.repository.get(result.escalation_id)
+        assert isinstance(found, Escalation)
+        self.escalation = found
+        self.model = Handbook(region=region, severity=severity, account_owner=OWNER, opened_at=self.now)
+        self.recorded: list[EscalationEvent] = self.service.history(result.escalation_id)
+        self.rebuilt: Escalation | None = None
+        self.replayed = 0
+        for _ in range(head_start):
+            self.take_the_next_handbook_step()
+
+    # -- The next step of the handbook, valid, so the later phases are reached often ---------------
+
+    @rule()
+    def take_the_next_handbook_step(self) -> None:
+        model = self.model
+        if model.phase == "opened":
+            self.attempt(c.CompletePreparation(escalation_id=self.id, cs_process_followed=True, tickets_reviewed=[]))
+        elif model.phase == "prepared":
+            self.attempt(c.AssignLeadEngineer(escalation_id=self.id, engineer="priya", engineer_region=model.region))
+        elif model.phase == "lead_assigned":
+            self.attempt(c.DefineScope(escalation_id=self.id, **valid_scope()))
+        elif model.phase == "active" and model.stalled:
+            self.attempt(c.ResumeProgress(escalation_id=self.id, note="unblocked"))
+        elif model.phase == "active" and model.unmet:
+            self.attempt(c.MeetExitCriterion(escalation_id=self.id, criterion_id=model.unmet[0], evidence="seen"))
+        elif model.phase == "active":
+            self.attempt(c.StartMonitoring(escalation_id=self.id, period_days=1, agreed_with=OWNER))
+        elif model.phase == "monitoring":
+            assert model.monitoring_ends is not None
+            self.now = max(self.now, model.monitoring_ends)
+            closing = CLOSING | {"exit_criteria_met": not model.unmet}
+            self.attempt(c.CloseEscalation(escalation_id=self.id, **closing))
+        elif not model.retrospective:
+            self.attempt(c.OpenRetrospective(escalation_id=self.id, retro_reference="retro#1"))
+        else:
+            self.open_an_escalation("EMEA", "high", None, head_start=3)
 
     @rule(hours=st.integers(min_value=0, max_value=60))
     def time_passes(self, hours: int) -> None:
         self.now += timedelta(hours=hours)
 
-    @rule(followed=st.booleans(), tickets=TICKETS)
-    def complete_preparation(self, followed: bool, tickets: list[str]) -> None:
-        self.attempt("complete_preparation", "mia.manager", cs_process_followed=followed, tickets_reviewed=tickets)
+    # -- Every command, with mostly valid input ------------------------------------------------------
 
-    @rule(
-        engineer=PEOPLE,
-        region=st.sampled_from(["EMEA", "EMEA", "APAC", "MARS"]),
-        override=st.sampled_from([None, "", "follow the sun"]),
-    )
-    def assign_lead(self, engineer: str, region: str, override: str | None) -> None:
+    @rule(tickets=TICKET_LISTS, early=EARLY)
+    def complete_preparation(self, tickets: list[str], early: bool) -> None:
         self.attempt(
-            "assign_lead_engineer",
-            "mia.manager",
-            engineer=engineer,
-            engineer_region=region,
-            region_override_reason=override,
+            c.CompletePreparation(escalation_id=self.id, cs_process_followed=True, tickets_reviewed=tickets),
+            early=early,
         )
 
     @rule(
-        criteria=CRITERIA,
-        related=st.lists(st.sampled_from(["ZD-1", "ZD-2"]), max_size=2),
-        unrelated=st.lists(st.sampled_from(["ZD-3", "ZD-4", "ZD-1"]), max_size=2),
-        agreed=OWNER_MOSTLY,
-        ack=MOSTLY_TRUE,
+        engineer=mostly("priya", "kenji", "ana", *BLANKS, weight=1),
+        same_region=often(4),
+        region=st.sampled_from([*REGIONS, "MARS"]),
+        override=st.sampled_from([None, None, "", "follow the sun"]),
+        backup=st.sampled_from([None, None, "ana", "same"]),
+        handed_off=TICKET_LISTS,
+        early=EARLY,
     )
-    def define_scope(self, criteria: Any, related: list[str], unrelated: list[str], agreed: str, ack: bool) -> None:
-        self.attempt(
-            "define_scope",
-            "mia.manager",
+    def assign_lead_engineer(
+        self,
+        engineer: str,
+        same_region: bool,
+        region: str,
+        override: str | None,
+        backup: str | None,
+        handed_off: list[str],
+        early: bool,
+    ) -> None:
+        command = c.AssignLeadEngineer(
+            escalation_id=self.id,
+            engineer=engineer,
+            engineer_region=self.model.region if same_region else region,
+            region_override_reason=override,
+            backup_engineer=engineer if backup == "same" else backup,
+            handed_off_tickets=handed_off,
+        )
+        self.attempt(command, early=early)
+
+    @rule(product_dri=mostly("pat.product", *BLANKS), early=EARLY)
+    def assign_product_dri(self, product_dri: str, early: bool) -> None:
+        self.attempt(c.AssignProductDri(escalation_id=self.id, product_dri=product_dri), early=early)
+
+    @rule(
+        criteria=mostly(
+            [{"id": "a", "description": "A"}, {"id": "b", "description": "B"}],
+            [{"id": "b", "description": "B"}, {"id": "c", "description": "C"}],
+            [],
+            [{"id": "a", "description": "A"}, {"id": "a", "description": "again"}],
+            [{"id": " ", "description": "A"}],
+            [{"id": "c", "description": ""}],
+            weight=16,
+        ),
+        related=mostly(["ZD-1"], ["ZD-1", "ZD-1"], [" "], weight=12),
+        unrelated=mostly(["ZD-2"], [], ["ZD-1"], weight=8),
+        agreed_with=mostly(OWNER, "bob", "  ", weight=12),
+        acknowledged=often(4),
+        early=EARLY,
+    )
+    def define_scope(
+        self,
+        criteria: list[Any],
+        related: list[str],
+        unrelated: list[str],
+        agreed_with: str,
+        acknowledged: bool,
+        early: bool,
+    ) -> None:
+        command = c.DefineScope(
+            escalation_id=self.id,
             exit_criteria=criteria,
             related_tickets=related,
             unrelated_tickets=unrelated,
-            agreed_with=agreed,
-            customer_acknowledged_delays=ack,
+            agreed_with=agreed_with,
+            customer_acknowledged_delays=acknowledged,
         )
+        self.attempt(command, early=early)
 
-    @rule(criterion=st.sampled_from(["a", "b", "c"]), evidence=TEXT)
-    def meet_criterion(self, criterion: str, evidence: str) -> None:
-        self.attempt("meet_exit_criterion", "priya", criterion_id=criterion, evidence=evidence)
+    @rule(data=st.data(), evidence=TEXT, early=EARLY)
+    def meet_exit_criterion(self, data: st.DataObject, evidence: str, early: bool) -> None:
+        self.bring_to_active_now_and_then(data)
+        criterion = data.draw(st.sampled_from([*self.model.criteria, *self.model.criteria, "zz"]))
+        self.attempt(c.MeetExitCriterion(escalation_id=self.id, criterion_id=criterion, evidence=evidence), early=early)
 
-    @rule(author=PEOPLE, steps=st.lists(TEXT, max_size=2), blockers=st.lists(TEXT, max_size=2))
-    def post_update(self, author: str, steps: list[str], blockers: list[str]) -> None:
-        self.attempt(
-            "post_update",
-            author,
-            progress="p",
-            status="s",
-            current_tasks=[],
-            next_steps=steps,
+    @rule(question=TEXT, early=EARLY)
+    def raise_uncertainty(self, question: str, early: bool) -> None:
+        self.attempt(c.RaiseUncertainty(escalation_id=self.id, question=question), early=early)
+
+    @rule(
+        data=st.data(),
+        likelihood=mostly("low", "huge"),
+        impact=mostly("high", "vast"),
+        mitigation=TEXT,
+        early=EARLY,
+    )
+    def define_risk(self, data: st.DataObject, likelihood: str, impact: str, mitigation: str, early: bool) -> None:
+        self.raise_an_uncertainty_if_none_is_open(data)
+        command = c.DefineRisk(
+            escalation_id=self.id,
+            uncertainty_id=data.draw(self.uncertainty_ids()),
+            description="the proxy may drop binds",
+            likelihood=likelihood,
+            impact=impact,
+            mitigation=mitigation,
+        )
+        self.attempt(command, early=early)
+
+    @rule(data=st.data(), answer=TEXT, early=EARLY)
+    def answer_uncertainty(self, data: st.DataObject, answer: str, early: bool) -> None:
+        self.raise_an_uncertainty_if_none_is_open(data)
+        command = c.AnswerUncertainty(
+            escalation_id=self.id, uncertainty_id=data.draw(self.uncertainty_ids()), answer=answer
+        )
+        self.attempt(command, early=early)
+
+    def uncertainty_ids(self) -> st.SearchStrategy[str]:
+        known = list(self.model.uncertainties)
+        still_open = [key for key, state in self.model.uncertainties.items() if state == "open"]
+        return st.sampled_from([*still_open * 4, *known, "U99"])
+
+    def raise_an_uncertainty_if_none_is_open(self, data: st.DataObject) -> None:
+        # Swarm testing may switch raise_uncertainty off for a whole run; settle needs one open.
+        if "open" not in self.model.uncertainties.values() and data.draw(often(3)):
+            self.attempt(c.RaiseUncertainty(escalation_id=self.id, question="Is there a proxy?"))
+
+    @rule(
+        data=st.data(),
+        # Five facts can each be wrong; each is wrong seldom, so a whole update is often right.
+        tasks=mostly(
+            [{"description": "trace", "tickets": ["ZD-1"]}], [], [{"description": " ", "tickets": []}], weight=16
+        ),
+        next_steps=mostly(["read the config"], [], [" "], weight=16),
+        author=mostly(None, None, "priya", "  ", weight=4),
+        progress=mostly("proxy found", " ", weight=12),
+        blockers=mostly([], ["waiting on the customer"], [""], weight=6),
+        early=EARLY,
+    )
+    def post_update(
+        self,
+        data: st.DataObject,
+        tasks: list[Any],
+        next_steps: list[str],
+        author: str | None,
+        progress: str,
+        blockers: list[str],
+        early: bool,
+    ) -> None:
+        self.bring_to_active_now_and_then(data)
+        command = c.PostUpdate(
+            escalation_id=self.id,
+            progress=progress,
+            status="investigating",
+            current_tasks=tasks,
+            next_steps=next_steps,
             next_steps_owner="priya",
             blockers=blockers,
+            author=author,
         )
+        self.attempt(command, early=early)
 
-    @rule(question=TEXT)
-    def raise_uncertainty(self, question: str) -> None:
-        self.attempt("raise_uncertainty", "mia.manager", question=question)
+    @rule(data=st.data(), reason=TEXT, noticed_by=mostly(ACTOR, "  "), early=EARLY)
+    def mark_stalled(self, data: st.DataObject, reason: str, noticed_by: str, early: bool) -> None:
+        self.bring_to_active_now_and_then(data)
+        self.attempt(c.MarkStalled(escalation_id=self.id, reason=reason, noticed_by=noticed_by), early=early)
 
-    @rule(uncertainty=st.sampled_from(["U1", "U2", "U3"]), likelihood=st.sampled_from(["low", "high", "huge"]))
-    def define_risk(self, uncertainty: str, likelihood: str) -> None:
-        self.attempt(
-            "define_risk",
-            "mia.manager",
-            uncertainty_id=uncertainty,
-            description="d",
-            likelihood=likelihood,
-            impact="high",
-            mitigation="m",
+    @rule(data=st.data(), note=TEXT, early=EARLY)
+    def resume_progress(self, data: st.DataObject, note: str, early: bool) -> None:
+        if self.model.phase == "active" and not self.model.stalled and data.draw(often(3)):
+            self.attempt(c.MarkStalled(escalation_id=self.id, reason="no progress for two days", noticed_by=ACTOR))
+        self.attempt(c.ResumeProgress(escalation_id=self.id, note=note), early=early)
+
+    @rule(data=st.data(), team=TEXT, early=EARLY)
+    def escalate_to_specialist_team(self, data: st.DataObject, team: str, early: bool) -> None:
+        self.bring_to_active_now_and_then(data)
+        command = c.EscalateToSpecialistTeam(escalation_id=self.id, team=team, reference="INFRA-1", reason="stalled")
+        self.attempt(command, early=early)
+
+    @rule(
+        out_of_hours=seldom(2),
+        to_the_lead=often(3),
+        ticket=mostly("ZD-9", " "),
+        early=EARLY,
+    )
+    def raise_emergency(self, out_of_hours: bool, to_the_lead: bool, ticket: str, early: bool) -> None:
+        handler = (self.model.lead or "priya") if to_the_lead else "kenji"
+        command = c.RaiseEmergency(escalation_id=self.id, ticket=ticket, out_of_hours=out_of_hours, handled_by=handler)
+        self.attempt(command, early=early)
+
+    @rule(
+        data=st.data(),
+        reviewer=mostly("the DRI manager", "the lead", "a stranger", " ", weight=2),
+        override=mostly(None, "the lead was on leave", weight=3),
+        notes=TEXT,
+        early=EARLY,
+    )
+    def review_emergency_work(
+        self, data: st.DataObject, reviewer: str, override: str | None, notes: str, early: bool
+    ) -> None:
+        reviewed_by = {"the DRI manager": None, "the lead": self.model.lead or "priya", "a stranger": "zed"}.get(
+            reviewer, reviewer
         )
-
-    @rule(uncertainty=st.sampled_from(["U1", "U2", "U3"]), answer=TEXT)
-    def answer_uncertainty(self, uncertainty: str, answer: str) -> None:
-        self.attempt("answer_uncertainty", "mia.manager", uncertainty_id=uncertainty, answer=answer)
-
-    @rule(reason=TEXT)
-    def mark_stalled(self, reason: str) -> None:
-        self.attempt("mark_stalled", "mia.manager", reason=reason, noticed_by="mia.manager")
-
-    @rule(note=TEXT)
-    def resume(self, note: str) -> None:
-        self.attempt("resume_progress", "mia.manager", note=note)
-
-    @rule(team=TEXT)
-    def escalate_further(self, team: str) -> None:
-        self.attempt("escalate_to_specialist_team", "mia.manager", team=team, reference="INFRA-1", reason="r")
-
-    @rule(out_of_hours=st.booleans(), handler=PEOPLE)
-    def raise_emergency(self, out_of_hours: bool, handler: str) -> None:
-        self.attempt("raise_emergency", "dana.owner", ticket="ZD-9", out_of_hours=out_of_hours, handled_by=handler)
-
-    @rule(emergency=st.sampled_from(["E1", "E2"]))
-    def review_emergency(self, emergency: str) -> None:
-        self.attempt("review_emergency_work", "priya", emergency_id=emergency, reviewed_by="priya", notes="n")
-
-    @rule(days=st.integers(min_value=-1, max_value=3), agreed=OWNER_MOSTLY)
-    def start_monitoring(self, days: int, agreed: str) -> None:
-        self.attempt("start_monitoring", "mia.manager", period_days=days, agreed_with=agreed)
-
-    @rule(reason=TEXT)
-    def interrupt_monitoring(self, reason: str) -> None:
-        self.attempt("interrupt_monitoring", "mia.manager", reason=reason)
-
-    @rule(override=st.sampled_from([None, None, None, "customer withdrew"]), comfortable=MOSTLY_TRUE)
-    def close(self, override: str | None, comfortable: bool) -> None:
-        self.attempt(
-            "close",
-            "mia.manager",
-            outcome="positive",
-            exit_criteria_met=True,
-            summary="s",
-            closing_checklist_done=True,
-            customer_comfortable=comfortable,
-            agreed_with_account_owner=True,
-            override_reason=override,
+        if False not in self.model.emergencies.values() and data.draw(often(3)):
+            handler = self.model.lead or "priya"
+            self.attempt(c.RaiseEmergency(escalation_id=self.id, ticket="ZD-9", out_of_hours=False, handled_by=handler))
+        known = list(self.model.emergencies)
+        unreviewed = [key for key, reviewed in self.model.emergencies.items() if not reviewed]
+        emergency = data.draw(st.sampled_from([*unreviewed * 4, *known, "E99"]))
+        command = c.ReviewEmergencyWork(
+            escalation_id=self.id,
+            emergency_id=emergency,
+            notes=notes,
+            reviewed_by=reviewed_by,
+            reviewer_override_reason=override,
         )
+        self.attempt(command, early=early)
 
-    @precondition(lambda self: self.escalation.is_closed)
-    @rule()
-    def open_retrospective(self) -> None:
-        self.attempt("open_retrospective", "mia.manager", retro_reference="retro#1")
+    @rule(cadence=mostly("daily 15:00 UTC", " "), agreed_with=mostly(OWNER, "bob", " "), early=EARLY)
+    def agree_sync_cadence(self, cadence: str, agreed_with: str, early: bool) -> None:
+        self.attempt(c.AgreeSyncCadence(escalation_id=self.id, cadence=cadence, agreed_with=agreed_with), early=early)
+
+    @rule(
+        period_days=mostly(1, 0, -1, weight=4),
+        agreed_with=mostly(OWNER, "bob", " "),
+        override=mostly(None, "the customer wants to watch it", " ", weight=2),
+        early=EARLY,
+    )
+    def start_monitoring(self, period_days: int, agreed_with: str, override: str | None, early: bool) -> None:
+        command = c.StartMonitoring(
+            escalation_id=self.id, period_days=period_days, agreed_with=agreed_with, override_reason=override
+        )
+        self.attempt(command, early=early)
+
+    @rule(data=st.data(), days_ahead=mostly(3, 1, 0, -1, weight=3), reason=TEXT, early=EARLY)
+    def pause_updates(self, data: st.DataObject, days_ahead: int, reason: str, early: bool) -> None:
+        self.start_monitoring_if_active(data)
+        resume_on = self.now.date() + timedelta(days=days_ahead)
+        self.attempt(c.PauseUpdates(escalation_id=self.id, resume_on=resume_on, reason=reason), early=early)
+
+    @rule(data=st.data(), reason=TEXT, early=EARLY)
+    def interrupt_monitoring(self, data: st.DataObject, reason: str, early: bool) -> None:
+        self.start_monitoring_if_active(data)
+        self.attempt(c.InterruptMonitoring(escalation_id=self.id, reason=reason), early=early)
+
+    def bring_to_active_now_and_then(self, data: st.DataObject) -> None:
+        # Swarm testing switches whole rules off for a run; commands that need an active
+        # escalation still get one often enough, and are still tried in other phases.
+        if data.draw(seldom(1)):
+            if self.model.phase == "monitoring":
+                self.attempt(c.InterruptMonitoring(escalation_id=self.id, reason="the customer destabilised"))
+            while self.model.phase in ("opened", "prepared", "lead_assigned"):
+                self.take_the_next_handbook_step()
+
+    def start_monitoring_if_active(self, data: st.DataObject) -> None:
+        if self.model.phase == "active" and not self.model.stalled and data.draw(often(2)):
+            self.attempt(
+                c.StartMonitoring(escalation_id=self.id, period_days=2, agreed_with=OWNER, override_reason="watch it")
+            )
+
+    @rule(
+        override=mostly(None, "customer withdrew", "  ", weight=3),
+        unmet=mostly(None, "closing_checklist_done", "customer_comfortable", "agreed_with_account_owner", weight=6),
+        outcome=mostly("positive", "negative", "none", "great", weight=2),
+        criteria_met=often(2),
+        early=EARLY,
+    )
+    def close(self, override: str | None, unmet: str | None, outcome: str, criteria_met: bool, early: bool) -> None:
+        facts = CLOSING | {"outcome": outcome, "override_reason": override, "exit_criteria_met": criteria_met}
+        if unmet is not None:
+            facts[unmet] = False
+        self.attempt(c.CloseEscalation(escalation_id=self.id, **facts), early=early)
+
+    @rule(reference=mostly("retro#1", " "), early=EARLY)
+    def open_retrospective(self, reference: str, early: bool) -> None:
+        self.attempt(c.OpenRetrospective(escalation_id=self.id, retro_reference=reference), early=early)
+
+    @rule(data=st.data(), correction=TEXT, early=EARLY)
+    def record_correction(self, data: st.DataObject, correction: str, early: bool) -> None:
+        version = data.draw(st.sampled_from([1, self.model.version, self.model.version, self.model.version + 1, 0]))
+        command = c.RecordCorrection(
+            escalation_id=self.id, corrects_version=version, reason="wrong ticket", correction=correction
+        )
+        self.attempt(command, early=early)
+
+    # -- Invariants -------------------------------------------------------------------------------
 
     @invariant()
-    def every_event_is_recorded_once_in_order(self) -> None:
-        assert [e.originator_version for e in self.recorded] == list(range(1, self.escalation.version + 1))
+    def the_escalation_is_what_the_model_says(self) -> None:
+        e, model = self.escalation, self.model
+        assert (e.phase.value, e.version, e.lead_engineer, e.scope_version) == (
+            model.phase,
+            model.version,
+            model.lead,
+            model.scope_version,
+        )
+        assert list(e.exit_criteria) == model.criteria
+        assert set(e.criteria_met) == model.met
+        assert {key: u["state"] for key, u in e.uncertainties.items()} == model.uncertainties
+        assert {key: em["reviewed"] for key, em in e.emergencies.items()} == model.emergencies
+        assert (e.is_stalled, e.monitoring_ends_at, e.retrospective is not None) == (
+            model.stalled,
+            model.monitoring_ends,
+            model.retrospective,
+        )
 
     @invariant()
-    def the_state_keeps_the_handbook_rules(self) -> None:
-        e = self.escalation
-        assert set(e.criteria_met) <= set(e.exit_criteria)
-        assert not set(e.related_tickets) & set(e.unrelated_tickets)
-        if e.phase in (Phase.LEAD_ASSIGNED, Phase.ACTIVE, Phase.MONITORING):
-            assert e.lead_engineer is not None
-        if e.phase in (Phase.ACTIVE, Phase.MONITORING):
-            assert e.scope_version > 0
-            assert e.exit_criteria
-        if e.phase is Phase.MONITORING:
-            assert not e.is_stalled
-        for uncertainty in e.uncertainties.values():
-            assert uncertainty["state"] in {"open", "risk", "answered"}
-
-    @invariant()
-    def nothing_but_the_retrospective_follows_closing(self) -> None:
-        if self.closed_at_version is not None:
-            after = [e for e in self.recorded if e.originator_version > self.closed_at_version]
-            assert all(isinstance(e, RetrospectiveOpened) for e in after)
-            assert len(after) <= 1
+    def nothing_but_the_retrospective_and_corrections_follow_closing(self) -> None:
+        closing = next((e.originator_version for e in self.recorded if type(e).__name__ == "EscalationClosed"), None)
+        if closing is not None:
+            after = [e for e in self.recorded if e.originator_version > closing]
+            assert all(isinstance(e, RetrospectiveOpened | CorrectionRecorded) for e in after)
+            assert sum(isinstance(e, RetrospectiveOpened) for e in after) <= 1
 
     @invariant()
     def replaying_the_stored_record_rebuilds_an_equal_escalation(self) -> None:
-        rebuilt: Escalation | None = None
-        for event in self.recorded:
-            stored = self.mapper.to_domain_event(self.mapper.to_stored_event(event))
-            rebuilt = stored.mutate(rebuilt)
-        assert rebuilt == self.escalation
+        assert [e.originator_version for e in self.recorded] == list(range(1, self.escalation.version + 1))
+        mapper = self.service.mapper
+        for recorded in self.recorded[self.replayed :]:
+            self.rebuilt = mapper.to_domain_event(mapper.to_stored_event(recorded)).mutate(self.rebuilt)
+        self.replayed = len(self.recorded)
+        assert self.rebuilt == self.escalation
 
 
-EscalationLifecycle.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
-TestEscalationLifecycle = EscalationLifecycle.TestCase
+VALID_SCOPE: dict[str, Any] = {
+    "exit_criteria": [{"id": "a", "description": "A"}, {"id": "b", "description": "B"}],
+    "related_tickets": ["ZD-1"],
+    "unrelated_tickets": ["ZD-2"],
+    "agreed_with": OWNER,
+    "customer_acknowledged_delays": True,
+}
+CLOSING: dict[str, Any] = {
+    "outcome": "positive",
+    "exit_criteria_met": True,
+    "summary": "stable for the agreed period",
+    "closing_checklist_done": True,
+    "customer_comfortable": True,
+    "agreed_with_account_owner": True,
+}
+
+
+def valid_scope() -> dict[str, Any]:
+    return {**VALID_SCOPE, "exit_criteria": [dict(criterion) for criterion in VALID_SCOPE["exit_criteria"]]}
+
+
+# Commands that came to main after this model was written; not driven yet (see the xfail below).
+NOT_YET_MODELLED = {
+    "ChangeSeverity",
+    "HandOverRole",
+    "AddHelper",
+    "RemoveHelper",
+    "RecordRisk",
+    "SettleRisk",
+    "AddFollowUpAction",
+    "SettleFollowUpAction",
+    "CompleteRetrospective",
+}
+COMMAND_TYPES = ["OpenEscalation", *(cmd.__name__ for cmd in ACTIONS if cmd.__name__ not in NOT_YET_MODELLED)]
+PHASES = ["opened", "prepared", "lead_assigned", "active", "monitoring", "closed", "stalled"]
+SETTINGS = settings(stateful_step_count=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+# The counted run is derandomized, so its counts are the same on every run of the same code and a
+# change that stops a command being accepted, or a phase being reached, fails here instead of going
+# unseen. Hypothesis switches whole rules off per example (swarm testing), so a random run's counts
+# vary too much for a bound that means anything. The bounds sit well under the counts a run gives
+# (printed below on failure) to leave room for a Hypothesis upgrade that explores a little differently.
+MIN_ACCEPTED = 15
+MIN_REFUSED = 50
+MIN_EXAMPLES_REACHING = 40
+
+
+def test_every_command_is_accepted_and_refused_often_and_every_phase_is_reached() -> None:
+    ACCEPTED.clear()
+    REFUSED.clear()
+    PHASES_REACHED.clear()
+
+    run_state_machine_as_test(EscalationLifecycle, settings=settings(SETTINGS, max_examples=200, derandomize=True))
+
+    counts = f"accepted {dict(ACCEPTED)}, refused {dict(REFUSED)}, runs reaching each phase {dict(PHASES_REACHED)}"
+    rarely_accepted = [name for name in COMMAND_TYPES if ACCEPTED[name] < MIN_ACCEPTED]
+    rarely_refused = [name for name in COMMAND_TYPES if REFUSED[name] < MIN_REFUSED]
+    rarely_reached = [phase for phase in PHASES if PHASES_REACHED[phase] < MIN_EXAMPLES_REACHING]
+    assert not rarely_accepted, f"accepted fewer than {MIN_ACCEPTED} times: {rarely_accepted}; {counts}"
+    assert not rarely_refused, f"refused fewer than {MIN_REFUSED} times: {rarely_refused}; {counts}"
+    assert not rarely_reached, f"reached in fewer than {MIN_EXAMPLES_REACHING} runs: {rarely_reached}; {counts}"
+
+
+def test_the_escalation_agrees_with_the_handbook_model_on_fresh_random_runs() -> None:
+    run_state_machine_as_test(EscalationLifecycle, settings=settings(SETTINGS, max_examples=100))
+
+
+@pytest.mark.xfail(strict=True, reason=f"the model does not drive {sorted(NOT_YET_MODELLED)} yet")
+def test_the_counted_commands_are_every_command_there_is() -> None:
+    defined = {cls for cls in vars(c).values() if isinstance(cls, type) and issubclass(cls, c.Command)}
+
+    commands = {cls.__name__ for cls in defined - {c.Command, c.EscalationCommand}}
+
+    assert set(COMMAND_TYPES) == commands

@@ -1,0 +1,144 @@
+"""Update compliance as the cadence asks, hand-computed (London calendar, 2024; 6 May is a bank holiday)."""
+
+from __future__ import annotations
+
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from domain.calendar import RegionCalendar
+from projections.compliance import windows
+from projections.facts import EscalationFacts, Mark, Update
+from projections.tables import create_schema, write_facts
+
+LONDON = RegionCalendar("EMEA", ZoneInfo("Europe/London"), holidays={date(2024, 5, 6)})
+UTC_ONLY = RegionCalendar("EMEA")
+
+
+def escalation(cadence: int, *marks: Mark, updates: tuple[str, ...] = ()) -> EscalationFacts:
+    return EscalationFacts(
+        escalation_id="e1",
+        region="EMEA",
+        opened_at="2024-04-29T08:00:00+00:00",
+        marks=(
+            Mark("2024-04-29T08:00:00+00:00", "cadence", str(cadence)),
+            Mark("2024-04-29T08:00:00+00:00", "lead", "ana"),
+            *marks,
+        ),
+        updates=tuple(Update(n, moment, "ana", "ana") for n, moment in enumerate(updates, start=1)),
+    )
+
+
+def met(found: list) -> tuple[int, int]:  # type: ignore[type-arg]
+    resolved = [w for w in found if w.met_at or w.missed]
+    return sum(w.met_at is not None for w in resolved), len(resolved)
+
+
+def test_a_high_severity_escalation_updated_on_cadence_is_fully_compliant() -> None:
+    # Every two working days from scope on Monday 13 May; monitoring from Wednesday 22nd.
+    facts = escalation(
+        2,
+        Mark("2024-05-13T09:00:00+00:00", "owed"),
+        Mark("2024-05-22T09:00:00+00:00", "not_owed"),
+        updates=("2024-05-15T10:00:00+00:00", "2024-05-17T10:00:00+00:00", "2024-05-21T10:00:00+00:00"),
+    )
+
+    assert met(windows(facts, LONDON)) == (3, 3)
+
+
+def test_a_critical_escalation_that_skipped_two_working_days_is_not() -> None:
+    # Daily: Monday's update, then nothing Tuesday or Wednesday, then Thursday.
+    facts = escalation(
+        1,
+        Mark("2024-05-13T09:00:00+00:00", "owed"),
+        Mark("2024-05-16T18:00:00+00:00", "not_owed"),
+        updates=("2024-05-13T12:00:00+00:00", "2024-05-16T12:00:00+00:00"),
+    )
+
+    found = windows(facts, LONDON)
+
+    assert met(found) == (2, 4)
+    assert max(w.gap_working_days for w in found) == 3
+
+
+def test_a_closed_escalation_stops_counting_and_an_interrupted_monitoring_counts_again() -> None:
+    facts = escalation(
+        1,
+        Mark("2024-05-13T09:00:00+00:00", "owed"),
+        Mark("2024-05-13T15:00:00+00:00", "not_owed"),  # monitoring
+        Mark("2024-05-20T09:00:00+00:00", "owed"),  # interrupted on the Monday after
+        Mark("2024-05-21T15:00:00+00:00", "not_owed"),  # closed on Tuesday
+        updates=("2024-05-13T12:00:00+00:00",),
+    )
+
+    found = windows(facts, LONDON)
+
+    # Monday 13th met; nothing owed during monitoring; from the interruption a window due by the end
+    # of Tuesday 21st was still open at closing, so it is dropped; nothing after closing.
+    assert met(found) == (1, 1)
+    assert [w.opened_at[:10] for w in found] == ["2024-05-13"]
+
+
+def test_a_public_holiday_in_the_customers_region_is_not_a_working_day() -> None:
+    # High (two working days) from Friday 3 May: Monday 6 May is a bank holiday in London, so
+    # Wednesday's update is on time there; with no holidays the window due by the end of Tuesday is missed.
+    facts = escalation(
+        2,
+        Mark("2024-05-03T09:00:00+00:00", "owed"),
+        Mark("2024-05-08T18:00:00+00:00", "not_owed"),
+        updates=("2024-05-08T12:00:00+00:00",),
+    )
+
+    assert met(windows(facts, LONDON)) == (1, 1)
+    assert met(windows(facts, UTC_ONLY)) == (1, 2)
+
+
+def test_a_lead_change_splits_the_credit() -> None:
+    facts = escalation(
+        1,
+        Mark("2024-05-13T09:00:00+00:00", "owed"),
+        Mark("2024-05-14T09:00:00+00:00", "lead", "ben"),
+        Mark("2024-05-16T18:00:00+00:00", "not_owed"),
+        updates=("2024-05-13T12:00:00+00:00", "2024-05-14T12:00:00+00:00"),
+    )
+
+    found = [w for w in windows(facts, LONDON) if w.met_at or w.missed]
+
+    assert [(w.lead_engineer, w.met_at is not None) for w in found] == [("ana", True), ("ben", True), ("ben", False)]
+
+
+def test_a_severity_change_applies_its_cadence_from_its_moment() -> None:
+    # Medium (ten days) becomes critical (daily) on Tuesday: Thursday's update comes too late.
+    facts = escalation(
+        10,
+        Mark("2024-05-13T09:00:00+00:00", "owed"),
+        Mark("2024-05-14T09:00:00+00:00", "cadence", "1"),
+        Mark("2024-05-16T18:00:00+00:00", "not_owed"),
+        updates=("2024-05-16T12:00:00+00:00",),
+    )
+
+    assert met(windows(facts, LONDON)) == (1, 2)
+
+
+def test_the_views_give_the_share_met_and_the_overdue_escalation_in_plain_sql() -> None:
+    engine = sa.create_engine("sqlite://")
+    create_schema(engine)
+    facts = escalation(
+        1,
+        Mark("2024-05-13T09:00:00+00:00", "owed"),
+        updates=("2024-05-13T12:00:00+00:00", "2024-05-16T12:00:00+00:00"),
+    )
+    facts = EscalationFacts(**{**facts.__dict__, "customer": "Acme", "status": "active", "lead_engineer": "ana"})
+
+    with engine.begin() as conn:
+        write_facts(conn, facts, frozenset(), {"EMEA": LONDON})
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT * FROM compliance_by_escalation")).mappings().all()
+        active = conn.execute(sa.text("SELECT * FROM active")).mappings().one()
+
+    # Met Monday, missed Tuesday and Wednesday, met Thursday; the window due after Friday is open and
+    # long past due (the views use the database's clock), so it counts as missed and overdue now.
+    assert [(r["due_windows"], r["met_windows"], r["share_met"], r["overdue_now"]) for r in rows] == [(5, 2, 0.4, 1)]
+    assert active["next_update_due"] == "2024-05-17T23:00:00+00:00"  # the end of Friday in London
+    assert active["overdue_by_working_days"] > 0
