@@ -21,6 +21,7 @@ from prometheus_client import start_http_server
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, TaskID, TextColumn
 from rich.table import Table
 
@@ -53,6 +54,7 @@ from infra.bootstrap import (
     build_timeline_consumer,
     build_watcher,
     consumer_config,
+    prepare_topics,
     read_model_engine,
     rebuild_notifier,
     rebuild_reporting,
@@ -76,7 +78,7 @@ from infra.notify.subscriptions import (
     set_paused,
 )
 from infra.notify.urls import OutboundUrlError
-from infra.settings import Settings
+from infra.settings import Settings, describe_invalid
 from projections.notification_tables import STATES as DELIVERY_STATES
 from projections.notification_tables import create_notifier_schema
 from projections.reports import REPORTS
@@ -160,6 +162,7 @@ def consume(
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1")
     engine = read_model_engine(settings)
+    prepare_topics(settings)  # a member that subscribes before the topic exists would be given nothing
     if name == "notifier":
         _consume_notifier(settings, engine)
         return
@@ -261,7 +264,7 @@ def status() -> None:
     reader = KafkaConsumer(**consumer_config(settings, None))
     try:
         lags = {
-            name: lag_by_partition(StoredOffsets(engine, group), reader, settings.events_topic)
+            name: lag_by_partition(StoredOffsets(engine, settings.group_name(group)), reader, settings.events_topic)
             for name, group in (
                 ("reporting", REPORTING_GROUP),
                 ("timeline", TIMELINE_GROUP),
@@ -631,7 +634,11 @@ def run() -> None:
     except EscalationError as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_DOMAIN_ERROR)
-    except (ValidationError, SettingsError) as error:
+    except ValidationError as error:
+        console.print(f"[red]error:[/red] invalid settings: {escape(describe_invalid(error))}", highlight=False)
+        sys.exit(EXIT_USAGE)
+    except SettingsError as error:
+        # Its message names the variable that is not valid JSON; the value itself stays out of it.
         console.print(f"[red]error:[/red] invalid settings ({error}); fix the ESCALATIONS_* variable it names")
         sys.exit(EXIT_USAGE)
     except BrokerUnavailableError as error:
