@@ -14,10 +14,13 @@ from collections.abc import Callable
 import httpx
 import structlog
 import uvicorn
-from kafka import KafkaAdminClient
 
+from consumers.notifier import GROUP as NOTIFIER_GROUP
+from consumers.reporting import GROUP as REPORTING_GROUP
+from consumers.watcher import GROUP as WATCHER_GROUP
 from domain.commands import Command, CommandResult
 from infra.bootstrap import (
+    broker_check,
     build_delivery_loop,
     build_notifier_consumer,
     build_relay,
@@ -25,15 +28,15 @@ from infra.bootstrap import (
     build_service,
     build_watcher,
     kafka_cluster,
+    lag_check,
     prepare_topics,
     read_model_engine,
+    replication_check,
 )
 from infra.http.app import create_app
 from infra.http.client import ApiCommands
 from infra.local.demo import DEMO_PEOPLE, demo_stories
-from infra.messaging.clients import connection_config
 from infra.messaging.relay_state import RelayLock
-from infra.messaging.topics import replication_health
 from infra.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -57,31 +60,6 @@ def supervised(name: str, run: Callable[[], None], stopping: threading.Event, ba
         restarts += 1
         stopping.wait(pause)
     return restarts
-
-
-def _replication_watch(settings: Settings, stopping: threading.Event) -> Callable[[], str] | None:
-    """The event topic's replication, checked every 2 s off the request path; None on a one-replica topic."""
-    if settings.topic_replication_factor == 1:
-        return None
-    latest = ["not checked yet"]
-
-    def keep_checking() -> None:
-        admin: KafkaAdminClient | None = None
-        while not stopping.is_set():
-            try:
-                admin = admin or KafkaAdminClient(**connection_config(settings), request_timeout_ms=3000)
-                latest[0] = replication_health(admin, settings.events_topic)
-            except Exception as error:  # noqa: BLE001 - any failure is the answer, reported as such
-                latest[0] = f"unavailable: {type(error).__name__}: {error}"
-                if admin is not None:
-                    admin.close()
-                admin = None
-            stopping.wait(2.0)
-        if admin is not None:
-            admin.close()
-
-    threading.Thread(target=keep_checking, name="replication-watch", daemon=True).start()
-    return lambda: latest[0]
 
 
 def serve(
@@ -122,24 +100,24 @@ def serve(
         for thread in parts.values():
             thread.start()
 
-        replication = _replication_watch(cluster, stopping)
-
-        def readiness() -> dict[str, str]:
-            checks = {name: "ok" if thread.is_alive() else "stopped" for name, thread in parts.items()}
-            if not relay.standing_by:  # a standby relay holds no producer; its instance still serves
-                checks["broker"] = "ok" if relay.connected else f"unreachable at {cluster.bootstrap_servers}"
-            if replication is not None:
-                checks["kafka_replication"] = replication()
-            checks["consumer_partitions"] = "ok" if consumer.assigned else "none assigned yet"
-            checks["watcher_partitions"] = "ok" if watcher.assigned else "none assigned yet"
-            return checks
-
+        readiness = {
+            "relay": lambda: "ok" if parts["relay"].is_alive() else "stopped",
+            "delivery": lambda: "ok" if parts["delivery"].is_alive() else "stopped",
+            # Every consumer group: its partitions assigned and its polls returning, not merely its thread alive.
+            "consumer": consumer.health,
+            "watcher": watcher.health,
+            "notifier": notifier.health,
+            "broker": broker_check(cluster),
+            **replication_check(cluster),
+            "lag": lag_check(cluster, engine, [REPORTING_GROUP, WATCHER_GROUP, NOTIFIER_GROUP], settings.ready_max_lag),
+        }
         app = create_app(
             service,
             engine,
             tokens,
             max_body_bytes=settings.api_max_body_bytes,
             readiness=readiness,
+            max_waiters=settings.api_max_waiting_readers,
             notify_allow_plain_http=settings.notify_allow_plain_http,
         )
         announce(f"Escalation Ledger API on http://{host}:{port} (Kafka at {cluster.bootstrap_servers})")

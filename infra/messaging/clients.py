@@ -18,6 +18,7 @@ def connection_config(settings: Settings) -> dict[str, Any]:
         "bootstrap_servers": settings.bootstrap_servers.split(","),
         "security_protocol": settings.kafka_security_protocol,
         "bootstrap_timeout_ms": settings.kafka_bootstrap_timeout_ms,
+        "client_id": settings.client_id,
         # After a leader change the client must learn the new leader; never trust metadata older than 5 s.
         "metadata_max_age_ms": 5_000,
     }
