@@ -48,6 +48,9 @@ log = structlog.get_logger(__name__)
 APPLIED = Counter("escalations_consumer_events_applied", "Events applied to a read model", ["group"])
 DEAD_LETTERED = Counter("escalations_consumer_events_dead_lettered", "Records sent to the dead-letter topic", ["group"])
 LAG = Gauge("escalations_consumer_lag", "Records behind the end of the topic", ["group", "partition"])
+DATABASE_RETRIES = Counter(
+    "escalations_consumer_database_retries", "Batches retried after the read model's database failed", ["group"]
+)
 RECREATED = Counter(
     "escalations_consumer_recreated", "Kafka clients recreated after holding no partition too long", ["group"]
 )
@@ -148,6 +151,7 @@ class ConsumerRunner:
         self._last_poll: float | None = None
         self._unassigned_since = clock()
         self._stopping = threading.Event()
+        self._database_failures = 0
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
 
@@ -159,8 +163,9 @@ class ConsumerRunner:
             while not self._stopping.is_set():
                 batch = consumer.poll(timeout_ms=200, max_records=self.max_records)
                 self._last_poll = self._clock()
+                if batch and not self._applied_or_rewound(batch):
+                    continue
                 if batch:
-                    self.apply_batch(batch)
                     self._fault("consumer.between_batches")
                 if self._idle_too_long():
                     consumer = self._recreate(consumer)
@@ -175,6 +180,30 @@ class ConsumerRunner:
                 applied=self.stats.applied,
                 dead_lettered=self.stats.dead_lettered,
             )
+
+    def _applied_or_rewound(self, batch: dict[TopicPartition, list[Any]]) -> bool:
+        """Apply the batch; if the read model's database fails (locked, restarting, unreachable), nothing
+        of the batch was committed, so go back to the stored offsets, wait, and let the next poll retry."""
+        try:
+            self.apply_batch(batch)
+        except sa.exc.OperationalError as error:
+            self._database_failures += 1
+            pause = min(0.25 * 2**self._database_failures, 10.0)
+            DATABASE_RETRIES.labels(self.group).inc()
+            log.warning(
+                "consumer.database_unavailable",
+                group=self.group,
+                error=str(error.orig or error).splitlines()[0],
+                retry_in_seconds=pause,
+            )
+            assert self._consumer is not None
+            for tp, records in batch.items():
+                if records:
+                    self._consumer.seek(tp, records[0].offset)  # where this batch began: nothing of it committed
+            self._stopping.wait(pause)
+            return False
+        self._database_failures = 0
+        return True
 
     def health(self, stalled_after: float = 5.0) -> str:
         """ "ok", or why this member is not doing its share (for readiness)."""

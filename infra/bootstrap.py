@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 import orjson
 import sqlalchemy as sa
+import structlog
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from consumers.notifier import GROUP as NOTIFIER_GROUP
@@ -45,6 +47,8 @@ from projections.deadlines import DeadlinePolicy
 from projections.notification_tables import create_notifier_schema, reset_notifier_context
 from projections.tables import create_schema, drop_schema
 from projections.timeline_tables import create_timeline_schema, drop_timeline_schema
+
+log = structlog.get_logger(__name__)
 
 
 def utc_now() -> datetime:
@@ -138,9 +142,26 @@ def payload_cipher(settings: Settings) -> PayloadCipher | None:
 def read_model_engine(settings: Settings) -> sa.Engine:
     if settings.read_model_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(settings.read_model)
-    create_schema(engine)
+    # SQLite serialises writers; consumers of several read models share one file, so wait for the lock
+    # (30 s, not the driver's 5 s) rather than fail a batch on a busy machine.
+    sqlite = settings.read_model.startswith("sqlite")
+    engine = sa.create_engine(settings.read_model, connect_args={"timeout": 30} if sqlite else {})
+    _create_racing_others(engine, create_schema)
     return engine
+
+
+def _create_racing_others(engine: sa.Engine, create: Callable[[sa.Engine], None], attempts: int = 5) -> None:
+    """Create a schema while other processes may be creating it too (create_all and views are not atomic)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            create(engine)
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as error:
+            if attempt == attempts:
+                raise
+            log.warning("read_model.schema_race", attempt=attempt, error=str(error).splitlines()[0])
+            time.sleep(0.2 * attempt)
+        else:
+            return
 
 
 def consumer_config(settings: Settings, group: str | None) -> dict[str, Any]:

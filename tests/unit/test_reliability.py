@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 import sqlalchemy as sa
+from kafka import TopicPartition
 from pydantic import ValidationError
 
 from consumers.runtime import ConsumerRunner
 from infra.health import ReadinessMonitor
+from infra.local.ports import wait_until
 from infra.settings import Settings, describe_invalid
 
 TOPIC = "escalations.events"
@@ -141,3 +144,76 @@ def test_consumer_groups_and_the_client_id_carry_the_configured_prefix() -> None
 
     assert settings.group_name("escalations.reporting") == "staging.escalations.reporting"
     assert settings.client_id == "staging.escalation-ledger"
+
+
+class Record(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+class OnePartition:
+    """A member holding partition 0 of a topic with four records, served from wherever it was sought to."""
+
+    def __init__(self) -> None:
+        self.records = [Record(TOPIC, 0, offset, b"e%d" % offset) for offset in range(4)]
+        self.position = 0
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {0}
+
+    def assign(self, partitions: list[TopicPartition]) -> None: ...
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.position = offset
+
+    def seek_to_beginning(self, tp: TopicPartition) -> None:
+        self.position = 0
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return len(self.records)
+
+    def poll(self, **_: Any) -> dict[TopicPartition, list[Record]]:
+        batch, self.position = self.records[self.position : self.position + 2], min(self.position + 2, 4)
+        return {TopicPartition(TOPIC, 0): batch} if batch else {}
+
+    def close(self) -> None: ...
+
+
+class LockedOnce:
+    """Applies records, but the database is locked the first time a batch is written."""
+
+    def __init__(self) -> None:
+        self.failed = False
+        self.applied: list[bytes] = []
+
+    def apply(self, conn: sa.Connection, decoded: list[Any], on_error: Any) -> int:
+        if not self.failed:
+            self.failed = True
+            raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+        self.applied += [d.record.value for d in decoded]
+        return len(decoded)
+
+
+def test_a_batch_the_database_refused_is_applied_again_from_where_it_began_and_only_once(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'read.db'}")
+    projector = LockedOnce()
+    runner = ConsumerRunner(
+        engine=engine,
+        projector=projector,
+        decode=lambda record: record,
+        consumer_factory=OnePartition,  # type: ignore[arg-type]
+        dead_letters=lambda: None,  # type: ignore[arg-type, return-value]
+        topic=TOPIC,
+        dead_letter_topic="dlq",
+        group="test",
+        join_group=False,
+    )
+    threading.Thread(target=runner.run, daemon=True).start()
+
+    wait_until(lambda: runner.offsets.load(TOPIC) == {0: 4}, timeout=10, what="the consumer to store offset 4")
+    runner.stop()
+
+    assert projector.failed
+    assert projector.applied == [b"e0", b"e1", b"e2", b"e3"]
