@@ -23,9 +23,11 @@ def list_escalations(conn: sa.Connection, **filters: str | None) -> list[dict[st
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def position_seen(conn: sa.Connection, escalation_id: str | None = None) -> int:
-    """The newest event-store position the read model has applied (for one escalation, if given)."""
-    query = sa.select(sa.func.max(escalations.c.position))
+def position_seen(
+    conn: sa.Connection, escalation_id: str | None = None, column: sa.Column[Any] = escalations.c.position
+) -> int:
+    """The newest event-store position (or `column`) the read model has applied (for one escalation, if given)."""
+    query = sa.select(sa.func.max(column))
     if escalation_id is not None:
         query = query.where(escalations.c.escalation_id == escalation_id)
     return int(conn.execute(query).scalar() or 0)

@@ -24,11 +24,14 @@ from rich.console import Console
 from rich.progress import Progress, TaskID, TextColumn
 from rich.table import Table
 
+from consumers.notifier import GROUP as NOTIFIER_GROUP
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.runtime import StoredOffsets, lag_by_partition
+from consumers.timeline import GROUP as TIMELINE_GROUP
 from domain.errors import EscalationError
 from domain.events import EscalationEvent, event_fields
 from infra.audit import (
+    TimelinesMissingError,
     history_as_recorded,
     read_whole_topic,
     table_checksums,
@@ -38,6 +41,7 @@ from infra.audit import (
 from infra.bootstrap import (
     build_delivery_loop,
     build_notifier_consumer,
+    build_region_zones,
     build_relay,
     build_reporting_consumer,
     build_service,
@@ -70,16 +74,18 @@ from projections.notification_tables import create_notifier_schema
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
 from projections.tables import READ_MODEL_TABLES, ReadModelOutdatedError
+from projections.timeline import timeline
 
 app = typer.Typer(help="Escalation Ledger: run customer account escalations, event-sourced.", no_args_is_help=True)
 # Reports are wide: off a terminal (pipes, CI logs) print them at full width rather than 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
 
 EXIT_USAGE = 2
-EXIT_AUDIT_FAILED = 6
 EXIT_DOMAIN_ERROR = 3
 EXIT_UNAVAILABLE = 4  # a broker or database could not be reached
 EXIT_CONFLICT = 5  # another relay holds the lock, or a topic exists with the wrong settings
+EXIT_AUDIT_FAILED = 6  # a stored read model differs from history
+EXIT_NOT_BUILT = 7  # a read model the command reads has not been built yet
 
 
 @app.callback()
@@ -126,6 +132,9 @@ def serve_command(
 
 
 READ_MODELS = ["reporting", "timeline", "notifier"]
+READ_MODEL_HELP = "The read model: reporting, timeline or notifier."
+# Every consumer group and the read model it writes (`status` shows each one's lag).
+CONSUMER_GROUPS = {"reporting": REPORTING_GROUP, "timeline": TIMELINE_GROUP, "notifier": NOTIFIER_GROUP}
 audit = typer.Typer(help="Replay and verify history: timelines, and the state as of a moment.", no_args_is_help=True)
 app.add_typer(audit, name="audit")
 
@@ -138,7 +147,7 @@ def _check_read_model(name: str) -> None:
 
 @app.command()
 def consume(
-    name: str = typer.Argument(..., help="The read model family: reporting."),
+    name: str = typer.Argument(..., help=READ_MODEL_HELP),
     metrics_port: int | None = typer.Option(None, envvar="ESCALATIONS_METRICS_PORT", help="Serve Prometheus metrics."),
 ) -> None:
     """Run one consumer of a read model until stopped (start several to share the partitions)."""
@@ -175,7 +184,7 @@ def _consume_notifier(settings: Settings, engine: sa.Engine) -> None:
 
 
 @app.command()
-def rebuild(name: str = typer.Argument(..., help="The read model family: reporting.")) -> None:
+def rebuild(name: str = typer.Argument(..., help=READ_MODEL_HELP)) -> None:
     """Drop a read model and rebuild it from offset zero, with a progress bar. Stop its consumers first."""
     _check_read_model(name)
     settings = Settings()
@@ -206,7 +215,8 @@ def report(
 
 @app.command()
 def status() -> None:
-    """Where each part stands: the relay's checkpoint, and each read model's lag per partition."""
+    """Where each part stands: the relay's checkpoint, and the lag per partition of every consumer group
+    (reporting, timeline, notifier)."""
     settings = Settings()
     service = build_service(settings)
     newest = service.recorder.max_notification_id() or 0
@@ -216,14 +226,23 @@ def status() -> None:
     )
     engine = read_model_engine(settings)
     reader = KafkaConsumer(**consumer_config(settings, None))
+    rows: list[dict[str, Any]] = []
     try:
-        lags = lag_by_partition(StoredOffsets(engine, REPORTING_GROUP), reader, settings.events_topic)
+        for read_model, group in CONSUMER_GROUPS.items():
+            lags = lag_by_partition(StoredOffsets(engine, group), reader, settings.events_topic)
+            rows += [
+                {
+                    "read_model": read_model,
+                    "group": group,
+                    "partition": p,
+                    "applied_up_to": s,
+                    "end_offset": e,
+                    "lag": lag,
+                }
+                for p, (s, e, lag) in lags.items()
+            ]
     finally:
         reader.close()
-    rows = [
-        {"read_model": "reporting", "partition": p, "applied_up_to": s, "end_offset": e, "lag": lag}
-        for p, (s, e, lag) in lags.items()
-    ]
     print_rows("Consumer lag", rows, "table")
     create_notifier_schema(engine)
     print_rows("Notifier deliveries (escalations notify dead / retry)", [delivery_counts(engine)], "table")
@@ -235,7 +254,9 @@ def retro(
     output: str = typer.Option("md", "--format", help="md or json."),
 ) -> None:
     """Print the escalation's retrospective, in the shape of a retro issue (from the event store)."""
-    document = retrospective(history_as_recorded(build_service(Settings()), escalation_id), utc_now())
+    settings = Settings()
+    events = history_as_recorded(build_service(settings), escalation_id)
+    document = retrospective(events, utc_now(), timeline(events, build_region_zones(settings)))
     if output == "json":
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
     else:
@@ -244,10 +265,16 @@ def retro(
 
 @audit.command("verify")
 def audit_verify(escalation_id: UUID | None = typer.Argument(None, help="One escalation (default: all).")) -> None:
-    """Recompute every timeline's hash chain from the event store and compare it with the stored one."""
+    """Recompute every timeline's hash chain from the event store (and the topic, with Kafka configured)
+    and compare it with the stored one. Exit 6 when one differs, 7 when no timeline was ever built."""
     settings = Settings()
     engine = read_model_engine(settings)
-    problems = {"event store": verify_timelines(build_service(settings), engine, escalation_id)}
+    zones = build_region_zones(settings)
+    try:
+        problems = {"event store": verify_timelines(build_service(settings), engine, zones, escalation_id)}
+    except TimelinesMissingError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(EXIT_NOT_BUILT) from None
     if settings.kafka_bootstrap_servers:
         reader = KafkaConsumer(**consumer_config(settings, None))
         try:
@@ -256,7 +283,7 @@ def audit_verify(escalation_id: UUID | None = typer.Argument(None, help="One esc
             reader.close()
         if escalation_id is not None:
             events = [e for e in events if e.escalation_id == str(escalation_id)]
-        found = verify_timelines_against_topic(engine, events)
+        found = verify_timelines_against_topic(engine, events, zones)
         problems["topic"] = {k: v for k, v in found.items() if escalation_id is None or k == str(escalation_id)}
     else:
         console.print("No ESCALATIONS_KAFKA_BOOTSTRAP_SERVERS: checked against the event store only.")

@@ -1,7 +1,8 @@
-"""`escalations serve`: the API, the relay and the reporting consumer in one supervised process.
+"""`escalations serve`: the API, the relay and every consumer (reporting, timeline, notifier) in one
+supervised process.
 
 With no Kafka configured it runs on the embedded broker and SQLite, so one command gives a
-working system; in production each part can also run alone (`relay`, `consume reporting`).
+working system; in production each part can also run alone (`relay`, `consume reporting|timeline|notifier`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from domain.commands import Command, CommandResult
 from infra.bootstrap import (
     build_delivery_loop,
     build_notifier_consumer,
+    build_region_zones,
     build_relay,
     build_reporting_consumer,
     build_service,
+    build_timeline_consumer,
     kafka_cluster,
     prepare_topics,
     read_model_engine,
@@ -75,12 +78,14 @@ def serve(
         relay = build_relay(cluster, service)
         embedded = settings.kafka_bootstrap_servers is None
         consumer = build_reporting_consumer(cluster, engine, join_group=not embedded)
+        timelines = build_timeline_consumer(cluster, engine, join_group=not embedded)
         notifier = build_notifier_consumer(cluster, engine, join_group=not embedded)
         delivery = build_delivery_loop(cluster, engine)
         stopping = threading.Event()
         runs: dict[str, Callable[[], None]] = {
             "relay": lambda: relay.run(RelayLock(cluster.event_store_url), standby=True),
             "consumer": consumer.run,
+            "timeline": timelines.run,
             "notifier": notifier.run,
             "delivery": delivery.run,
         }
@@ -104,6 +109,7 @@ def serve(
             max_body_bytes=settings.api_max_body_bytes,
             readiness=readiness,
             notify_allow_plain_http=settings.notify_allow_plain_http,
+            zones=build_region_zones(cluster),
         )
         announce(f"Escalation Ledger API on http://{host}:{port} (Kafka at {cluster.bootstrap_servers})")
         # uvicorn stops on SIGINT/SIGTERM and then re-raises the signal to the handler it found: make
@@ -118,6 +124,7 @@ def serve(
             stopping.set()
             relay.stop()
             consumer.stop()
+            timelines.stop()
             notifier.stop()
             delivery.stop()
             for thread in parts.values():

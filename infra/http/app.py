@@ -23,7 +23,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from domain import commands as c
 from domain.errors import EscalationError
 from domain.service import EscalationService
-from infra.audit import history_as_recorded
 from infra.http import bodies
 from infra.http.notifications import mount_notifications
 from infra.http.pages import mount_pages
@@ -31,7 +30,9 @@ from infra.http.problems import domain_error, problem, validation_error
 from projections import queries
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
-from projections.timeline import timeline
+from projections.tables import escalations, load_events
+from projections.timeline import TimelineEntry, Zones
+from projections.timeline_tables import entries_of, timeline_entries
 
 MANAGER, ENGINEER, AUDITOR, ANALYST = "manager", "engineer", "auditor", "analyst"
 ROLES = (MANAGER, ENGINEER, AUDITOR, ANALYST)
@@ -193,8 +194,10 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
     max_body_bytes: int = 64 * 1024,
     readiness: Callable[[], dict[str, str]] = dict,
     notify_allow_plain_http: bool = False,
+    zones: Zones | None = None,
 ) -> FastAPI:
-    """`tokens` maps a bearer token to "role:name" (the name becomes each event's actor)."""
+    """`tokens` maps a bearer token to "role:name" (the name becomes each event's actor); `zones` are the
+    region calendars' zones, for the local times the pages show (UTC when not given)."""
     # /docs is served by the pages from vendored assets (sites run air-gapped); ReDoc would need a CDN.
     app = FastAPI(title="Escalation Ledger", version="1.0.0", description=__doc__, docs_url=None, redoc_url=None)
     app.add_middleware(BodySizeLimit, limit=max_body_bytes)
@@ -264,16 +267,30 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
         return JSONResponse(jsonable_encoder(events))
 
     @app.get("/escalations/{escalation_id}/timeline", tags=["queries"])
-    def get_timeline(escalation_id: UUID, _: Annotated[Principal, Depends(authorised(READERS))]) -> JSONResponse:
-        return JSONResponse([asdict(entry) for entry in timeline(history_as_recorded(service, escalation_id))])
+    def get_timeline(
+        escalation_id: UUID,
+        _: Annotated[Principal, Depends(authorised(READERS))],
+        timeout: Annotated[float, Query(ge=0, le=30, description="how long to wait for the read model")] = 5.0,
+    ) -> JSONResponse:
+        """The stored, hash-chained timeline, once it holds every event the store has recorded (else 503)."""
+        version = service.state(escalation_id)["version"]
+        entries = _wait_for_timeline(read_model, str(escalation_id), version, timeout)
+        return JSONResponse([asdict(entry) for entry in entries])
 
     @app.get("/escalations/{escalation_id}/retrospective", tags=["queries"])
     def get_retrospective(
         escalation_id: UUID,
         _: Annotated[Principal, Depends(authorised(READERS))],
         output: Annotated[str, Query(alias="format", pattern="^(md|json)$")] = "md",
+        timeout: Annotated[float, Query(ge=0, le=30, description="how long to wait for the read models")] = 5.0,
     ) -> Response:
-        document = retrospective(history_as_recorded(service, escalation_id), datetime.now(UTC))
+        """From the read models (the reporting model's events, the stored timeline), once both caught up."""
+        key, version = str(escalation_id), service.state(escalation_id)["version"]
+        entries = _wait_for_timeline(read_model, key, version, timeout)
+        _wait_for(read_model, version, timeout, escalation_id, column=escalations.c.version)
+        with read_model.connect() as conn:
+            events = load_events(conn, [key])[key]
+        document = retrospective(events, datetime.now(UTC), entries)
         if output == "json":
             return JSONResponse(jsonable_encoder(document))
         return PlainTextResponse(render_markdown(document), media_type="text/markdown")
@@ -310,7 +327,14 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
         with read_model.connect() as conn:
             return JSONResponse(jsonable_encoder(REPORTS[name](conn, datetime.now(UTC))))
 
-    mount_pages(app, service, read_model, principals, {route.command.__name__: route.roles for route in ROUTES})
+    mount_pages(
+        app,
+        service,
+        read_model,
+        principals,
+        {route.command.__name__: route.roles for route in ROUTES},
+        zones or {},
+    )
     mount_notifications(app, read_model, authorised(MANAGERS), allow_plain_http=notify_allow_plain_http)
 
     @app.get("/healthz", tags=["operations"])
@@ -413,8 +437,15 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _wait_for(read_model: sa.Engine, position: int | None, timeout: float, escalation_id: UUID | None = None) -> None:
-    """Read-your-writes: wait until the read model has applied a command's position.
+def _wait_for(
+    read_model: sa.Engine,
+    position: int | None,
+    timeout: float,
+    escalation_id: UUID | None = None,
+    column: sa.Column[Any] = escalations.c.position,
+) -> None:
+    """Read-your-writes: wait until the read model has applied a command's position (or, with
+    `column=escalations.c.version`, an escalation's version).
 
     With the command's escalation id the wait is exact for that escalation; without it, it waits
     until the read model has seen that position anywhere.
@@ -424,9 +455,32 @@ def _wait_for(read_model: sa.Engine, position: int | None, timeout: float, escal
     deadline = time.monotonic() + timeout
     while True:
         with read_model.connect() as conn:
-            seen = queries.position_seen(conn, str(escalation_id) if escalation_id else None)
+            seen = queries.position_seen(conn, str(escalation_id) if escalation_id else None, column)
         if seen >= position:
             return
         if time.monotonic() > deadline:
             raise _NotCaughtUp(f"the read model has not reached position {position} within {timeout}s; retry shortly")
+        time.sleep(0.02)
+
+
+def _wait_for_timeline(read_model: sa.Engine, escalation_id: str, version: int, timeout: float) -> list[TimelineEntry]:
+    """The stored timeline once it reaches `version` (the event store's), or 503 with Retry-After.
+
+    The timeline consumer appends entries after the event is published: a reader that just wrote
+    waits here rather than being shown a timeline without its own event."""
+    deadline = time.monotonic() + timeout
+    while True:
+        entries: list[TimelineEntry] = []
+        if sa.inspect(read_model).has_table(timeline_entries.name):
+            with read_model.connect() as conn:
+                entries = entries_of(conn, escalation_id)
+        if entries and entries[-1].version >= version:
+            return [e for e in entries if e.version <= version]
+        if time.monotonic() > deadline:
+            have = entries[-1].version if entries else 0
+            msg = (
+                f"the timeline read model holds {have} of this escalation's {version} events after {timeout}s "
+                "(is the timeline consumer running? `escalations status` shows its lag); retry shortly"
+            )
+            raise _NotCaughtUp(msg)
         time.sleep(0.02)
