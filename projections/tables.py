@@ -7,6 +7,7 @@ describes each column.
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import orjson
@@ -268,6 +269,33 @@ NOW = {
     "postgresql": "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"')",
 }
 
+# Hours from one stored instant to another (or, when that one is null, to now): HOURS_UNTIL(a, b) in a view.
+HOURS = {
+    "sqlite": "((julianday({until}) - julianday({since})) * 24.0)",
+    "postgresql": "(EXTRACT(EPOCH FROM (CAST({until} AS TIMESTAMPTZ) - CAST({since} AS TIMESTAMPTZ))) / 3600.0)",
+}
+# The specialist teams an escalation went to, in order, as one text: `{teams}` in a view.
+TEAMS = {
+    "sqlite": """(SELECT group_concat(o.team, ', ') FROM (
+        SELECT t.team FROM escalation_specialist_teams t
+        WHERE t.escalation_id = e.escalation_id ORDER BY t.number) o)""",
+    "postgresql": """(SELECT string_agg(t.team, ', ' ORDER BY t.number) FROM escalation_specialist_teams t
+        WHERE t.escalation_id = e.escalation_id)""",
+}
+# Per milestone: each escalation's hours ranked within its severity, region and quarter, for the medians
+# and 90th percentiles in `durations` (ROW_NUMBER and COUNT windows, which both dialects have).
+MILESTONES = ("hours_to_lead", "hours_to_scope", "hours_to_monitoring", "hours_to_close")
+_MILESTONE_ROWS = "\n        UNION ALL ".join(
+    f"SELECT severity, region, quarter, '{m}' AS milestone, {m} AS hours FROM quartered WHERE {m} IS NOT NULL"  # noqa: S608
+    for m in MILESTONES
+)
+# The median averages the middle one or two; the 90th percentile is the nearest rank, ceil(0.9 n).
+_MILESTONE_COLUMNS = ",\n               ".join(
+    f"ROUND2(AVG(CASE WHEN milestone = '{m}' AND rn IN ((n + 1) / 2, (n + 2) / 2) THEN hours END)) AS {m}_median, "
+    f"ROUND2(MAX(CASE WHEN milestone = '{m}' AND rn = (9 * n + 9) / 10 THEN hours END)) AS {m}_p90"
+    for m in MILESTONES
+)
+
 # One view per report, named after it; `{now}` is filled in per dialect. Booleans are compared with
 # TRUE/FALSE and counted through CASE, shares are integer arithmetic cast to DOUBLE PRECISION at the
 # end, so SQLite and PostgreSQL return the same rows.
@@ -361,6 +389,38 @@ VIEWS = {
                SUM(CASE WHEN x.out_of_hours = TRUE AND x.reviewed = FALSE THEN 1 ELSE 0 END) AS unreviewed
         FROM escalation_emergencies x JOIN escalations e ON e.escalation_id = x.escalation_id
         GROUP BY x.escalation_id, e.customer""",
+    "durations_ranked": f"""
+        WITH quartered AS (
+            SELECT severity, region, hours_to_lead, hours_to_scope, hours_to_monitoring, hours_to_close,
+                   SUBSTR(opened_at, 1, 4) || '-Q' || CAST((CAST(SUBSTR(opened_at, 6, 2) AS INTEGER) + 2) / 3 AS TEXT)
+                       AS quarter
+            FROM escalations),
+        milestones AS (
+            {_MILESTONE_ROWS})
+        SELECT severity, region, quarter, milestone, hours,
+               ROW_NUMBER() OVER (PARTITION BY severity, region, quarter, milestone ORDER BY hours) AS rn,
+               COUNT(*) OVER (PARTITION BY severity, region, quarter, milestone) AS n
+        FROM milestones""",  # noqa: S608 - the milestones are our column names
+    "durations": f"""
+        SELECT severity, region, quarter,
+               {_MILESTONE_COLUMNS}
+        FROM durations_ranked GROUP BY severity, region, quarter""",  # noqa: S608 - our column names
+    "stalls": """
+        SELECT e.escalation_id, e.customer,
+               (SELECT COUNT(*) FROM escalation_stalls s WHERE s.escalation_id = e.escalation_id) AS stalls,
+               COALESCE((SELECT ROUND2(SUM(HOURS_UNTIL(s.started_at, s.ended_at))) FROM escalation_stalls s
+                         WHERE s.escalation_id = e.escalation_id), 0.0) AS hours_stalled,
+               COALESCE({teams}, '') AS specialist_teams,
+               (SELECT ROUND2(MIN(t.hours_since_stall)) FROM escalation_specialist_teams t
+                WHERE t.escalation_id = e.escalation_id) AS hours_from_stall_to_escalation
+        FROM escalations e
+        WHERE EXISTS (SELECT 1 FROM escalation_stalls s WHERE s.escalation_id = e.escalation_id)
+           OR EXISTS (SELECT 1 FROM escalation_specialist_teams t WHERE t.escalation_id = e.escalation_id)""",
+    "uncertainty": """
+        SELECT u.escalation_id, e.customer, u.uncertainty_id, u.question, u.state, u.raised_at, u.settled_at,
+               ROUND1(HOURS_UNTIL(u.raised_at, u.settled_at)) AS hours_unknown,
+               CASE WHEN u.became_risk = TRUE THEN 1 ELSE 0 END AS became_risk
+        FROM escalation_uncertainties u JOIN escalations e ON e.escalation_id = u.escalation_id""",
     "follow_up_actions": """
         SELECT a.escalation_id, e.customer, a.action_id, a.what, a.owner, a.due_on, a.ticket, a.outcome,
                a.settled_at,
@@ -370,7 +430,28 @@ VIEWS = {
 
 
 def view_sql(name: str, dialect: str) -> str:
-    return VIEWS[name].format(now=NOW.get(dialect, NOW["sqlite"]))
+    """The view's SQL for this dialect: "now", hours between instants, the teams, and rounding filled in."""
+    chosen = dialect if dialect in NOW else "sqlite"
+    sql = re.sub(
+        r"HOURS_UNTIL\(([\w.]+), ([\w.]+)\)",
+        lambda m: HOURS[chosen].format(since=m[1], until=f"COALESCE({m[2]}, {{now}})"),
+        VIEWS[name],
+    )
+    return _expand_rounding(sql).format(now=NOW[chosen], teams=TEAMS[chosen])
+
+
+def _expand_rounding(sql: str) -> str:
+    """ROUNDn(x) -> CAST(ROUND(CAST(x AS NUMERIC), n) AS DOUBLE PRECISION): PostgreSQL rounds NUMERIC to
+    digits, not DOUBLE PRECISION; both dialects then return the same floats."""
+    while found := re.search(r"ROUND([12])\(", sql):
+        start, digits, depth, end = found.start(), found[1], 0, found.end() - 1
+        for end in range(found.end() - 1, len(sql)):
+            depth += {"(": 1, ")": -1}.get(sql[end], 0)
+            if depth == 0:
+                break
+        inner = sql[found.end() : end]
+        sql = f"{sql[:start]}CAST(ROUND(CAST({inner} AS NUMERIC), {digits}) AS DOUBLE PRECISION){sql[end + 1 :]}"
+    return sql
 
 
 def create_schema(engine: sa.Engine) -> None:
