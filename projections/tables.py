@@ -202,6 +202,7 @@ escalation_compliance_windows = sa.Table(
     sa.Column("month", sa.String(7), nullable=False),
     sa.Column("week", sa.String(10), nullable=False),
     sa.Column("gap_working_days", sa.Integer, nullable=False),
+    sa.Column("gap_since", sa.String(40), nullable=False),
 )
 
 # The working days of each region, each with the UTC instant it starts: overdue-by counts in plain SQL.
@@ -234,7 +235,7 @@ reporting_state = sa.Table(
 
 # Read models are rebuilt from history rather than migrated in place: a schema change bumps this
 # version, and a read model written by an older version asks for `escalations rebuild reporting`.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 schema_versions = sa.Table(
     "read_model_schema",
     metadata,
@@ -302,11 +303,15 @@ _MILESTONE_COLUMNS = ",\n               ".join(
 VIEWS = {
     "compliance_windows_now": """
         SELECT w.escalation_id, w.window_number, w.region, w.lead_engineer, w.cadence_days, w.opened_at,
-               w.due_at, w.met_at, w.day, w.month, w.week, w.gap_working_days,
+               w.due_at, w.met_at, w.day, w.month, w.week,
+               CASE WHEN w.is_open = TRUE THEN (
+                   SELECT COUNT(*) FROM region_working_days c
+                   WHERE c.region = w.region AND c.starts_at > w.gap_since AND c.starts_at <= {now})
+               ELSE w.gap_working_days END AS gap_working_days,
+               CASE WHEN w.is_open = FALSE OR w.due_at <= {now} THEN 1 ELSE 0 END AS due,
                CASE WHEN w.met_at IS NOT NULL THEN 1 ELSE 0 END AS met,
-               CASE WHEN w.is_open = TRUE THEN 1 ELSE 0 END AS overdue_now
-        FROM escalation_compliance_windows w
-        WHERE w.is_open = FALSE OR w.due_at <= {now}""",
+               CASE WHEN w.is_open = TRUE AND w.due_at <= {now} THEN 1 ELSE 0 END AS overdue_now
+        FROM escalation_compliance_windows w""",
     "active": """
         SELECT e.escalation_id, e.customer, e.region, e.severity, e.status, e.lead_engineer, e.dri_manager,
                e.escalation_dri, e.backup_engineer, e.product_dri, e.channel, e.opened_at, e.last_update_at,
@@ -322,28 +327,28 @@ VIEWS = {
     "active_escalations": """
         SELECT * FROM active""",
     "compliance": """
-        SELECT lead_engineer, region, month, week, COUNT(*) AS due_windows, SUM(met) AS met_windows,
-               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+        SELECT lead_engineer, region, month, week, SUM(due) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + SUM(due)) / NULLIF(2 * SUM(due), 0) AS DOUBLE PRECISION) / 1000 AS share_met,
                MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
         FROM compliance_windows_now GROUP BY lead_engineer, region, month, week""",
     "compliance_by_month": """
-        SELECT lead_engineer, region, month, COUNT(*) AS due_windows, SUM(met) AS met_windows,
-               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+        SELECT lead_engineer, region, month, SUM(due) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + SUM(due)) / NULLIF(2 * SUM(due), 0) AS DOUBLE PRECISION) / 1000 AS share_met,
                MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
         FROM compliance_windows_now GROUP BY lead_engineer, region, month""",
     "compliance_by_week": """
-        SELECT lead_engineer, region, week, COUNT(*) AS due_windows, SUM(met) AS met_windows,
-               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+        SELECT lead_engineer, region, week, SUM(due) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + SUM(due)) / NULLIF(2 * SUM(due), 0) AS DOUBLE PRECISION) / 1000 AS share_met,
                MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
         FROM compliance_windows_now GROUP BY lead_engineer, region, week""",
     "compliance_by_escalation": """
-        SELECT escalation_id, region, COUNT(*) AS due_windows, SUM(met) AS met_windows,
-               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+        SELECT escalation_id, region, SUM(due) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + SUM(due)) / NULLIF(2 * SUM(due), 0) AS DOUBLE PRECISION) / 1000 AS share_met,
                MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
         FROM compliance_windows_now GROUP BY escalation_id, region""",
     "compliance_by_region": """
-        SELECT region, COUNT(*) AS due_windows, SUM(met) AS met_windows,
-               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+        SELECT region, SUM(due) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + SUM(due)) / NULLIF(2 * SUM(due), 0) AS DOUBLE PRECISION) / 1000 AS share_met,
                MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
         FROM compliance_windows_now GROUP BY region""",
     "workload": """
@@ -594,6 +599,7 @@ def _window_rows(f: EscalationFacts, calendar: RegionCalendar) -> list[dict[str,
             "month": w.day[:7],
             "week": _week_start(w.day),
             "gap_working_days": w.gap_working_days,
+            "gap_since": w.gap_since,
         }
         for w in found
     ]
