@@ -317,3 +317,52 @@ class SettleFollowUpAction(EscalationCommand):
 class CompleteRetrospective(EscalationCommand):
     completed_on: date
     notes: Notes = ""
+
+
+# -- What the ledger's watcher records by itself (not on the HTTP API) --------------------------
+# Each carries the id of the deadline that fired, derived from the deadline, so the aggregate can
+# refuse a second one whatever crashed or ran twice.
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordUpdateOverdue(EscalationCommand):
+    deadline_id: Name
+    due_at: datetime
+    gap_started_at: datetime
+    working_days_overdue: int
+    allowed_working_days: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoticeStall(EscalationCommand):
+    deadline_id: Name
+    no_progress_since: datetime
+    working_days: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndMonitoringPeriod(EscalationCommand):
+    deadline_id: Name
+    due_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordRetrospectiveDue(EscalationCommand):
+    deadline_id: Name
+    closed_at: datetime
+    working_days_since_closing: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordFollowUpActionOverdue(EscalationCommand):
+    deadline_id: Name
+    action_id: Name
+
+
+WATCHER_COMMANDS: tuple[type[EscalationCommand], ...] = (
+    RecordUpdateOverdue,
+    NoticeStall,
+    EndMonitoringPeriod,
+    RecordRetrospectiveDue,
+    RecordFollowUpActionOverdue,
+)

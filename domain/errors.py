@@ -21,3 +21,15 @@ class VersionConflictError(EscalationError):
 
 class EscalationNotFoundError(EscalationError):
     """No escalation has the given id."""
+
+
+class DeadlineSettledError(IllegalTransitionError):
+    """A deadline the ledger's watcher fires is already settled: nothing more to record for it."""
+
+
+class DeadlineAlreadyFiredError(DeadlineSettledError):
+    """The deadline with this id already recorded its event (a retry, a second watcher, a rebuild)."""
+
+
+class DeadlineNoLongerDueError(DeadlineSettledError):
+    """What the deadline waited for happened meanwhile (an update came, monitoring was interrupted)."""

@@ -17,7 +17,12 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.calendar import working_days_between
-from domain.errors import IllegalTransitionError, InvalidCommandError
+from domain.errors import (
+    DeadlineAlreadyFiredError,
+    DeadlineNoLongerDueError,
+    IllegalTransitionError,
+    InvalidCommandError,
+)
 from domain.events import (
     ALL_EVENT_TYPES,
     CorrectionRecorded,
@@ -29,17 +34,20 @@ from domain.events import (
     EscalationOpened,
     ExitCriterionMet,
     FollowUpActionAdded,
+    FollowUpActionOverdue,
     FollowUpActionSettled,
     HelperAdded,
     HelperRemoved,
     LeadEngineerAssigned,
     MonitoringInterrupted,
+    MonitoringPeriodEnded,
     MonitoringStarted,
     PreparationCompleted,
     ProductDriAssigned,
     ProgressResumed,
     ProgressStalled,
     RetrospectiveCompleted,
+    RetrospectiveDue,
     RetrospectiveOpened,
     RiskDefined,
     RiskRecorded,
@@ -50,6 +58,7 @@ from domain.events import (
     SyncCadenceAgreed,
     UncertaintyAnswered,
     UncertaintyRaised,
+    UpdateOverdue,
     UpdatePosted,
     UpdatesPaused,
 )
@@ -126,6 +135,10 @@ class Escalation(Aggregate):
         self.helpers: dict[str, dict[str, str]] = {}
         self.risks: dict[str, dict[str, Any]] = {}
         self.event_types: list[str] = []
+        # The watcher's bookkeeping: when progress last showed, which deadlines already recorded their event.
+        self.progress_at: datetime | None = None
+        self.update_overdue_since: datetime | None = None
+        self.fired_deadlines: list[str] = []
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Escalation:
         # The repository's aggregate cache hands every command a deep copy. Only the lists and dicts
@@ -419,6 +432,7 @@ class Escalation(Aggregate):
             stamp,
             reason=require_text(reason, "reason"),
             noticed_by=require_text(noticed_by, "noticed_by"),
+            deadline_id=None,
         )
 
     def resume_progress(self, stamp: Stamp, *, note: str) -> None:
@@ -788,6 +802,107 @@ class Escalation(Aggregate):
             msg = f"completed_on {completed_on.isoformat()} is before the escalation closed; give a later day"
             raise InvalidCommandError(msg)
         self._record(RetrospectiveCompleted, stamp, completed_on=completed_on.isoformat(), notes=notes)
+
+    # -- What the ledger's watcher records when a deadline fires -----------------------------------
+    # Each refuses a deadline that already fired, and one whose reason went away meanwhile (the
+    # watcher may fire from a schedule that has not yet seen the newest events), with a
+    # DeadlineSettledError the watcher takes as "already done".
+
+    def record_update_overdue(
+        self,
+        stamp: Stamp,
+        *,
+        deadline_id: str,
+        due_at: datetime,
+        gap_started_at: datetime,
+        working_days_overdue: int,
+        allowed_working_days: int,
+    ) -> None:
+        self._check_deadline(deadline_id, due_at, stamp)
+        if self.phase not in WORKING_PHASES:
+            self._no_longer_due(deadline_id, f"the escalation is {self.phase}")
+        if self.last_update_at is not None and self.last_update_at > gap_started_at:
+            self._no_longer_due(deadline_id, f"an update was posted at {self.last_update_at.isoformat()}")
+        paused = self.updates_paused_until
+        if paused is not None and stamp.occurred_at.date() < date.fromisoformat(paused):
+            self._no_longer_due(deadline_id, f"updates are paused until {paused}")
+        self._record(
+            UpdateOverdue,
+            stamp,
+            deadline_id=deadline_id,
+            due_at=due_at,
+            gap_started_at=gap_started_at,
+            working_days_overdue=max(1, working_days_overdue),
+            allowed_working_days=allowed_working_days,
+            severity=self.severity.value,
+            lead_engineer=self.lead_engineer,
+        )
+
+    def notice_stall(self, stamp: Stamp, *, deadline_id: str, no_progress_since: datetime, working_days: int) -> None:
+        self._check_deadline(deadline_id, no_progress_since, stamp)
+        if self.phase is not Phase.ACTIVE or self.is_stalled:
+            self._no_longer_due(deadline_id, f"the escalation is {self.phase}{', stalled' if self.is_stalled else ''}")
+        if self.progress_at is not None and self.progress_at > no_progress_since:
+            self._no_longer_due(deadline_id, f"progress showed at {self.progress_at.isoformat()}")
+        self._record(
+            ProgressStalled,
+            stamp,
+            reason=(
+                f"no exit criterion met and no update reporting progress for {working_days} working days "
+                f"(since {no_progress_since.isoformat()})"
+            ),
+            noticed_by=stamp.actor,
+            deadline_id=deadline_id,
+        )
+
+    def end_monitoring_period(self, stamp: Stamp, *, deadline_id: str, due_at: datetime) -> None:
+        self._check_deadline(deadline_id, due_at, stamp)
+        if self.phase is not Phase.MONITORING or self.monitoring_ends_at != due_at:
+            self._no_longer_due(deadline_id, f"the escalation is {self.phase}, its monitoring period not ending then")
+        self._record(MonitoringPeriodEnded, stamp, deadline_id=deadline_id, ended_at=due_at)
+
+    def record_retrospective_due(
+        self, stamp: Stamp, *, deadline_id: str, closed_at: datetime, working_days_since_closing: int
+    ) -> None:
+        self._check_deadline(deadline_id, closed_at, stamp)
+        if self.closed_at != closed_at or self.retrospective is not None:
+            self._no_longer_due(deadline_id, "the retrospective is open, or the escalation is not closed then")
+        self._record(
+            RetrospectiveDue,
+            stamp,
+            deadline_id=deadline_id,
+            closed_at=closed_at,
+            working_days_since_closing=working_days_since_closing,
+        )
+
+    def record_follow_up_action_overdue(self, stamp: Stamp, *, deadline_id: str, action_id: str) -> None:
+        self._check_deadline(deadline_id, None, stamp)
+        action = self.follow_up_actions.get(action_id)
+        if action is None or action["state"] != "open":
+            self._no_longer_due(deadline_id, f"follow-up action {action_id} is not open")
+        assert action is not None
+        self._record(
+            FollowUpActionOverdue,
+            stamp,
+            deadline_id=deadline_id,
+            action_id=action_id,
+            owner=action["owner"],
+            due_on=action["due_on"],
+        )
+
+    def _check_deadline(self, deadline_id: str, due_at: datetime | None, stamp: Stamp) -> None:
+        require_text(deadline_id, "deadline_id")
+        if deadline_id in self.fired_deadlines:
+            msg = f"deadline {deadline_id} already recorded its event; nothing more to record"
+            raise DeadlineAlreadyFiredError(msg)
+        if due_at is not None and require_aware(due_at, "due_at") > stamp.recorded_at:
+            msg = f"deadline {deadline_id} is due at {due_at.isoformat()}, not yet; fire it from then on"
+            raise InvalidCommandError(msg)
+
+    @staticmethod
+    def _no_longer_due(deadline_id: str, why: str) -> None:
+        msg = f"deadline {deadline_id} is no longer due: {why}; nothing to record"
+        raise DeadlineNoLongerDueError(msg)
 
     # -- Questions -------------------------------------------------------------------------------
 

@@ -119,6 +119,7 @@ class ScopeDefined(EscalationEvent):
         aggregate.unrelated_tickets = list(self.unrelated_tickets)
         if aggregate.phase is Phase.LEAD_ASSIGNED:
             aggregate.phase = Phase.ACTIVE
+            aggregate.progress_at = _later(aggregate.progress_at, self.occurred_at)
 
 
 class ExitCriterionMet(EscalationEvent):
@@ -129,6 +130,7 @@ class ExitCriterionMet(EscalationEvent):
 
     def apply(self, aggregate: Escalation) -> None:
         aggregate.criteria_met[self.criterion_id] = self.evidence
+        aggregate.progress_at = _later(aggregate.progress_at, self.occurred_at)
 
 
 class UncertaintyRaised(EscalationEvent):
@@ -199,17 +201,28 @@ class UpdatePosted(EscalationEvent):
         aggregate.updates_posted = self.update_number
         aggregate.last_update_at = self.occurred_at
         aggregate.updates_paused_until = None
+        aggregate.update_overdue_since = None
+        if reports_progress(self.blockers):
+            aggregate.progress_at = _later(aggregate.progress_at, self.occurred_at)
 
 
 class ProgressStalled(EscalationEvent):
-    """Step 4: progress on the current tasks stalled."""
+    """Step 4: progress on the current tasks stalled (noticed by a person, or by the ledger's watcher)."""
 
+    class_version: ClassVar[int] = 2
     reason: str
     noticed_by: str
+    deadline_id: str | None  # set when the ledger noticed it: the deadline that fired
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["deadline_id"] = None
 
     def apply(self, aggregate: Escalation) -> None:
         aggregate.stalled_since = self.occurred_at
         aggregate.stall_count += 1
+        if self.deadline_id is not None:
+            aggregate.fired_deadlines.append(self.deadline_id)
 
 
 class ProgressResumed(EscalationEvent):
@@ -219,6 +232,7 @@ class ProgressResumed(EscalationEvent):
 
     def apply(self, aggregate: Escalation) -> None:
         aggregate.stalled_since = None
+        aggregate.progress_at = _later(aggregate.progress_at, self.occurred_at)
 
 
 class EscalatedToSpecialistTeam(EscalationEvent):
@@ -230,6 +244,7 @@ class EscalatedToSpecialistTeam(EscalationEvent):
 
     def apply(self, aggregate: Escalation) -> None:
         aggregate.specialist_teams.append(self.team)
+        aggregate.progress_at = _later(aggregate.progress_at, self.occurred_at)
 
 
 class EmergencyRaised(EscalationEvent):
@@ -304,6 +319,7 @@ class UpdatesPaused(EscalationEvent):
 
     def apply(self, aggregate: Escalation) -> None:
         aggregate.updates_paused_until = self.resume_on
+        aggregate.update_overdue_since = None
 
 
 class MonitoringInterrupted(EscalationEvent):
@@ -315,6 +331,7 @@ class MonitoringInterrupted(EscalationEvent):
         aggregate.phase = Phase.ACTIVE
         aggregate.monitoring_ends_at = None
         aggregate.updates_paused_until = None
+        aggregate.progress_at = _later(aggregate.progress_at, self.occurred_at)
 
 
 class EscalationClosed(EscalationEvent):
@@ -332,6 +349,7 @@ class EscalationClosed(EscalationEvent):
         aggregate.phase = Phase.CLOSED
         aggregate.outcome = self.outcome
         aggregate.closed_at = self.occurred_at
+        aggregate.update_overdue_since = None
 
 
 class RetrospectiveOpened(EscalationEvent):
@@ -482,6 +500,67 @@ class RetrospectiveCompleted(EscalationEvent):
         aggregate.retrospective_completed_on = self.completed_on
 
 
+# -- What the ledger's watcher notices by itself (each names the deadline that fired) -----------
+
+
+class UpdateOverdue(EscalationEvent):
+    """The severity's cadence allowed `allowed_working_days` without an update, and none came."""
+
+    deadline_id: str
+    due_at: datetime  # overdue since
+    gap_started_at: datetime  # the last update (or opening, or resumption) the gap counts from
+    working_days_overdue: int
+    allowed_working_days: int
+    severity: str
+    lead_engineer: str | None
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.fired_deadlines.append(self.deadline_id)
+        aggregate.update_overdue_since = self.due_at
+
+
+class MonitoringPeriodEnded(EscalationEvent):
+    """The agreed monitoring period is over: the escalation is ready to close."""
+
+    deadline_id: str
+    ended_at: datetime
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.fired_deadlines.append(self.deadline_id)
+
+
+class RetrospectiveDue(EscalationEvent):
+    """The escalation closed `working_days_since_closing` working days ago and has no retrospective yet."""
+
+    deadline_id: str
+    closed_at: datetime
+    working_days_since_closing: int
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.fired_deadlines.append(self.deadline_id)
+
+
+class FollowUpActionOverdue(EscalationEvent):
+    """A follow-up action from the retrospective passed its due date unsettled."""
+
+    deadline_id: str
+    action_id: str
+    owner: str
+    due_on: str
+
+    def apply(self, aggregate: Escalation) -> None:
+        aggregate.fired_deadlines.append(self.deadline_id)
+
+
+def reports_progress(blockers: list[str]) -> bool:
+    """An update reports progress when nothing blocks it (the watcher and the aggregate count alike)."""
+    return not blockers
+
+
+def _later(current: datetime | None, moment: datetime) -> datetime:
+    return moment if current is None else max(current, moment)
+
+
 def _risk(description: str, likelihood: str, impact: str, mitigation: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -524,9 +603,25 @@ ALL_EVENT_TYPES: tuple[type[EscalationEvent], ...] = (
     FollowUpActionAdded,
     FollowUpActionSettled,
     RetrospectiveCompleted,
+    UpdateOverdue,
+    MonitoringPeriodEnded,
+    RetrospectiveDue,
+    FollowUpActionOverdue,
+)
+# What the ledger's watcher records by itself when a deadline fires (ProgressStalled: people record it too).
+WATCHER_EVENT_TYPES: tuple[type[EscalationEvent], ...] = (
+    UpdateOverdue,
+    MonitoringPeriodEnded,
+    RetrospectiveDue,
+    FollowUpActionOverdue,
 )
 # The events that gained fields after v1; each has an upcaster, and a test reads a stored v1 of each.
-UPCAST_EVENT_TYPES: tuple[type[EscalationEvent], ...] = (EmergencyWorkReviewed, MonitoringStarted, CorrectionRecorded)
+UPCAST_EVENT_TYPES: tuple[type[EscalationEvent], ...] = (
+    EmergencyWorkReviewed,
+    MonitoringStarted,
+    CorrectionRecorded,
+    ProgressStalled,
+)
 
 
 def event_fields(event: EscalationEvent) -> dict[str, Any]:

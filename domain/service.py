@@ -66,6 +66,11 @@ ACTIONS: dict[type[c.Command], Action] = {
     c.AddFollowUpAction: Escalation.add_follow_up_action,
     c.SettleFollowUpAction: Escalation.settle_follow_up_action,
     c.CompleteRetrospective: Escalation.complete_retrospective,
+    c.RecordUpdateOverdue: Escalation.record_update_overdue,
+    c.NoticeStall: Escalation.notice_stall,
+    c.EndMonitoringPeriod: Escalation.end_monitoring_period,
+    c.RecordRetrospectiveDue: Escalation.record_retrospective_due,
+    c.RecordFollowUpActionOverdue: Escalation.record_follow_up_action_overdue,
 }
 
 

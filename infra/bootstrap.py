@@ -21,6 +21,8 @@ from consumers.reporting import ReportingProjector
 from consumers.runtime import ConsumerRunner, Projector
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.timeline import TimelineProjector
+from consumers.watcher import GROUP as WATCHER_GROUP
+from consumers.watcher import Watcher, WatcherProjector
 from domain.calendar import RegionCalendar
 from domain.service import Clock, EscalationService
 from infra.local.brokers import TansuBroker
@@ -34,6 +36,8 @@ from infra.notify.senders import Sender, SlackSender, WebhookSender
 from infra.notify.subscriptions import destination_of
 from infra.notify.urls import check_url
 from infra.settings import DEFAULT_REGION_CALENDARS, RegionCalendarSettings, Settings
+from projections.deadline_tables import create_watcher_schema, drop_watcher_schema
+from projections.deadlines import DeadlinePolicy
 from projections.notification_tables import create_notifier_schema, reset_notifier_context
 from projections.tables import create_schema, drop_schema
 from projections.timeline_tables import create_timeline_schema, drop_timeline_schema
@@ -159,6 +163,48 @@ def build_timeline_consumer(settings: Settings, engine: sa.Engine, *, join_group
     create_timeline_schema(engine)
     projector = TimelineProjector(build_region_zones(settings))
     return build_consumer(settings, engine, TIMELINE_GROUP, projector, join_group=join_group)
+
+
+def deadline_policy(settings: Settings) -> DeadlinePolicy:
+    chosen = {
+        **DeadlinePolicy().stall_working_days,
+        **{str(k): v for k, v in settings.watcher_stall_working_days.items()},
+    }
+    return DeadlinePolicy(
+        update_overdue=settings.watcher_update_overdue,
+        stall_working_days=chosen,
+        monitoring_ended=settings.watcher_monitoring_ended,
+        retrospective_due_working_days=settings.watcher_retrospective_due_working_days,
+        follow_up_overdue=settings.watcher_follow_up_overdue,
+    )
+
+
+def build_watcher(
+    settings: Settings, engine: sa.Engine, service: EscalationService, *, join_group: bool = True
+) -> Watcher:
+    """The watcher: its consumer folds the schedule; due deadlines fire as commands through `service`."""
+    create_watcher_schema(engine)
+    calendars = build_region_calendars(settings)
+    projector = WatcherProjector(calendars, deadline_policy(settings))
+    return Watcher(
+        runner=build_consumer(settings, engine, WATCHER_GROUP, projector, join_group=join_group),
+        engine=engine,
+        handler=service,
+        clock=service.clock,
+        calendars=calendars,
+        actor=settings.watcher_actor,
+        interval=settings.watcher_interval,
+    )
+
+
+def rebuild_watcher(
+    settings: Settings, engine: sa.Engine, service: EscalationService, progress: RebuildProgress | None = None
+) -> Watcher:
+    """Rebuild the watcher's schedule from offset zero (it fires nothing; its next run fires what is due)."""
+    watcher = build_watcher(settings, engine, service)
+    assert isinstance(watcher.runner, ConsumerRunner)
+    _rebuild(settings, engine, watcher.runner, (drop_watcher_schema, create_watcher_schema), progress)
+    return watcher
 
 
 SchemaSteps = tuple[Callable[[sa.Engine], None], Callable[[sa.Engine], None]]  # (drop, create)

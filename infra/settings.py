@@ -74,6 +74,20 @@ class Settings(BaseSettings):
         description='per region: zone, holiday country, week, e.g. {"EMEA": {"tz": "Europe/Berlin", "country": "DE"}}',
     )
 
+    # The watcher: what the ledger notices by itself (each kind can be turned off or tuned).
+    watcher_actor: str = Field(default="escalation-ledger", description="who the watcher's events name as actor")
+    watcher_interval: float = Field(default=5.0, gt=0, description="seconds between rounds of firing due deadlines")
+    watcher_update_overdue: bool = Field(default=True, description="record UpdateOverdue past the severity cadence")
+    watcher_stall_working_days: dict[Severity, int | None] = Field(
+        default={Severity.CRITICAL: 2, Severity.HIGH: 3, Severity.MEDIUM: 10, Severity.LOW: None},
+        description="per severity: working days without progress before the ledger notices a stall (null: off)",
+    )
+    watcher_monitoring_ended: bool = Field(default=True, description="record MonitoringPeriodEnded")
+    watcher_retrospective_due_working_days: int | None = Field(
+        default=5, ge=1, description="working days after closing without a retrospective (null: off)"
+    )
+    watcher_follow_up_overdue: bool = Field(default=True, description="record FollowUpActionOverdue past due dates")
+
     @property
     def cadences(self) -> dict[Severity, UpdateCadence]:
         """The defaults, with whatever severities the settings override."""

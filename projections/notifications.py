@@ -200,8 +200,9 @@ RENDERERS: dict[str, Renderer] = {
         "update_overdue",
         "Update overdue",
         lambda d, c: (
-            f"{_lead(c)}, the next update was due {d.get('due_at', 'by now')}"
-            f" (last update: {c.last_update_at or 'none yet'}). Please post one in {c.channel}."
+            f"{_lead(c)}, the next update was due {d['due_at']}: {d['working_days_overdue']} working day(s)"
+            f" past the {d['severity']} cadence (last update: {c.last_update_at or 'none yet'})."
+            f" Please post one in {c.channel}."
         ),
     ),
     "ProgressStalled": _simple(
@@ -238,8 +239,8 @@ RENDERERS: dict[str, Renderer] = {
         "monitoring_ended",
         "Monitoring period ended",
         lambda d, c: (
-            f"The monitoring period has passed{' with the customer stable' if d.get('stable', True) else ''}."
-            f" {_lead(c)}: agree the closing with the account owner."
+            f"The agreed monitoring period ended at {d['ended_at']}."
+            f" {_lead(c)}: if the customer stayed stable, agree the closing with the account owner."
         ),
     ),
     "EscalationClosed": _simple(
@@ -253,7 +254,15 @@ RENDERERS: dict[str, Renderer] = {
     "RetrospectiveDue": _simple(
         "retrospective_due",
         "Retrospective due",
-        lambda d, c: f"{_lead(c)}, open the retro issue (Retro template) by {d.get('due_on', 'now')}.",
+        lambda d, c: (
+            f"Closed {d['working_days_since_closing']} working day(s) ago and no retrospective yet."
+            f" {_lead(c)}, open the retro issue (Retro template) now."
+        ),
+    ),
+    "FollowUpActionOverdue": _simple(
+        "follow_up_overdue",
+        "Follow-up action overdue",
+        lambda d, _: f"@{d['owner']}, follow-up action {d['action_id']} from the retrospective was due {d['due_on']}.",
     ),
     "RetrospectiveOpened": _simple(
         "retrospective", "Retrospective opened", lambda d, _: f"Retro: {d['retro_reference']}"

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.calendar import hours_between
+from projections.deadline_tables import overdue_updates
 from projections.facts import at
 
 Row = dict[str, Any]
@@ -27,7 +28,8 @@ def view(conn: sa.Connection, name: str, order_by: str) -> list[Row]:
 
 
 def active_escalations(conn: sa.Connection, now: datetime) -> list[Row]:
-    """The `active` view, with the ages that depend on the caller's "now"."""
+    """The `active` view, with the ages that depend on the caller's "now", and what the watcher found overdue."""
+    overdue = overdue_updates(conn)  # the watcher's: since when an update is overdue
     return [
         {
             "escalation_id": r["escalation_id"],
@@ -48,6 +50,7 @@ def active_escalations(conn: sa.Connection, now: datetime) -> list[Row]:
             "updates_posted": r["updates_posted"],
             "exit_criteria": f"{r['exit_criteria_met']}/{r['exit_criteria_total']}",
             "stalled": bool(r["stalled"]),
+            "update_overdue_since": overdue.get(r["escalation_id"]),
         }
         for r in view(conn, "active", "opened_at")
     ]

@@ -9,7 +9,10 @@ from domain.calendar import hours_between
 from domain.uncertainties import SETTLED_BY, raised, settled
 from projections.corrected import corrected
 from projections.facts import RecordedEvent, at
-from projections.timeline import TimelineEntry, marks
+from projections.timeline import TimelineEntry, marks, summarize
+
+# What the ledger's watcher records by itself (with ProgressStalled when it carries a deadline id).
+LEDGER_NOTICED = frozenset({"UpdateOverdue", "MonitoringPeriodEnded", "RetrospectiveDue", "FollowUpActionOverdue"})
 
 
 def retrospective(recorded: list[RecordedEvent], now: datetime, entries: list[TimelineEntry]) -> dict[str, Any]:
@@ -83,6 +86,11 @@ def retrospective(recorded: list[RecordedEvent], now: datetime, entries: list[Ti
         ],
         "uncertainties": [{"id": key, **value} for key, value in uncertainties.items()],
         "further_escalations": [e.data for e in by_type.get("EscalatedToSpecialistTeam", [])],
+        "noticed_by_the_ledger": [
+            {"event": e.name, "at": e.data["occurred_at"], "summary": summarize(e)}
+            for e in events
+            if e.name in LEDGER_NOTICED or (e.name == "ProgressStalled" and e.data.get("deadline_id"))
+        ],
         "emergencies": [e.data for e in by_type.get("EmergencyRaised", [])],
         "marks": marks(events, now),
         "timeline": [
@@ -223,6 +231,10 @@ def render_markdown(retro: dict[str, Any]) -> str:
         "## Further escalations",
         "",
         *([f"- {e['team']} ({e['reference']}): {e['reason']}" for e in retro["further_escalations"]] or ["- none"]),
+        "",
+        "## Noticed by the ledger",
+        "",
+        *([f"- {n['at'][:16]}: {n['summary']}" for n in retro["noticed_by_the_ledger"]] or ["- nothing"]),
         "",
         "## Emergencies",
         "",

@@ -209,6 +209,17 @@ def summarize(event: RecordedEvent) -> str:  # noqa: C901, PLR0911, PLR0912 - on
             return f"Follow-up {d['action_id']} {d['outcome']}: {d['note']}"
         case "RetrospectiveCompleted":
             return f"Retrospective completed on {d['completed_on']}"
+        case "UpdateOverdue":
+            return (
+                f"Update overdue since {d['due_at'][:16]} ({d['working_days_overdue']} working day(s) past the "
+                f"{d['severity']} cadence of {d['allowed_working_days']}); lead {d['lead_engineer'] or 'none'}"
+            )
+        case "MonitoringPeriodEnded":
+            return f"Monitoring period ended at {d['ended_at'][:16]}; ready to close"
+        case "RetrospectiveDue":
+            return f"Retrospective due: closed {d['working_days_since_closing']} working day(s) ago, none opened"
+        case "FollowUpActionOverdue":
+            return f"Follow-up {d['action_id']} for {d['owner']} overdue (due {d['due_on']})"
     return event.name
 
 

@@ -28,6 +28,8 @@ from consumers.notifier import GROUP as NOTIFIER_GROUP
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.runtime import StoredOffsets, lag_by_partition
 from consumers.timeline import GROUP as TIMELINE_GROUP
+from consumers.watcher import GROUP as WATCHER_GROUP
+from consumers.watcher import pending_summary
 from domain.errors import EscalationError
 from domain.events import EscalationEvent, event_fields
 from infra.audit import (
@@ -46,6 +48,7 @@ from infra.bootstrap import (
     build_reporting_consumer,
     build_service,
     build_timeline_consumer,
+    build_watcher,
     consumer_config,
     read_model_engine,
     rebuild_notifier,
@@ -134,7 +137,12 @@ def serve_command(
 READ_MODELS = ["reporting", "timeline", "notifier"]
 READ_MODEL_HELP = "The read model: reporting, timeline or notifier."
 # Every consumer group and the read model it writes (`status` shows each one's lag).
-CONSUMER_GROUPS = {"reporting": REPORTING_GROUP, "timeline": TIMELINE_GROUP, "notifier": NOTIFIER_GROUP}
+CONSUMER_GROUPS = {
+    "reporting": REPORTING_GROUP,
+    "timeline": TIMELINE_GROUP,
+    "notifier": NOTIFIER_GROUP,
+    "watcher": WATCHER_GROUP,
+}
 audit = typer.Typer(help="Replay and verify history: timelines, and the state as of a moment.", no_args_is_help=True)
 app.add_typer(audit, name="audit")
 
@@ -184,6 +192,20 @@ def _consume_notifier(settings: Settings, engine: sa.Engine) -> None:
 
 
 @app.command()
+def watch(
+    metrics_port: int | None = typer.Option(None, envvar="ESCALATIONS_METRICS_PORT", help="Serve Prometheus metrics."),
+) -> None:
+    """Run the watcher alone: it notices overdue updates, stalls, ended monitoring and due retrospectives,
+    and records each as the ledger's own event (start several to share the partitions)."""
+    settings = Settings()
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr="127.0.0.1")
+    watcher = build_watcher(settings, read_model_engine(settings), build_service(settings))
+    stop_on_signals(watcher.stop)
+    watcher.run()
+
+
+@app.command()
 def rebuild(name: str = typer.Argument(..., help=READ_MODEL_HELP)) -> None:
     """Drop a read model and rebuild it from offset zero, with a progress bar. Stop its consumers first."""
     _check_read_model(name)
@@ -216,7 +238,7 @@ def report(
 @app.command()
 def status() -> None:
     """Where each part stands: the relay's checkpoint, and the lag per partition of every consumer group
-    (reporting, timeline, notifier)."""
+    (reporting, timeline, notifier, watcher), and the watcher's deadlines."""
     settings = Settings()
     service = build_service(settings)
     newest = service.recorder.max_notification_id() or 0
@@ -244,6 +266,8 @@ def status() -> None:
     finally:
         reader.close()
     print_rows("Consumer lag", rows, "table")
+    with engine.connect() as conn:
+        print_rows("Watcher deadlines", pending_summary(conn, utc_now()), "table")
     create_notifier_schema(engine)
     print_rows("Notifier deliveries (escalations notify dead / retry)", [delivery_counts(engine)], "table")
 
@@ -521,6 +545,9 @@ def demo(
             f"Published {result.published} events to topic {result.topic} "
             f"on the embedded Kafka-compatible broker at {result.bootstrap_servers}."
         )
+        console.print("\nWhat the ledger noticed by itself (the watcher):")
+        for line in result.noticed or ["nothing was due"]:
+            console.print(f"  {line}")
         print_rows("Update compliance (the reporting read model)", result.reports["compliance"], "table")
         print_rows("Active escalations (the reporting read model)", result.reports["active"], "table")
         console.print("\nThe retrospective of the LDAP-proxy escalation (escalations retro ID):\n")

@@ -1,8 +1,8 @@
-"""`escalations serve`: the API, the relay and every consumer (reporting, timeline, notifier) in one
-supervised process.
+"""`escalations serve`: the API, the relay, every consumer (reporting, timeline, notifier) and the
+watcher in one supervised process.
 
 With no Kafka configured it runs on the embedded broker and SQLite, so one command gives a
-working system; in production each part can also run alone (`relay`, `consume reporting|timeline|notifier`).
+working system; in production each part can also run alone (`relay`, `consume reporting|timeline|notifier`, `watch`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from infra.bootstrap import (
     build_reporting_consumer,
     build_service,
     build_timeline_consumer,
+    build_watcher,
     kafka_cluster,
     prepare_topics,
     read_model_engine,
@@ -79,6 +80,7 @@ def serve(
         embedded = settings.kafka_bootstrap_servers is None
         consumer = build_reporting_consumer(cluster, engine, join_group=not embedded)
         timelines = build_timeline_consumer(cluster, engine, join_group=not embedded)
+        watcher = build_watcher(cluster, engine, service, join_group=not embedded)
         notifier = build_notifier_consumer(cluster, engine, join_group=not embedded)
         delivery = build_delivery_loop(cluster, engine)
         stopping = threading.Event()
@@ -86,6 +88,7 @@ def serve(
             "relay": lambda: relay.run(RelayLock(cluster.event_store_url), standby=True),
             "consumer": consumer.run,
             "timeline": timelines.run,
+            "watcher": watcher.run,
             "notifier": notifier.run,
             "delivery": delivery.run,
         }
@@ -100,6 +103,7 @@ def serve(
             checks = {name: "ok" if thread.is_alive() else "stopped" for name, thread in parts.items()}
             checks["broker"] = "ok" if relay.connected else f"unreachable at {cluster.bootstrap_servers}"
             checks["consumer_partitions"] = "ok" if consumer.assigned else "none assigned yet"
+            checks["watcher_partitions"] = "ok" if watcher.assigned else "none assigned yet"
             return checks
 
         app = create_app(
@@ -125,6 +129,7 @@ def serve(
             relay.stop()
             consumer.stop()
             timelines.stop()
+            watcher.stop()
             notifier.stop()
             delivery.stop()
             for thread in parts.values():

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 import structlog
 import uvicorn
 
+from consumers.runtime import ConsumerRunner
 from domain.commands import CommandHandler
 from domain.service import EscalationService
 from infra.audit import history_as_recorded
@@ -28,6 +29,7 @@ from infra.bootstrap import (
     build_region_zones,
     build_relay,
     build_service,
+    build_watcher,
     kafka_cluster,
     prepare_topics,
     read_model_engine,
@@ -46,7 +48,7 @@ from infra.notify.delivery import delivery_counts
 from infra.settings import Settings
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
-from projections.timeline import Zones, timeline
+from projections.timeline import Zones, summarize, timeline
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +63,7 @@ class DemoRun:
     bootstrap_servers: str
     reports: dict[str, list[dict[str, Any]]]
     retrospective: str
+    noticed: list[str]  # what the ledger's watcher noticed by itself (timeline lines)
     notifications: list[dict[str, Any]] = field(default_factory=list)  # what Slack would have received
 
 
@@ -80,6 +83,10 @@ def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
             deadline = time.monotonic() + publish_timeout
             while relay.published < recorded and time.monotonic() < deadline:
                 time.sleep(0.05)
+            noticed = _watch_until_caught_up(cluster, service, [story, *others])
+            recorded = sum(service.state(e)["version"] for e in (story, *others))
+            while relay.published < recorded and time.monotonic() < deadline:
+                time.sleep(0.05)
         finally:
             relay.stop()
             publisher.join(timeout=30)
@@ -95,17 +102,43 @@ def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
             cluster.bootstrap_servers,
             reports,
             retro,
+            noticed,
             _notifications(cluster),
         )
 
 
+def _watch_until_caught_up(settings: Settings, service: EscalationService, escalations: list[UUID]) -> list[str]:
+    """Run the watcher until it has read every event and fired what is due: what did the ledger notice?"""
+    events = sum(service.state(e)["version"] for e in escalations)
+    watcher = build_watcher(settings.but(watcher_interval=0.2), read_model_engine(settings), service, join_group=False)
+    runner = watcher.runner
+    assert isinstance(runner, ConsumerRunner)
+    thread = threading.Thread(target=watcher.run, name="watcher", daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: runner.stats.applied >= events, timeout=60, what="the watcher reading every event")
+        rounds = watcher.rounds
+        wait_until(lambda: watcher.rounds > rounds, timeout=60, what="a firing round after that")
+    finally:
+        watcher.stop()
+        thread.join(timeout=30)
+    return [
+        f"{service.state(e)['customer']}: {summarize(event)}"
+        for e in escalations
+        for event in history_as_recorded(service, e)
+        if event.data["actor"] == settings.watcher_actor
+    ]
+
+
 def demo_stories(commands: CommandHandler) -> tuple[UUID, list[UUID]]:
-    """The handbook's LDAP-proxy escalation, begun two weeks ago, and two quiet ones."""
+    """The handbook's LDAP-proxy escalation, begun two weeks ago, and three quiet ones (one silent since)."""
     start = (datetime.now(UTC) - timedelta(days=14)).replace(hour=8, minute=0, second=0, microsecond=0)
     story = ldap_proxy_story(commands, start)
     others = [
         quiet_escalation(commands, start + timedelta(days=10), customer="Initech", region="AMER", lead="ana.lead"),
         quiet_escalation(commands, start + timedelta(days=11), customer="Umbrella", region="APAC", lead="kenji.lead"),
+        # No update since its first, ten days ago: the ledger notices the overdue update by itself.
+        quiet_escalation(commands, start + timedelta(days=4), customer="Hooli", region="EMEA", lead="priya.lead"),
     ]
     return story, others
 

@@ -6,6 +6,7 @@ them these tests fail rather than skip, so CI can never pass without having run 
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -110,14 +111,17 @@ def browser(chromium: webdriver.Chrome) -> webdriver.Chrome:
     return chromium
 
 
-def screenshot(driver: webdriver.Chrome, name: str) -> Path:
-    """Saved as a test artefact; `make screenshots` also copies them into docs/images for the README."""
+def screenshot(driver: webdriver.Chrome, name: str, width: int = 1280) -> Path:
+    """The whole page at this width, saved as a test artefact; `make screenshots` also copies it into
+    docs/images for the README. Chrome's own capture beyond the viewport gets the full height."""
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, min(max(int(height), 600), 2400))
+    height = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]["height"]
+    clip = {"x": 0, "y": 0, "width": width, "height": min(max(int(height), 400), 4000), "scale": 1}
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
     path = ARTEFACTS / f"{name}.png"
-    driver.save_screenshot(str(path))
-    driver.set_window_size(1280, 900)
+    path.write_bytes(base64.b64decode(shot["data"]))
     if target := os.environ.get("DASHBOARD_SCREENSHOTS"):
         Path(target).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(target) / path.name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as when
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -95,3 +96,30 @@ def test_an_analyst_sees_no_manager_controls(browser: webdriver.Chrome, dashboar
     assert browser.find_element(By.CSS_SELECTOR, ".who").text == "nat.analyst (analyst)"
     assert not browser.find_elements(By.CSS_SELECTOR, "section.commands")
     assert not browser.find_elements(By.LINK_TEXT, "API")
+
+
+def test_on_a_phone_nothing_runs_off_the_side_and_the_keyboard_reaches_every_escalation(
+    browser: webdriver.Chrome, dashboard: Dashboard
+) -> None:
+    sign_in(browser, dashboard, MANAGER_TOKEN)
+    browser.set_window_size(390, 844)
+    try:
+        browser.get(f"{dashboard.url}/")
+        WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda b: {"Initech", "Umbrella"} <= set(customers(b)),
+            message="the active list at phone width never showed the demo's Initech and Umbrella",
+        )
+        overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        screenshot_at_phone = screenshot(browser, "active-phone", width=390)
+
+        focused: list[str] = []
+        body = browser.find_element(By.TAG_NAME, "body")
+        body.click()
+        for _ in range(40):
+            browser.switch_to.active_element.send_keys(Keys.TAB)
+            focused.append(browser.switch_to.active_element.text)
+    finally:
+        browser.set_window_size(1280, 900)
+
+    assert overflow <= 0, f"the page is {overflow}px wider than a 390px phone screen ({screenshot_at_phone})"
+    assert {"Initech", "Umbrella"} <= set(focused), f"Tab never reached the escalations; it visited {focused}"

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from domain import commands as c
 from infra.bootstrap import build_service
 from infra.http.app import create_app
 from infra.http.pages import routes
+from infra.local.stories import ldap_proxy_story
 from infra.settings import Settings
 from projections.reports import REPORTS
 from projections.tables import create_schema
@@ -169,3 +172,32 @@ async def test_the_live_stream_sends_the_read_models_position(
 
     assert response.headers["content-type"].startswith("text/event-stream")
     assert "event: position\ndata: 0\n\n" in response.text
+
+
+async def test_the_escalation_page_lists_the_retros_follow_up_actions_and_marks_the_overdue_one(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    service = build_service(Settings(data_dir=tmp_path))
+    escalation_id = ldap_proxy_story(service, now - timedelta(days=20))
+    for what, due in (("Pin the proxy config", now.date() - timedelta(days=2)), ("Alert on proxy changes", now.date())):
+        service.handle(
+            c.AddFollowUpAction(
+                escalation_id=escalation_id,
+                what=what,
+                owner="priya.lead",
+                due_on=due,
+                ticket="ZD-77",
+                occurred_at=now - timedelta(days=5),
+            ),
+            actor="mia.manager",
+        )
+    read_model = sa.create_engine(f"sqlite:///{tmp_path / 'reporting.db'}")
+    create_schema(read_model)
+    app = create_app(service, read_model, TOKENS)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ledger") as site:
+        await signed_in(site, "m-token")
+
+        page = await site.get(f"/e/{escalation_id}")
+
+    rows = re.findall(r'<tr class="action-open( overdue)?"><td>([^<]+)</td>', page.text)
+    assert rows == [(" overdue", "Pin the proxy config"), ("", "Alert on proxy changes")]
+    assert page.text.count('<span class="badge overdue">overdue</span>') == 1

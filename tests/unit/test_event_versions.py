@@ -18,6 +18,7 @@ V2_FIELDS: dict[str, dict[str, Any]] = {
     "EmergencyWorkReviewed": {"reviewer_override_reason": None},
     "MonitoringStarted": {"override_reason": None},
     "CorrectionRecorded": {"corrects_event": "", "corrected_facts": {}},
+    "ProgressStalled": {"deadline_id": None},
 }
 
 
@@ -27,6 +28,8 @@ def one_of_each(service: EscalationService) -> UUID:
         c.RaiseEmergency(escalation_id=escalation_id, ticket="ZD-9", out_of_hours=True, handled_by="oncall"),
         c.ReviewEmergencyWork(escalation_id=escalation_id, emergency_id="E1", notes="fine", reviewed_by="priya"),
         c.RecordCorrection(escalation_id=escalation_id, corrects_version=2, reason="r", correction="c"),
+        c.InterruptMonitoring(escalation_id=escalation_id, reason="unstable again"),
+        c.MarkStalled(escalation_id=escalation_id, reason="no progress", noticed_by="mia.manager"),
     ):
         service.handle(command, actor="mia.manager")
     return escalation_id

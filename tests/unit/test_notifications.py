@@ -66,17 +66,40 @@ def test_the_watchers_events_render_from_hand_made_data() -> None:
     def event(name: str, **data: object) -> RecordedEvent:
         return RecordedEvent(name, "e-1", 9, 9, {"occurred_at": "2026-11-05T09:00:00Z", "actor": "watcher", **data})
 
-    overdue = render(event("UpdateOverdue", due_at="2026-11-05T08:00:00Z"), CONTEXT)
-    ended = render(event("MonitoringPeriodEnded"), CONTEXT)
-    retro = render(event("RetrospectiveDue", due_on="2026-11-12"), CONTEXT)
+    overdue = render(
+        event(
+            "UpdateOverdue",
+            deadline_id="d-1",
+            due_at="2026-11-05T08:00:00Z",
+            gap_started_at="2026-11-02T10:00:00Z",
+            working_days_overdue=2,
+            allowed_working_days=1,
+            severity="critical",
+            lead_engineer="priya.lead",
+        ),
+        CONTEXT,
+    )
+    ended = render(event("MonitoringPeriodEnded", deadline_id="d-2", ended_at="2026-11-04T08:00:00Z"), CONTEXT)
+    retro = render(
+        event("RetrospectiveDue", deadline_id="d-3", closed_at="2026-10-28T08:00:00Z", working_days_since_closing=5),
+        CONTEXT,
+    )
+    follow_up = render(
+        event("FollowUpActionOverdue", deadline_id="d-4", action_id="A1", owner="tom.backup", due_on="2026-11-04"),
+        CONTEXT,
+    )
 
     assert overdue is not None
     assert "@priya.lead" in block_text(overdue.blocks)
-    assert "2026-11-05T08:00:00Z" in block_text(overdue.blocks)
+    assert "2026-11-05T08:00:00Z: 2 working day(s) past the critical cadence" in block_text(overdue.blocks)
     assert ended is not None
     assert ended.kind == "monitoring_ended"
+    assert "ended at 2026-11-04T08:00:00Z" in block_text(ended.blocks)
     assert retro is not None
-    assert "2026-11-12" in block_text(retro.blocks)
+    assert "Closed 5 working day(s) ago" in block_text(retro.blocks)
+    assert follow_up is not None
+    assert "@tom.backup" in block_text(follow_up.blocks)
+    assert "A1" in block_text(follow_up.blocks)
 
 
 def test_events_the_channel_does_not_need_post_nothing(story: list[RecordedEvent]) -> None:

@@ -877,6 +877,11 @@ NOT_YET_MODELLED = {
     "AddFollowUpAction",
     "SettleFollowUpAction",
     "CompleteRetrospective",
+    "RecordUpdateOverdue",
+    "NoticeStall",
+    "EndMonitoringPeriod",
+    "RecordRetrospectiveDue",
+    "RecordFollowUpActionOverdue",
 }
 COMMAND_TYPES = ["OpenEscalation", *(cmd.__name__ for cmd in ACTIONS if cmd.__name__ not in NOT_YET_MODELLED)]
 PHASES = ["opened", "prepared", "lead_assigned", "active", "monitoring", "closed", "stalled"]
