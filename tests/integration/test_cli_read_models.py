@@ -52,4 +52,4 @@ def test_every_read_model_command_names_every_read_model_in_its_help(tmp_path: P
 
     for name in ("consume", "rebuild"):
         assert all(model in helps[name] for model in ("reporting", "timeline", "notifier")), helps[name]
-    assert all(model in helps["status"] for model in ("reporting", "timeline", "notifier")), helps["status"]
+    assert all(model in helps["status"] for model in ("reporting", "timeline", "notifier", "watcher")), helps["status"]
