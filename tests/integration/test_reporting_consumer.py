@@ -234,8 +234,11 @@ def test_a_consumer_killed_at_random_points_ends_equal_to_a_fresh_rebuild(
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                done = conn.execute(sa.text("select count(*) from escalations where version = 5")).scalar()
+            try:
+                with engine.connect() as conn:
+                    done = conn.execute(sa.text("select count(*) from escalations where version = 5")).scalar()
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+                done = 0  # on a loaded machine no consumer may have lived long enough to create the tables
             if done == 600:
                 break
             time.sleep(0.5)
