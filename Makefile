@@ -4,9 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KAFKA_LIBS := infra/local/kafka/libs/.complete
+ASYNCAPI_SPECS := tests/support/asyncapi-specs/.complete
+ASYNCAPI_SPECS_VERSION := 6.11.1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck check bench kafka-jars clean browser screenshots
+.PHONY: help run test lint typecheck check bench kafka-jars asyncapi-specs clean browser screenshots
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,10 +25,20 @@ $(KAFKA_LIBS): infra/local/kafka/pom.xml
 
 kafka-jars: $(KAFKA_LIBS) ## Download the Apache Kafka broker's jars from Maven Central (once)
 
+# The AsyncAPI specification's own JSON Schema (Apache-2.0), from its npm package @asyncapi/specs.
+$(ASYNCAPI_SPECS):
+	rm -rf $(@D) && mkdir -p $(@D)
+	cd $(@D) && npm pack -q @asyncapi/specs@$(ASYNCAPI_SPECS_VERSION) >/dev/null \
+		&& tar xzf asyncapi-specs-$(ASYNCAPI_SPECS_VERSION).tgz package/LICENSE 'package/schemas/3.0.0-without-$$id.json' \
+		&& mv package/LICENSE package/schemas/* . && rm -rf package *.tgz
+	touch $(ASYNCAPI_SPECS)
+
+asyncapi-specs: $(ASYNCAPI_SPECS) ## Download the AsyncAPI 3.0 JSON Schema the tests validate our document with (once)
+
 run: $(STAMP) ## Run the main job: the demo on the embedded broker and SQLite
 	$(BIN)/escalations demo
 
-test: $(STAMP) $(KAFKA_LIBS) browser ## Install everything, start Kafka and PostgreSQL, run every test, stop them
+test: $(STAMP) $(KAFKA_LIBS) $(ASYNCAPI_SPECS) browser ## Install everything, start Kafka and PostgreSQL, run every test, stop them
 	$(BIN)/pytest
 
 browser: ## Install Debian's chromium and chromium-driver for the browser tests (when missing and root)
@@ -49,4 +61,4 @@ bench: $(STAMP) $(KAFKA_LIBS) ## Benchmarks against the raw stack (FULL=1 for th
 	$(BIN)/python -m bench $(if $(FULL),--full,)
 
 clean: ## Remove the virtualenv, downloaded jars and local data
-	rm -rf $(VENV) infra/local/kafka/libs var
+	rm -rf $(VENV) infra/local/kafka/libs tests/support/asyncapi-specs var

@@ -27,6 +27,7 @@ from consumers.runtime import ConsumerRunner, Decoded, OnError
 from domain import commands as c
 from domain.calendar import RegionCalendar
 from domain.errors import DeadlineSettledError, EscalationError, VersionConflictError
+from projections.corrected import corrected
 from projections.deadline_tables import (
     ANSWERED,
     FIRED,
@@ -36,9 +37,11 @@ from projections.deadline_tables import (
     metadata,
     utc_text,
     watcher_deadlines,
+    watcher_events,
     watcher_schedules,
 )
 from projections.deadlines import (
+    FOLDED_FACTS,
     KINDS,
     DeadlinePolicy,
     Schedule,
@@ -46,9 +49,12 @@ from projections.deadlines import (
     fold,
     new_schedule,
 )
+from projections.facts import RecordedEvent
 
 GROUP = "escalations.watcher"
 log = structlog.get_logger(__name__)
+# What the watcher keeps of each event: what `fold` reads, and what says which facts a correction changes.
+KEPT_FACTS = FOLDED_FACTS | {"corrects_version", "corrected_facts"}
 FIRED_TOTAL = Counter("escalations_watcher_deadlines_fired", "Deadlines that recorded their event", ["kind"])
 
 
@@ -64,6 +70,7 @@ class WatcherProjector:
         rows = conn.execute(sa.select(watcher_schedules).where(watcher_schedules.c.escalation_id.in_(ids))).mappings()
         stored = {row["escalation_id"]: (row["version"], json.loads(row["schedule"])) for row in rows}
         current: dict[str, tuple[int, Schedule, int]] = {}
+        kept: list[RecordedEvent] = []
         applied = 0
         for record, event in batch:
             version, schedule, _ = current.get(event.escalation_id) or (*stored.get(event.escalation_id, (0, None)), 0)
@@ -75,10 +82,57 @@ class WatcherProjector:
                 on_error(record, error)
                 continue
             current[event.escalation_id] = (event.version, schedule, record.partition)
+            kept.append(event)
             applied += 1
+        self._keep(conn, kept)
+        for escalation_id, schedule in self._refold_corrected(conn, kept).items():
+            version, _, partition = current[escalation_id]
+            current[escalation_id] = (version, schedule, partition)
         for escalation_id, (version, schedule, partition) in current.items():
             self._store(conn, escalation_id, version, schedule, partition, known=escalation_id in stored)
         return applied
+
+    @staticmethod
+    def _keep(conn: sa.Connection, events: list[RecordedEvent]) -> None:
+        if events:
+            conn.execute(
+                watcher_events.insert(),
+                [
+                    {
+                        "escalation_id": e.escalation_id,
+                        "version": e.version,
+                        "name": e.name,
+                        "data": json.dumps({k: v for k, v in e.data.items() if k in KEPT_FACTS}, default=str),
+                    }
+                    for e in events
+                ],
+            )
+
+    @staticmethod
+    def _refold_corrected(conn: sa.Connection, kept: list[RecordedEvent]) -> dict[str, Schedule]:
+        """{escalation id: its schedule refolded from the corrected history} for each corrected in `kept`.
+
+        A correction of an earlier event's facts (a back-dated update, a later close) moves the
+        deadlines computed from them, so the schedule is folded again with the corrected facts in place.
+        """
+        keys = sorted(
+            {e.escalation_id for e in kept if e.name == "CorrectionRecorded" and e.data.get("corrected_facts")}
+        )
+        refolded: dict[str, Schedule] = {}
+        for key in keys:
+            t = watcher_events
+            rows = conn.execute(sa.select(t).where(t.c.escalation_id == key).order_by(t.c.version)).all()
+            history = [RecordedEvent(r.name, key, r.version, 0, json.loads(r.data)) for r in rows]
+            if [e.version for e in history] != list(range(1, len(history) + 1)):
+                # Kept since before this table existed, or an event was dead-lettered: refolding a
+                # partial history would be worse than ignoring the correction.
+                log.warning("watcher.correction_not_applied", escalation=key, hint="run `escalations rebuild watcher`")
+                continue
+            schedule = new_schedule()
+            for event in corrected(history):
+                schedule = fold(schedule, event.name, event.data)
+            refolded[key] = schedule
+        return refolded
 
     def _store(
         self, conn: sa.Connection, escalation_id: str, version: int, schedule: Schedule, partition: int, *, known: bool
@@ -199,6 +253,8 @@ class Runner(Protocol):
 
     def stop(self) -> None: ...
 
+    def health(self) -> str: ...
+
 
 class Watcher:
     """The consumer folding the schedule, and the firing rounds, as one part with `run()` and `stop()`."""
@@ -228,6 +284,10 @@ class Watcher:
     @property
     def assigned(self) -> set[int]:
         return self.runner.assigned
+
+    def health(self) -> str:
+        """The consumer's health (for readiness): the firing rounds need its partitions."""
+        return self.runner.health()
 
     def run(self) -> None:
         """Consume and fire until `stop()`; ends with an error if the consumer fails (the supervisor restarts it)."""

@@ -253,6 +253,10 @@ class Escalation(Aggregate):
         if engineer == self.lead_engineer:
             msg = f"{engineer} is already the lead engineer; name a different engineer to reassign"
             raise IllegalTransitionError(msg)
+        if engineer in self.helpers:
+            kind = self.helpers[engineer]["kind"]
+            msg = f"{engineer} helps here as {kind}; remove them as a helper first, then assign them lead"
+            raise IllegalTransitionError(msg)
         override = (region_override_reason or "").strip() or None
         if region is not self.region and override is None:
             msg = (
@@ -723,6 +727,7 @@ class Escalation(Aggregate):
 
     def remove_helper(self, stamp: Stamp, *, engineer: str, reason: str) -> None:
         self.check_open_for(stamp, "remove a helper")
+        engineer = require_text(engineer, "engineer")
         if engineer not in self.helpers:
             known = ", ".join(self.helpers) or "none"
             msg = f"{engineer} is not a backup or helper here; current ones: {known}"

@@ -101,6 +101,8 @@ class EscalationService(Application[UUID]):
             return self._open(command, stamp)
         assert isinstance(command, c.EscalationCommand)
         escalation = self._load_expected(command.escalation_id, expected_version)
+        if isinstance(command, c.WATCHER_COMMANDS) and escalation.corrections:
+            escalation = self._as_corrected(escalation)
         settings = {"cadences": self.cadences} if isinstance(command, c.ChangeSeverity) else {}
         created = ACTIONS[type(command)](escalation, stamp, **command.facts(), **settings)
         released = self._released_channel(escalation, stamp) if isinstance(command, c.CloseEscalation) else ()
@@ -176,6 +178,14 @@ class EscalationService(Application[UUID]):
     def _stamp(self, actor: str, occurred_at: datetime | None) -> Stamp:
         now = self.clock()
         return Stamp(actor=actor, occurred_at=occurred_at or now, recorded_at=now)
+
+    def _as_corrected(self, escalation: Escalation) -> Escalation:
+        """The escalation with its corrections applied, to judge a deadline on: the watcher computes each
+        deadline from the corrected facts (a back-dated update moves the overdue one earlier), so a
+        deadline checked against the facts as first recorded would look not yet due and be dropped.
+        Only the new event is saved; the stored history stays as it was recorded."""
+        known = [e for e in self.history(escalation.id) if e.originator_version <= escalation.version]
+        return replay(corrected_history(known))
 
     def _load(self, escalation_id: UUID, version: int | None = None) -> Escalation:
         try:

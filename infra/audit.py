@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -12,6 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 from domain.service import EscalationService
 from infra.messaging.envelope import EnvelopeError, as_recorded, decode_record
 from projections.facts import RecordedEvent
+from projections.notification_tables import create_notifier_schema, notify_subscriptions
 from projections.timeline import Zones, first_difference, timeline
 from projections.timeline_tables import entries_of, escalation_ids, timeline_entries
 
@@ -93,17 +97,77 @@ def verify_timelines_against_topic(engine: sa.Engine, events: list[RecordedEvent
     return problems
 
 
-def table_checksums(engine: sa.Engine, tables: list[str]) -> dict[str, tuple[int, str]]:
+@dataclass(frozen=True)
+class Compared:
+    """A table as `audit rebuild` compares it: the columns history decides, over the rows history decides.
+
+    A rebuild from offset zero reproduces what follows from the events alone, not what a consumer did
+    at its own time (a delivery's attempts, a deadline's firing): those are left out of the checksum.
+    """
+
+    table: str
+    columns: tuple[str, ...] | None = None  # None: every column
+    keep: Callable[[Mapping[str, Any]], bool] | None = None  # None: every row
+
+
+def table_checksums(engine: sa.Engine, tables: Sequence[str | Compared]) -> dict[str, tuple[int, str]]:
     """{table: (rows, sha256 of its rows in key order)}: equal checksums mean equal tables."""
     inspector = sa.inspect(engine)
     sums: dict[str, tuple[int, str]] = {}
     with engine.connect() as conn:
-        for name in tables:
-            if not inspector.has_table(name):
-                sums[name] = (0, "missing")
+        for each in tables:
+            compared = each if isinstance(each, Compared) else Compared(each)
+            if not inspector.has_table(compared.table):
+                sums[compared.table] = (0, "missing")
                 continue
-            table = sa.Table(name, sa.MetaData(), autoload_with=conn)
-            rows = sorted(tuple("" if v is None else str(v) for v in row) for row in conn.execute(sa.select(table)))
+            table = sa.Table(compared.table, sa.MetaData(), autoload_with=conn)
+            columns = [table.c[name] for name in compared.columns] if compared.columns else list(table.c)
+            found = conn.execute(sa.select(*columns)).mappings()
+            kept = [row for row in found if compared.keep is None or compared.keep(dict(row))]
+            rows = sorted(tuple("" if v is None else str(v) for v in row.values()) for row in kept)
             digest = hashlib.sha256(repr(rows).encode()).hexdigest()
-            sums[name] = (len(rows), digest)
+            sums[compared.table] = (len(rows), digest)
     return sums
+
+
+# The watcher: schedules and kept events follow from history. Of the deadlines, a rebuild fires
+# nothing and keeps none the history shows fired, so it has exactly the pending ones; the live
+# table also keeps what its watcher did (fired, answered, settled, refused, when, why): not history.
+WATCHER_COMPARED: tuple[Compared, ...] = (
+    Compared("watcher_schedules"),
+    Compared("watcher_events"),
+    Compared(
+        "watcher_deadlines",
+        ("deadline_id", "escalation_id", "partition", "kind", "due_at", "facts", "state"),
+        keep=lambda row: row["state"] == "pending",
+    ),
+)
+# The notifier's deliveries: which message goes where is history's (given the same subscriptions
+# and settings); whether and when it went (state, attempts, errors, times) is the delivery loop's,
+# and a rebuild now skips what is old now. The daily digest is made by the clock, not by events.
+DELIVERY_FROM_HISTORY = ("delivery_id", "event_id", "destination", "escalation_id", "position", "kind", "payload")
+
+
+def notifier_compared(active_webhooks: set[str]) -> tuple[Compared, ...]:
+    """The notifier's tables as compared: the context whole; the deliveries to Slack and to the
+    subscriptions active now (a removed or paused one has deliveries from before that no rebuild makes)."""
+
+    def from_history(row: Mapping[str, Any]) -> bool:
+        destination = str(row["destination"])
+        return row["escalation_id"] is not None and (destination.startswith("slack:") or destination in active_webhooks)
+
+    return (Compared("notify_context"), Compared("notify_deliveries", DELIVERY_FROM_HISTORY, keep=from_history))
+
+
+def copy_subscriptions(live: sa.Engine, fresh: sa.Engine) -> set[str]:
+    """Give the fresh notifier the live subscriptions (configuration, not history), without their
+    secrets (a rebuild signs nothing); returns the destinations of the active ones."""
+    create_notifier_schema(fresh)
+    if not sa.inspect(live).has_table(notify_subscriptions.name):
+        return set()
+    with live.connect() as conn:
+        rows = [dict(row) for row in conn.execute(sa.select(notify_subscriptions)).mappings()]
+    if rows:
+        with fresh.begin() as conn:
+            conn.execute(notify_subscriptions.insert(), [row | {"secret": ""} for row in rows])
+    return {f"webhook:{row['subscription_id']}" for row in rows if not row["paused"]}

@@ -14,17 +14,20 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from consumers.notifier import GROUP as NOTIFIER_GROUP
 from consumers.notifier import NotifierProjector
+from consumers.offsets import StoredOffsets
 from consumers.rebuild import Progress as RebuildProgress
 from consumers.rebuild import rebuild
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.reporting import ReportingProjector
-from consumers.runtime import ConsumerRunner, Projector
+from consumers.runtime import ConsumerRunner, Projector, lag_by_partition
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.timeline import TimelineProjector
 from consumers.watcher import GROUP as WATCHER_GROUP
 from consumers.watcher import Watcher, WatcherProjector
 from domain.calendar import RegionCalendar
 from domain.service import Clock, EscalationService
+from infra.faults import fault_at
+from infra.health import Check
 from infra.local.brokers import TansuBroker
 from infra.messaging.clients import connection_config, producer_config
 from infra.messaging.envelope import decode_record, structured
@@ -124,14 +127,19 @@ def read_model_engine(settings: Settings) -> sa.Engine:
 
 
 def consumer_config(settings: Settings, group: str | None) -> dict[str, Any]:
+    """A read model's consumer; `group` is the unprefixed name (None: a reader outside any group)."""
     return connection_config(settings) | {
-        "group_id": group,
+        "group_id": settings.group_name(group) if group else None,
         "enable_auto_commit": False,  # offsets live beside the read model, in its transaction
         "auto_offset_reset": "earliest",
         "allow_auto_create_topics": False,
         "fetch_max_wait_ms": 50,
         "max_poll_interval_ms": settings.consumer_max_poll_interval_ms,
         "max_poll_records": settings.consumer_max_records,
+        "session_timeout_ms": settings.consumer_session_timeout_ms,
+        "heartbeat_interval_ms": settings.consumer_heartbeat_interval_ms,
+        # A topic created after we subscribed is seen within seconds, not kafka-python's default 5 minutes.
+        "metadata_max_age_ms": 5_000,
     }
 
 
@@ -146,9 +154,11 @@ def build_consumer(
         dead_letters=lambda: KafkaProducer(**producer_config(settings)),
         topic=settings.events_topic,
         dead_letter_topic=settings.dead_letter_topic,
-        group=group,
+        group=settings.group_name(group),
         max_records=settings.consumer_max_records,
         join_group=join_group,
+        fault=fault_at(settings.fault_point, settings.fault_after),
+        idle_bound=settings.consumer_idle_bound,
     )
 
 
@@ -259,7 +269,53 @@ def build_relay(settings: Settings, service: EscalationService) -> Relay:
             **connection_config(settings), allow_auto_create_topics=False, enable_auto_commit=False
         ),
         prepare_topics=lambda: prepare_topics(settings),
+        fault=fault_at(settings.fault_point, settings.fault_after),
     )
+
+
+PROBE_TIMEOUT_MS = 2_000  # a readiness check answers within seconds, even when the broker does not
+
+
+def broker_check(settings: Settings) -> Check:
+    """Asks the cluster for its topics with a fresh client each time: a stale connection never says "ok"."""
+
+    def check() -> str:
+        probe = {"request_timeout_ms": PROBE_TIMEOUT_MS, "bootstrap_timeout_ms": PROBE_TIMEOUT_MS}
+        admin = KafkaAdminClient(**connection_config(settings) | probe)
+        try:
+            topics = admin.list_topics()
+        finally:
+            admin.close()
+        return "ok" if settings.events_topic in topics else f"topic {settings.events_topic} missing"
+
+    return check
+
+
+def lag_check(settings: Settings, engine: sa.Engine, groups: list[str], max_lag: int) -> Check:
+    """Records behind the end of the topic, summed over these consumer groups' read models."""
+    reader: list[KafkaConsumer] = []  # one client, made and used on the check's own thread
+
+    def check() -> str:
+        if not reader:
+            config = consumer_config(settings, None) | {"request_timeout_ms": PROBE_TIMEOUT_MS}
+            reader.append(KafkaConsumer(**config | {"bootstrap_timeout_ms": PROBE_TIMEOUT_MS}))
+        try:
+            behind = {
+                group: sum(
+                    lag
+                    for _, _, lag in lag_by_partition(
+                        StoredOffsets(engine, settings.group_name(group)), reader[0], settings.events_topic
+                    ).values()
+                )
+                for group in groups
+            }
+        except Exception:
+            reader.pop().close()  # a client that failed once is not trusted again
+            raise
+        late = {group: lag for group, lag in behind.items() if lag > max_lag}
+        return "ok" if not late else f"behind by more than {max_lag} records: {late}"
+
+    return check
 
 
 def build_notifier_consumer(

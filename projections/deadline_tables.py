@@ -40,6 +40,16 @@ watcher_deadlines = sa.Table(
     sa.Column("note", sa.Text),
 )
 
+# The facts `fold` reads of each event, kept so that a correction can refold the corrected history.
+watcher_events = sa.Table(
+    "watcher_events",
+    metadata,
+    sa.Column("escalation_id", sa.String(36), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
 
 def create_watcher_schema(engine: sa.Engine) -> None:
     metadata.create_all(engine)

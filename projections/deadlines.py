@@ -75,6 +75,23 @@ def new_schedule() -> Schedule:
     }
 
 
+# Every fact `fold` reads (the watcher keeps only these of each event, to refold after a correction).
+FOLDED_FACTS = frozenset(
+    {
+        "occurred_at",
+        "region",
+        "severity",
+        "update_cadence",
+        "blockers",
+        "period_days",
+        "resume_on",
+        "action_id",
+        "due_on",
+        "deadline_id",
+    }
+)
+
+
 def fold(schedule: Schedule, name: str, data: Mapping[str, Any]) -> Schedule:  # noqa: C901, PLR0912 - one branch per event type
     s = {**schedule, "actions": dict(schedule["actions"]), "fired": list(schedule["fired"])}
     at = str(data.get("occurred_at", ""))

@@ -21,20 +21,26 @@ from prometheus_client import start_http_server
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, TaskID, TextColumn
 from rich.table import Table
 
 from consumers.notifier import GROUP as NOTIFIER_GROUP
+from consumers.rebuild import Progress as RebuildProgress
 from consumers.reporting import GROUP as REPORTING_GROUP
-from consumers.runtime import StoredOffsets, lag_by_partition
+from consumers.runtime import ConsumerRunner, StoredOffsets, lag_by_partition
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.watcher import GROUP as WATCHER_GROUP
 from consumers.watcher import pending_summary
 from domain.errors import EscalationError
 from domain.events import EscalationEvent, event_fields
 from infra.audit import (
+    WATCHER_COMPARED,
+    Compared,
     TimelinesMissingError,
+    copy_subscriptions,
     history_as_recorded,
+    notifier_compared,
     read_whole_topic,
     table_checksums,
     verify_timelines,
@@ -50,10 +56,12 @@ from infra.bootstrap import (
     build_timeline_consumer,
     build_watcher,
     consumer_config,
+    prepare_topics,
     read_model_engine,
     rebuild_notifier,
     rebuild_reporting,
     rebuild_timeline,
+    rebuild_watcher,
     utc_now,
 )
 from infra.cli.serve import serve, serve_demo
@@ -72,7 +80,8 @@ from infra.notify.subscriptions import (
     set_paused,
 )
 from infra.notify.urls import OutboundUrlError
-from infra.settings import Settings
+from infra.settings import Settings, describe_invalid
+from projections.notification_tables import STATES as DELIVERY_STATES
 from projections.notification_tables import create_notifier_schema
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
@@ -134,15 +143,8 @@ def serve_command(
     serve(Settings(), host, port, console.print)
 
 
-READ_MODELS = ["reporting", "timeline", "notifier"]
-READ_MODEL_HELP = "The read model: reporting, timeline or notifier."
-# Every consumer group and the read model it writes (`status` shows each one's lag).
-CONSUMER_GROUPS = {
-    "reporting": REPORTING_GROUP,
-    "timeline": TIMELINE_GROUP,
-    "notifier": NOTIFIER_GROUP,
-    "watcher": WATCHER_GROUP,
-}
+READ_MODELS = ["reporting", "timeline", "watcher", "notifier"]
+READ_MODELS_HELP = "The read model: reporting, timeline, watcher or notifier."
 audit = typer.Typer(help="Replay and verify history: timelines, and the state as of a moment.", no_args_is_help=True)
 app.add_typer(audit, name="audit")
 
@@ -155,7 +157,7 @@ def _check_read_model(name: str) -> None:
 
 @app.command()
 def consume(
-    name: str = typer.Argument(..., help=READ_MODEL_HELP),
+    name: str = typer.Argument(..., help=READ_MODELS_HELP),
     metrics_port: int | None = typer.Option(None, envvar="ESCALATIONS_METRICS_PORT", help="Serve Prometheus metrics."),
 ) -> None:
     """Run one consumer of a read model until stopped (start several to share the partitions)."""
@@ -164,8 +166,12 @@ def consume(
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1")
     engine = read_model_engine(settings)
+    prepare_topics(settings)  # a member that subscribes before the topic exists would be given nothing
     if name == "notifier":
         _consume_notifier(settings, engine)
+        return
+    if name == "watcher":
+        _watch(settings, engine)
         return
     build = build_reporting_consumer if name == "reporting" else build_timeline_consumer
     runner = build(settings, engine)
@@ -200,21 +206,33 @@ def watch(
     settings = Settings()
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1")
-    watcher = build_watcher(settings, read_model_engine(settings), build_service(settings))
+    _watch(settings, read_model_engine(settings))
+
+
+def _watch(settings: Settings, engine: sa.Engine) -> None:
+    watcher = build_watcher(settings, engine, build_service(settings))
     stop_on_signals(watcher.stop)
     watcher.run()
 
 
 @app.command()
-def rebuild(name: str = typer.Argument(..., help=READ_MODEL_HELP)) -> None:
-    """Drop a read model and rebuild it from offset zero, with a progress bar. Stop its consumers first."""
+def rebuild(name: str = typer.Argument(..., help=READ_MODELS_HELP)) -> None:
+    """Drop a read model and rebuild it from offset zero, with a progress bar. Stop its consumers first.
+
+    Nothing goes out again: the watcher's deadlines that already fired are refused by the ledger, and
+    the notifier's delivery log (kept) already holds every event's deliveries."""
     _check_read_model(name)
     settings = Settings()
     engine = read_model_engine(settings)
     with Progress(*Progress.get_default_columns(), TextColumn("{task.completed} events"), console=console) as bar:
         task = bar.add_task(f"rebuilding {name}", total=None)
-        rebuild_one = {"reporting": rebuild_reporting, "timeline": rebuild_timeline, "notifier": rebuild_notifier}[name]
-        runner = rebuild_one(settings, engine, lambda done, total: bar.update(task, completed=done, total=total))
+        progress = _progress_of(bar, task)
+        if name == "watcher":
+            runner = rebuild_watcher(settings, engine, build_service(settings), progress).runner
+        else:
+            rebuild_one = {"reporting": rebuild_reporting, "timeline": rebuild_timeline, "notifier": rebuild_notifier}
+            runner = rebuild_one[name](settings, engine, progress)
+    assert isinstance(runner, ConsumerRunner)
     console.print(f"Rebuilt {name}: {runner.stats.applied} events applied, {runner.stats.dead_lettered} dead-lettered.")
 
 
@@ -237,8 +255,8 @@ def report(
 
 @app.command()
 def status() -> None:
-    """Where each part stands: the relay's checkpoint, and the lag per partition of every consumer group
-    (reporting, timeline, notifier, watcher), and the watcher's deadlines."""
+    """Where each part stands: the relay's checkpoint, each read model's lag per partition (reporting,
+    timeline, watcher, notifier), the watcher's deadlines and the notifier's deliveries (dead ones too)."""
     settings = Settings()
     service = build_service(settings)
     newest = service.recorder.max_notification_id() or 0
@@ -248,28 +266,29 @@ def status() -> None:
     )
     engine = read_model_engine(settings)
     reader = KafkaConsumer(**consumer_config(settings, None))
-    rows: list[dict[str, Any]] = []
     try:
-        for read_model, group in CONSUMER_GROUPS.items():
-            lags = lag_by_partition(StoredOffsets(engine, group), reader, settings.events_topic)
-            rows += [
-                {
-                    "read_model": read_model,
-                    "group": group,
-                    "partition": p,
-                    "applied_up_to": s,
-                    "end_offset": e,
-                    "lag": lag,
-                }
-                for p, (s, e, lag) in lags.items()
-            ]
+        lags = {
+            name: lag_by_partition(StoredOffsets(engine, settings.group_name(group)), reader, settings.events_topic)
+            for name, group in (
+                ("reporting", REPORTING_GROUP),
+                ("timeline", TIMELINE_GROUP),
+                ("watcher", WATCHER_GROUP),
+                ("notifier", NOTIFIER_GROUP),
+            )
+        }
     finally:
         reader.close()
+    rows = [
+        {"read_model": name, "partition": p, "applied_up_to": s, "end_offset": e, "lag": lag}
+        for name, each in lags.items()
+        for p, (s, e, lag) in each.items()
+    ]
     print_rows("Consumer lag", rows, "table")
     with engine.connect() as conn:
         print_rows("Watcher deadlines", pending_summary(conn, utc_now()), "table")
     create_notifier_schema(engine)
-    print_rows("Notifier deliveries (escalations notify dead / retry)", [delivery_counts(engine)], "table")
+    counts = dict.fromkeys(DELIVERY_STATES, 0) | delivery_counts(engine)  # dead: 0 said, not left out
+    print_rows("Notifier deliveries (escalations notify dead / retry)", [counts], "table")
 
 
 @app.command()
@@ -321,17 +340,34 @@ def audit_verify(escalation_id: UUID | None = typer.Argument(None, help="One esc
 
 @audit.command("rebuild")
 def audit_rebuild() -> None:
-    """Rebuild every read model into a fresh database from offset zero and compare it, table by table."""
+    """Rebuild every read model (reporting, timeline, watcher, notifier) into a fresh database from offset
+    zero and compare it with the live one, table by table (what history decides; see infra/audit.py).
+
+    The watcher and the notifier are compared only where their tables exist (they may run elsewhere)."""
     settings = Settings()
     live = read_model_engine(settings)
-    tables = [t.name for t in READ_MODEL_TABLES] + ["reporting_state", "timeline_entries"]
+    tables: list[str | Compared] = [*(t.name for t in READ_MODEL_TABLES), "reporting_state", "timeline_entries"]
+    present = sa.inspect(live)
     with tempfile.TemporaryDirectory(prefix="escalations-audit-") as tmp:
         fresh_settings = settings.but(read_model_url=f"sqlite:///{Path(tmp) / 'fresh.db'}")
         fresh = read_model_engine(fresh_settings)
+        steps: list[tuple[str, Callable[[RebuildProgress], object]]] = [
+            ("reporting", lambda progress: rebuild_reporting(fresh_settings, fresh, progress)),
+            ("timeline", lambda progress: rebuild_timeline(fresh_settings, fresh, progress)),
+        ]
+        if present.has_table("watcher_schedules"):
+            service = build_service(settings)  # only builds the watcher: a rebuild fires nothing
+            steps.append(("watcher", lambda progress: rebuild_watcher(fresh_settings, fresh, service, progress)))
+            tables += WATCHER_COMPARED
+        if present.has_table("notify_context"):
+            tables += notifier_compared(copy_subscriptions(live, fresh))
+            steps.append(("notifier", lambda progress: rebuild_notifier(fresh_settings, fresh, progress)))
+        skipped = {"watcher", "notifier"} - {name for name, _ in steps}
+        if skipped:
+            console.print(f"Not compared (no tables in the live read-model database): {', '.join(sorted(skipped))}.")
         with Progress(*Progress.get_default_columns(), console=console) as bar:
-            for name, rebuild_one in (("reporting", rebuild_reporting), ("timeline", rebuild_timeline)):
-                task = bar.add_task(f"rebuilding {name}", total=None)
-                rebuild_one(fresh_settings, fresh, _progress_of(bar, task))
+            for name, rebuild_one in steps:
+                rebuild_one(_progress_of(bar, bar.add_task(f"rebuilding {name}", total=None)))
         ours, theirs = table_checksums(live, tables), table_checksums(fresh, tables)
     rows = [
         {
@@ -342,7 +378,7 @@ def audit_rebuild() -> None:
             "rebuilt_sha256": theirs[name][1][:16],
             "equal": ours[name] == theirs[name],
         }
-        for name in tables
+        for name in ours
     ]
     print_rows("Live read models against a rebuild from offset zero", rows, "table")
     if not all(row["equal"] for row in rows):
@@ -610,7 +646,11 @@ def run() -> None:
     except EscalationError as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_DOMAIN_ERROR)
-    except (ValidationError, SettingsError) as error:
+    except ValidationError as error:
+        console.print(f"[red]error:[/red] invalid settings: {escape(describe_invalid(error))}", highlight=False)
+        sys.exit(EXIT_USAGE)
+    except SettingsError as error:
+        # Its message names the variable that is not valid JSON; the value itself stays out of it.
         console.print(f"[red]error:[/red] invalid settings ({error}); fix the ESCALATIONS_* variable it names")
         sys.exit(EXIT_USAGE)
     except BrokerUnavailableError as error:

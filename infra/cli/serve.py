@@ -16,8 +16,12 @@ import httpx
 import structlog
 import uvicorn
 
+from consumers.notifier import GROUP as NOTIFIER_GROUP
+from consumers.reporting import GROUP as REPORTING_GROUP
+from consumers.watcher import GROUP as WATCHER_GROUP
 from domain.commands import Command, CommandResult
 from infra.bootstrap import (
+    broker_check,
     build_delivery_loop,
     build_notifier_consumer,
     build_region_zones,
@@ -27,6 +31,7 @@ from infra.bootstrap import (
     build_timeline_consumer,
     build_watcher,
     kafka_cluster,
+    lag_check,
     prepare_topics,
     read_model_engine,
 )
@@ -99,19 +104,23 @@ def serve(
         for thread in parts.values():
             thread.start()
 
-        def readiness() -> dict[str, str]:
-            checks = {name: "ok" if thread.is_alive() else "stopped" for name, thread in parts.items()}
-            checks["broker"] = "ok" if relay.connected else f"unreachable at {cluster.bootstrap_servers}"
-            checks["consumer_partitions"] = "ok" if consumer.assigned else "none assigned yet"
-            checks["watcher_partitions"] = "ok" if watcher.assigned else "none assigned yet"
-            return checks
-
+        readiness = {
+            "relay": lambda: "ok" if parts["relay"].is_alive() else "stopped",
+            "delivery": lambda: "ok" if parts["delivery"].is_alive() else "stopped",
+            # Every consumer group: its partitions assigned and its polls returning, not merely its thread alive.
+            "consumer": consumer.health,
+            "watcher": watcher.health,
+            "notifier": notifier.health,
+            "broker": broker_check(cluster),
+            "lag": lag_check(cluster, engine, [REPORTING_GROUP, WATCHER_GROUP, NOTIFIER_GROUP], settings.ready_max_lag),
+        }
         app = create_app(
             service,
             engine,
             tokens,
             max_body_bytes=settings.api_max_body_bytes,
             readiness=readiness,
+            max_waiters=settings.api_max_waiting_readers,
             notify_allow_plain_http=settings.notify_allow_plain_http,
             zones=build_region_zones(cluster),
         )

@@ -55,6 +55,7 @@ class _Broker:
     def __init__(self, work_dir: Path | None = None) -> None:
         self._owns_dir = work_dir is None
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix=f"ledger-{self.name}-"))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.started_in: float | None = None
@@ -83,6 +84,7 @@ class _Broker:
         """Anything to do once before the first start."""
 
     def start(self, timeout: float = 90.0) -> None:
+        """Start, or start again after `stop()`: the same port, and (Apache Kafka) the same data."""
         began = time.monotonic()
         self.prepare()
         with self.log_file.open("ab") as output:

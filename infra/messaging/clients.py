@@ -12,6 +12,7 @@ def connection_config(settings: Settings) -> dict[str, Any]:
         "bootstrap_servers": settings.bootstrap_servers.split(","),
         "security_protocol": settings.kafka_security_protocol,
         "bootstrap_timeout_ms": settings.kafka_bootstrap_timeout_ms,
+        "client_id": settings.client_id,
     }
     if settings.kafka_sasl_mechanism:
         config["sasl_mechanism"] = settings.kafka_sasl_mechanism

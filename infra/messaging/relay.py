@@ -21,6 +21,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from domain.events import EscalationEvent
+from infra.faults import Fault, no_fault
 from infra.messaging import envelope
 from infra.messaging.relay_state import Checkpoint, RelayLock
 
@@ -53,6 +54,7 @@ class Relay:
         producer_factory: Callable[[], KafkaProducer],
         consumer_factory: Callable[[], KafkaConsumer],
         prepare_topics: Callable[[], None] = lambda: None,
+        fault: Fault = no_fault,
     ) -> None:
         # Held, not just its recorder: the application closes its connections when it is collected.
         self.application = application
@@ -64,6 +66,7 @@ class Relay:
         self._new_producer = producer_factory
         self._new_consumer = consumer_factory
         self._prepare_topics = prepare_topics
+        self._fault = fault  # test-only crash points (infra/faults.py); passes everything in production
         self._producer: KafkaProducer | None = None
         self._offsets_reader: KafkaConsumer | None = None
         self._stopping = threading.Event()
@@ -169,11 +172,13 @@ class Relay:
             assert isinstance(event, EscalationEvent)
             key, value, headers = envelope.encode(event, notification.id, self.options.source)
             futures.append(producer.send(self.options.topic, key=key, value=value, headers=headers))
+        self._fault("relay.after_produce_before_flush")
         producer.flush()
         flush_starts: dict[int, int] = {}
         for future in futures:
             metadata = future.get(timeout=0)  # raises the delivery error, if any: nothing is skipped
             flush_starts.setdefault(metadata.partition, metadata.offset)
+        self._fault("relay.after_flush_before_checkpoint")
         self.checkpoint.save(notifications[-1].id, self.options.topic, flush_starts)
         self.published += len(notifications)
         log.debug("relay.published", count=len(notifications), position=notifications[-1].id)

@@ -1,7 +1,8 @@
-"""The notifier on a real topic: it posts each step once, and a rebuild from offset zero posts nothing."""
+"""The notifier on a real topic: it posts each step once, and `escalations rebuild notifier` posts nothing."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,6 @@ from infra.bootstrap import (
     build_notifier_consumer,
     build_service,
     prepare_topics,
-    rebuild_notifier,
 )
 from infra.local.receiver import LocalReceiver
 from infra.local.stories import ldap_proxy_story
@@ -25,6 +25,7 @@ from infra.notify.delivery import delivery_counts
 from infra.settings import Settings
 from tests.fakes import SteppingClock
 from tests.integration.test_relay import publish_until_caught_up
+from tests.support.processes import escalations_cli
 
 pytestmark = pytest.mark.kafka
 
@@ -70,12 +71,20 @@ def test_the_notifier_posts_the_story_once_and_a_rebuild_from_offset_zero_posts_
                 thread.join(timeout=30)
         sent = len(receiver.received.slack)
 
-        rebuilt = rebuild_notifier(settings, engine)
+        rebuilt = escalations_cli(settings, "rebuild", "notifier")
         build_delivery_loop(settings, engine).run_once()
+    status = escalations_cli(settings, "status")
 
     assert (
         sent == delivery_counts(engine)["sent"] == 12
     )  # opened, 4 updates, stall, resumed, further, emergency, monitoring, closed, retro
-    assert rebuilt.stats.applied == total
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert f"Rebuilt notifier: {total} events applied" in rebuilt.stdout
     assert delivery_counts(engine) == {"sent": sent}
     assert len(receiver.received.slack) == sent
+    assert status.returncode == 0, status.stdout + status.stderr
+    lags = [re.findall(r"\d+", line) for line in status.stdout.splitlines() if " notifier " in line]
+    assert [lag for *_, lag in lags] == ["0", "0", "0"], status.stdout  # one row per partition, caught up
+    lines = status.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if " pending " in line and " dead " in line)  # header, rule, counts
+    assert dict(zip(lines[at].split(), lines[at + 2].split(), strict=True))["dead"] == "0", status.stdout

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-import os
+import random
 import signal
-import subprocess
-import sys
 import threading
-import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from consumers.offsets import StoredOffsets
+from consumers.reporting import GROUP as REPORTING_GROUP
+from consumers.timeline import GROUP as TIMELINE_GROUP
 from domain import commands as c
-from infra.bootstrap import build_service, build_timeline_consumer, prepare_topics
+from infra.bootstrap import build_service, build_timeline_consumer, prepare_topics, read_model_engine
+from infra.local.ports import free_port
 from infra.local.stories import ldap_proxy_story, quiet_escalation
+from infra.notify.subscriptions import add_subscription
 from infra.settings import Settings
 from tests.fakes import SteppingClock
 from tests.integration.test_relay import publish_until_caught_up
-from tests.support.processes import escalations_process
+from tests.support.processes import escalations_cli, escalations_process
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -28,17 +31,6 @@ pytestmark = pytest.mark.kafka
 @pytest.fixture(params=["sqlite"])
 def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path)
-
-
-def escalations_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infra", *args],
-        env={**os.environ, **settings.as_env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_the_stored_timelines_verify_and_a_tampered_entry_is_named(
@@ -53,11 +45,11 @@ def test_the_stored_timelines_verify_and_a_tampered_entry_is_named(
     runner = build_timeline_consumer(kafka_settings, engine)
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
-    while runner.stats.applied < total and time.monotonic() < deadline:
-        time.sleep(0.1)
-    runner.stop()
-    thread.join(timeout=30)
+    try:
+        wait_for(lambda: runner.stats.applied >= total, what=f"the timeline consumer to apply {total} events")
+    finally:
+        runner.stop()
+        thread.join(timeout=30)
 
     verified = escalations_cli(kafka_settings, "audit", "verify")
     with engine.begin() as conn:
@@ -69,6 +61,19 @@ def test_the_stored_timelines_verify_and_a_tampered_entry_is_named(
         )
     tampered = escalations_cli(kafka_settings, "audit", "verify")
     only_other = escalations_cli(kafka_settings, "audit", "verify", str(other))
+    # The hash columns alone: every other column of these entries still matches history.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("update timeline_entries set hash = :h where escalation_id = :e and version = 3"),
+            {"e": str(other), "h": "f" * 64},
+        )
+    hash_tampered = escalations_cli(kafka_settings, "audit", "verify", str(other))
+    with engine.begin() as conn:  # an earlier entry, so it is the first difference
+        conn.execute(
+            sa.text("update timeline_entries set prev_hash = :h where escalation_id = :e and version = 2"),
+            {"e": str(other), "h": "0" * 64},
+        )
+    previous_hash_tampered = escalations_cli(kafka_settings, "audit", "verify", str(other))
 
     assert runner.stats.applied == total == 29
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -79,6 +84,10 @@ def test_the_stored_timelines_verify_and_a_tampered_entry_is_named(
     assert "(against the event store)" in tampered.stdout
     assert "(against the topic)" in tampered.stdout
     assert only_other.returncode == 0
+    assert hash_tampered.returncode == 6
+    assert "entry v3 (LeadEngineerAssigned) differs from history in hash;" in hash_tampered.stdout
+    assert previous_hash_tampered.returncode == 6
+    assert "entry v2 (PreparationCompleted) differs from history in prev_hash;" in previous_hash_tampered.stdout
 
 
 def test_as_of_shows_the_escalation_as_it_was(kafka_settings: Settings, clock: SteppingClock) -> None:
@@ -105,31 +114,48 @@ def test_as_of_shows_the_escalation_as_it_was(kafka_settings: Settings, clock: S
 def test_audit_rebuild_finds_the_live_read_models_equal_after_consumers_crashed(
     kafka_settings: Settings, clock: SteppingClock, tmp_path: Path
 ) -> None:
+    # A year ahead, no deadline is due yet: the watcher schedules them all and fires none.
+    clock.now = datetime.now(UTC) + timedelta(days=365)
     service = build_service(kafka_settings, clock=clock)
     prepare_topics(kafka_settings)
-    settings = kafka_settings.but(consumer_max_records=40)
+    # A short poll interval: a restarted member waits at most that long for the killed one to leave.
+    settings = kafka_settings.but(consumer_max_records=40, consumer_max_poll_interval_ms=5000, notify_max_attempts=1)
+    engine = read_model_engine(settings)  # before four processes race to create it (create_all is not atomic)
+    # Nothing listens there: the delivery loop's attempts change only the log's delivery-time state.
+    hook = f"http://127.0.0.1:{free_port()}/hook"
+    add_subscription(engine, hook, datetime.now(UTC), "sam.manager", event_types=["EscalationOpened"])
     log = tmp_path / "consumers.log"
+    rng = random.Random(11)
     for round_number in range(3):
         for i in range(60):
             n = round_number * 60 + i
             quiet_escalation(service, clock.now - timedelta(days=2), customer=f"C{n}", region="EMEA", lead=f"l{n % 4}")
-        publish_until_caught_up(settings, service)
-        consumers = [escalations_process(settings, log, "consume", name) for name in ("reporting", "timeline")]
-        time.sleep(2.5 + round_number)
-        for consumer in consumers:
-            consumer.send_signal(signal.SIGKILL)
-            consumer.wait()
-    finals = [escalations_process(settings, log, "consume", name) for name in ("reporting", "timeline")]
-    engine = sa.create_engine(settings.read_model)
-    deadline = time.monotonic() + 120
+        written = publish_until_caught_up(settings, service) + round_number * 300
+        # Each killed at a random batch of this round: inside its transaction, or just after its commit.
+        point = ("consumer.after_apply_before_commit", "consumer.between_batches")[round_number % 2]
+        for name in ("reporting", "timeline"):
+            faulty = settings.but(fault_point=point, fault_after=rng.randint(2, 7))
+            consumer = escalations_process(faulty, log, "consume", name)
+            assert consumer.wait(timeout=120) == -signal.SIGKILL, log.read_text()
+        for group in (REPORTING_GROUP, TIMELINE_GROUP):
+            assert sum(StoredOffsets(engine, group).load(settings.events_topic).values()) < written
+    assert log.read_text().count("fault: killing process") == 6
+    finals = [
+        escalations_process(settings, log, "consume", name) for name in ("reporting", "timeline", "watcher", "notifier")
+    ]
+    caught_up = {
+        "select count(*) from escalations where version = 5": 180,
+        "select count(*) from timeline_entries": 900,
+        "select count(*) from watcher_schedules where version = 5": 180,
+        "select count(*) from notify_context where version = 5": 180,
+        "select count(*) from notify_deliveries where state = 'dead'": 180,
+    }
     try:
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                reported = conn.execute(sa.text("select count(*) from escalations where version = 5")).scalar()
-                entries = conn.execute(sa.text("select count(*) from timeline_entries")).scalar()
-            if reported == 180 and entries == 900:
-                break
-            time.sleep(0.5)
+        wait_for(
+            lambda: {query: count_of(engine, query) for query in caught_up} == caught_up,
+            what=f"the four restarted consumers to apply all 900 events ({log})",
+            timeout=180,
+        )
     finally:
         for final in finals:
             final.send_signal(signal.SIGTERM)
@@ -137,10 +163,26 @@ def test_audit_rebuild_finds_the_live_read_models_equal_after_consumers_crashed(
 
     equal = escalations_cli(settings, "audit", "rebuild")
     with engine.begin() as conn:
+        first = {"e": conn.execute(sa.text("select min(escalation_id) from watcher_deadlines")).scalar()}
         conn.execute(sa.text("update escalations set customer = 'Someone else' where customer = 'C7'"))
+        conn.execute(sa.text("update watcher_deadlines set due_at = '2000-01-01' where escalation_id = :e"), first)
+        conn.execute(sa.text("delete from notify_deliveries where escalation_id = :e"), first)
     differs = escalations_cli(settings, "audit", "rebuild")
 
     assert equal.returncode == 0, equal.stdout + equal.stderr
     assert "False" not in equal.stdout
+    for table in ("watcher_schedules", "watcher_deadlines", "notify_context", "notify_deliveries"):
+        assert table in equal.stdout
     assert differs.returncode == 6
     assert "The live read models differ from history" in differs.stdout
+    unequal = {line.split()[1] for line in differs.stdout.splitlines() if "False" in line}
+    assert unequal == {"escalations", "watcher_deadlines", "notify_deliveries"}, differs.stdout
+
+
+def count_of(engine: sa.Engine, query: str) -> int | None:
+    """The count, or None while no consumer has created its table yet (a killed one may never have)."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(query)).scalar()
+    except sa.exc.DBAPIError:
+        return None

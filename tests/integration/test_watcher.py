@@ -16,14 +16,13 @@ from uuid import UUID
 import pytest
 import sqlalchemy as sa
 
-from consumers.watcher import Watcher
 from domain.service import EscalationService
-from infra.bootstrap import build_service, build_watcher, prepare_topics, rebuild_watcher
+from infra.bootstrap import build_service, build_watcher, prepare_topics
 from infra.local.postgres import PostgresAddress
 from infra.local.stories import quiet_escalation
 from infra.settings import Settings
 from tests.integration.test_relay import publish_until_caught_up as publish
-from tests.support.processes import escalations_process
+from tests.support.processes import escalations_cli, escalations_process
 
 pytestmark = pytest.mark.kafka
 LEDGER = "escalation-ledger"
@@ -117,9 +116,13 @@ def test_two_watchers_share_the_partitions_and_a_rebuild_records_nothing_new(wat
             thread.join(timeout=60)
     publish(watcher_settings, service)  # the ledger's own events reach the topic too
 
-    rebuilt: Watcher = rebuild_watcher(watcher_settings, engine, service)
-    fired_after_rebuild = rebuilt.fire_due(partitions={0, 1, 2})
+    topic_events = sum(len(service.history(e)) for e in escalations)
 
+    rebuilt = escalations_cli(watcher_settings, "rebuild", "watcher")
+    fired_after_rebuild = build_watcher(watcher_settings, engine, service).fire_due(partitions={0, 1, 2})
+
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert f"Rebuilt watcher: {topic_events} events applied" in rebuilt.stdout
     counts = ledger_events(service, escalations)
     assert set(counts.values()) == {1}, {key: n for key, n in counts.items() if n != 1}
     assert all(w.fired > 0 for w in watchers), [w.fired for w in watchers]

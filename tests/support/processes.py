@@ -18,3 +18,15 @@ def escalations_process(settings: Settings, log: Path, *args: str) -> subprocess
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
+
+
+def escalations_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `escalations ARGS...` to the end with these settings; its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "infra", *args],
+        env={**os.environ, **settings.as_env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

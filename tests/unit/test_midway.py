@@ -308,6 +308,33 @@ def test_roles_are_handed_over_and_helpers_from_other_regions_come_and_go(memory
     assert memory_service.engineers_on(escalation_id) == {"priya", "ana"}
 
 
+def test_a_helper_is_removed_by_name_however_it_was_typed(memory_service: EscalationService) -> None:
+    escalation_id = escalation_in(memory_service, "active")
+    memory_service.handle(
+        c.AddHelper(escalation_id=escalation_id, engineer=" kenji ", engineer_region="APAC", reason="r"), actor="m"
+    )
+
+    memory_service.handle(c.RemoveHelper(escalation_id=escalation_id, engineer=" kenji", reason="done"), actor="m")
+
+    assert memory_service.state(escalation_id)["helpers"] == {}
+
+
+def test_a_helper_becomes_lead_only_after_leaving_the_helpers(memory_service: EscalationService) -> None:
+    escalation_id = escalation_in(memory_service, "active")
+    memory_service.handle(
+        c.AddHelper(escalation_id=escalation_id, engineer="tom", engineer_region="EMEA", reason="r"), actor="m"
+    )
+    lead = c.AssignLeadEngineer(escalation_id=escalation_id, engineer="tom", engineer_region="EMEA")
+
+    with pytest.raises(IllegalTransitionError, match="tom helps here as helper; remove them as a helper first"):
+        memory_service.handle(lead, actor="m")
+    memory_service.handle(c.RemoveHelper(escalation_id=escalation_id, engineer="tom", reason="now lead"), actor="m")
+    memory_service.handle(lead, actor="m")
+
+    state = memory_service.state(escalation_id)
+    assert (state["lead_engineer"], state["helpers"]) == ("tom", {})
+
+
 def test_a_risk_lives_on_recorded_directly_or_from_an_uncertainty(memory_service: EscalationService) -> None:
     escalation_id = escalation_in(memory_service, "active")
     direct = memory_service.handle(c.RecordRisk(escalation_id=escalation_id, **RISK), actor="m").created

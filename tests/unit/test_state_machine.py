@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -33,7 +33,14 @@ from hypothesis.stateful import (
 from domain import commands as c
 from domain.errors import EscalationError, IllegalTransitionError, InvalidCommandError
 from domain.escalation import Escalation
-from domain.events import CorrectionRecorded, EscalationEvent, RetrospectiveOpened
+from domain.events import (
+    CorrectionRecorded,
+    EscalationEvent,
+    FollowUpActionAdded,
+    FollowUpActionSettled,
+    RetrospectiveCompleted,
+    RetrospectiveOpened,
+)
 from domain.service import ACTIONS, EscalationService
 from domain.values import Stamp
 
@@ -42,6 +49,55 @@ ACTOR = "mia.manager"
 OWNER = "dana.owner"
 REGIONS = ("AMER", "EMEA", "APAC")
 SEVERITIES = ("critical", "high", "medium", "low")
+LEVELS = ("low", "medium", "high")
+ROLES = ("escalation_dri", "dri_manager")  # handed over midway; the lead is reassigned instead
+# The update cadence each severity sets (README: ESCALATIONS_UPDATE_CADENCES' defaults).
+CADENCES: dict[str, tuple[str, int | None]] = {
+    "critical": ("daily", 1),
+    "high": ("several times a week", 2),
+    "medium": ("weekly to fortnightly", 10),
+    "low": ("standard communication", None),
+}
+# A risk is mitigated (it may still happen), then happened or retired; those two are final.
+RISK_MOVES: dict[str, tuple[str, ...]] = {
+    "open": ("mitigated", "happened", "retired"),
+    "mitigated": ("happened", "retired"),
+}
+# What each accepted command records: a correction names the event it corrects by this name.
+EVENT_OF = {
+    "CompletePreparation": "PreparationCompleted",
+    "AssignLeadEngineer": "LeadEngineerAssigned",
+    "AssignProductDri": "ProductDriAssigned",
+    "DefineScope": "ScopeDefined",
+    "MeetExitCriterion": "ExitCriterionMet",
+    "RaiseUncertainty": "UncertaintyRaised",
+    "DefineRisk": "RiskDefined",
+    "AnswerUncertainty": "UncertaintyAnswered",
+    "PostUpdate": "UpdatePosted",
+    "MarkStalled": "ProgressStalled",
+    "ResumeProgress": "ProgressResumed",
+    "EscalateToSpecialistTeam": "EscalatedToSpecialistTeam",
+    "RaiseEmergency": "EmergencyRaised",
+    "ReviewEmergencyWork": "EmergencyWorkReviewed",
+    "AgreeSyncCadence": "SyncCadenceAgreed",
+    "StartMonitoring": "MonitoringStarted",
+    "PauseUpdates": "UpdatesPaused",
+    "InterruptMonitoring": "MonitoringInterrupted",
+    "CloseEscalation": "EscalationClosed",
+    "OpenRetrospective": "RetrospectiveOpened",
+    "RecordCorrection": "CorrectionRecorded",
+    "ChangeSeverity": "SeverityChanged",
+    "HandOverRole": "RoleHandedOver",
+    "AddHelper": "HelperAdded",
+    "RemoveHelper": "HelperRemoved",
+    "RecordRisk": "RiskRecorded",
+    "SettleRisk": "RiskSettled",
+    "AddFollowUpAction": "FollowUpActionAdded",
+    "SettleFollowUpAction": "FollowUpActionSettled",
+    "CompleteRetrospective": "RetrospectiveCompleted",
+}
+SUMMARISED = ("EscalationOpened", "EscalationClosed")  # the events with a summary (a fact a correction may fix)
+RETROSPECTIVE_WORK = (c.AddFollowUpAction, c.SettleFollowUpAction, c.CompleteRetrospective)
 BLANKS = ("", "  ")
 
 Refusal = tuple[type[EscalationError], str]
@@ -64,6 +120,8 @@ def seldom(weight: int) -> st.SearchStrategy[bool]:
 
 TEXT = mostly("some words", *BLANKS)
 TICKET_LISTS = st.sampled_from([["ZD-1"], ["ZD-1", "ZD-2"], [], ["ZD-3"], ["ZD-1", "ZD-2"], ["ZD-1", "ZD-1"], [" "]])
+NOW_AND_THEN = seldom(2)
+HALF_THE_TIME = seldom(1)
 EARLY = seldom(12)  # now and then a time before the escalation was opened
 # How far along the handbook an escalation starts: mostly active, where most commands are allowed.
 HEAD_START = st.sampled_from([0, 1, 2, 3, 3, 3, 3, 3, 4, 4, 5, 6])
@@ -108,15 +166,26 @@ class Handbook:
     emergencies: dict[str, bool] = field(default_factory=dict)
     stalled: bool = False
     monitoring_ends: datetime | None = None
+    closed_at: datetime | None = None
     retrospective: bool = False
+    retrospective_completed: date | None = None
+    roles: dict[str, str] = field(default_factory=lambda: dict.fromkeys(ROLES, ACTOR))
+    product_dri: str | None = None
+    helpers: dict[str, str] = field(default_factory=dict)  # engineer: backup or helper
+    risks: dict[str, str] = field(default_factory=dict)  # risk id: its state
+    actions: dict[str, str] = field(default_factory=dict)  # follow-up action id: its state
+    events: list[str] = field(default_factory=lambda: ["EscalationOpened"])
+    corrections: list[int] = field(default_factory=list)
 
     # -- What the handbook refuses -----------------------------------------------------------------
 
-    def refusal(self, command: c.Command, when: datetime, actor: str) -> Refusal | None:
+    def refusal(self, command: c.Command, when: datetime, now: datetime, actor: str) -> Refusal | None:
         if isinstance(command, c.OpenRetrospective):  # a closed escalation still takes its retrospective
             return first(self._not_early(when), self._retrospective(command))
+        if isinstance(command, RETROSPECTIVE_WORK):  # and the retrospective's follow-ups
+            return first(self._not_early(when), self._retrospective_work(command, when, now))
         if isinstance(command, c.RecordCorrection):  # and corrections: the retrospective finds mistakes
-            return first(self._not_early(when), self._correction(command))
+            return first(self._not_early(when), self._correction(command, now))
         if self.phase == "closed":
             return IllegalTransitionError, "the escalation is closed; open a new escalation"
         return first(self._not_early(when), self._rules_of(command, when, actor))
@@ -138,7 +207,7 @@ class Handbook:
             return InvalidCommandError, f"agree it with {self.account_owner}"
         return None
 
-    def _rules_of(self, command: c.Command, when: datetime, actor: str) -> Refusal | None:  # noqa: C901, PLR0911, PLR0912 - one case per command
+    def _rules_of(self, command: c.Command, when: datetime, actor: str) -> Refusal | None:  # noqa: C901, PLR0911, PLR0912, PLR0915 - one case per command
         match command:
             case c.CompletePreparation():
                 if self.phase != "opened":
@@ -163,13 +232,7 @@ class Handbook:
             case c.RaiseUncertainty():
                 return text_refusal(command.question, "question")
             case c.DefineRisk():
-                return first(
-                    self._open_uncertainty(command.uncertainty_id),
-                    text_refusal(command.description, "description"),
-                    self._choice(command.likelihood, "likelihood", ("low", "medium", "high")),
-                    self._choice(command.impact, "impact", ("low", "medium", "high")),
-                    text_refusal(command.mitigation, "mitigation"),
-                )
+                return first(self._open_uncertainty(command.uncertainty_id), self._well_defined(command))
             case c.AnswerUncertainty():
                 return first(self._open_uncertainty(command.uncertainty_id), text_refusal(command.answer, "answer"))
             case c.PostUpdate():
@@ -205,7 +268,9 @@ class Handbook:
                 reviewer = command.reviewed_by or actor
                 if refused := text_refusal(reviewer, "reviewed_by"):
                     return refused
-                if reviewer.strip() not in (ACTOR, self.lead) and blank(command.reviewer_override_reason):
+                if reviewer.strip() not in (self.roles["dri_manager"], self.lead) and blank(
+                    command.reviewer_override_reason
+                ):
                     return InvalidCommandError, "emergency work is reviewed by the DRI manager or the lead engineer"
                 return text_refusal(command.notes, "notes")
             case c.AgreeSyncCadence():
@@ -234,9 +299,25 @@ class Handbook:
                 )
             case c.CloseEscalation():
                 return self._closing(command, when)
+            case c.ChangeSeverity():
+                return self._severity_change(command)
+            case c.HandOverRole():
+                return self._handover(command)
+            case c.AddHelper():
+                return self._helper(command)
+            case c.RemoveHelper():
+                if refused := text_refusal(command.engineer, "engineer"):
+                    return refused
+                if command.engineer.strip() not in self.helpers:
+                    return InvalidCommandError, f"{command.engineer.strip()} is not a backup or helper here"
+                return text_refusal(command.reason, "reason")
+            case c.RecordRisk():
+                return self._well_defined(command)
+            case c.SettleRisk():
+                return self._risk_settlement(command)
         raise AssertionError(f"the model has no rule for {type(command).__name__}; add it")
 
-    def _lead(self, command: c.AssignLeadEngineer) -> Refusal | None:
+    def _lead(self, command: c.AssignLeadEngineer) -> Refusal | None:  # noqa: PLR0911 - one return per rule
         if self.phase == "opened":
             return IllegalTransitionError, "complete preparation first"
         if refused := first(
@@ -247,6 +328,8 @@ class Handbook:
         engineer = command.engineer.strip()
         if engineer == self.lead:
             return IllegalTransitionError, f"{engineer} is already the lead engineer"
+        if engineer in self.helpers:
+            return IllegalTransitionError, "remove them as a helper first, then assign them lead"
         if command.engineer_region != self.region and blank(command.region_override_reason):
             return InvalidCommandError, "give a region_override_reason"
         if command.backup_engineer is not None and command.backup_engineer.strip() == engineer:
@@ -323,10 +406,115 @@ class Handbook:
             text_refusal(command.summary, "summary"),
         )
 
-    def _correction(self, command: c.RecordCorrection) -> Refusal | None:
+    def _severity_change(self, command: c.ChangeSeverity) -> Refusal | None:
+        if refused := self._choice(command.severity, "severity", SEVERITIES):
+            return refused
+        if command.severity == self.severity:
+            return IllegalTransitionError, f"the escalation is already {command.severity}"
+        needs_dri = command.severity in ("high", "critical")
+        named = not blank(command.product_dri)
+        if needs_dri and self.product_dri is None and not named and blank(command.product_dri_reason):
+            return InvalidCommandError, f"a {command.severity} escalation needs a product DRI"
+        if named and not needs_dri:
+            return InvalidCommandError, f"only to high or critical escalations, not {command.severity}"
+        return text_refusal(command.reason, "reason")
+
+    def _handover(self, command: c.HandOverRole) -> Refusal | None:
+        if refused := first(self._choice(command.role, "role", ROLES), text_refusal(command.successor, "successor")):
+            return refused
+        if command.successor.strip() == self.roles[command.role]:
+            return IllegalTransitionError, f"{command.successor.strip()} is already the {command.role}"
+        return text_refusal(command.reason, "reason")
+
+    def _helper(self, command: c.AddHelper) -> Refusal | None:
+        if refused := text_refusal(command.engineer, "engineer"):
+            return refused
+        engineer = command.engineer.strip()
+        if engineer == self.lead:
+            return InvalidCommandError, f"{engineer} is the lead engineer; a backup or helper is someone else"
+        if engineer in self.helpers:
+            return IllegalTransitionError, f"{engineer} already helps as {self.helpers[engineer]}"
+        # From any region: no override needed (the handbook's cross-region help).
+        return first(
+            self._choice(command.engineer_region, "engineer_region", REGIONS),
+            self._choice(command.kind, "kind", ("backup", "helper")),
+            text_refusal(command.reason, "reason"),
+        )
+
+    def _well_defined(self, command: c.DefineRisk | c.RecordRisk) -> Refusal | None:
+        return first(
+            text_refusal(command.description, "description"),
+            self._choice(command.likelihood, "likelihood", LEVELS),
+            self._choice(command.impact, "impact", LEVELS),
+            text_refusal(command.mitigation, "mitigation"),
+        )
+
+    def _risk_settlement(self, command: c.SettleRisk) -> Refusal | None:
+        if command.risk_id not in self.risks:
+            return InvalidCommandError, f"risk {command.risk_id!r} is not known here"
+        if refused := self._choice(command.outcome, "outcome", RISK_MOVES["open"]):
+            return refused
+        state = self.risks[command.risk_id]
+        if command.outcome not in RISK_MOVES.get(state, ()):
+            return IllegalTransitionError, f"risk {command.risk_id} is already {state}; record a new risk"
+        return text_refusal(command.note, "note")
+
+    def _retrospective_work(  # noqa: PLR0911 - one case per command
+        self,
+        command: c.AddFollowUpAction | c.SettleFollowUpAction | c.CompleteRetrospective,
+        when: datetime,
+        now: datetime,
+    ) -> Refusal | None:
+        if not self.retrospective:
+            return IllegalTransitionError, "before the retrospective is opened; close the escalation and open its"
+        match command:
+            case c.AddFollowUpAction():
+                if command.due_on < when.date():
+                    return InvalidCommandError, "is before the action was agreed; give a date from then on"
+                return first(text_refusal(command.what, "what"), text_refusal(command.owner, "owner"))
+            case c.SettleFollowUpAction():
+                if command.action_id not in self.actions:
+                    return InvalidCommandError, f"follow-up action {command.action_id!r} is not known here"
+                if self.actions[command.action_id] != "open":
+                    state = self.actions[command.action_id]
+                    return IllegalTransitionError, f"follow-up action {command.action_id} is already {state}"
+                return first(
+                    self._choice(command.outcome, "outcome", ("done", "dropped")), text_refusal(command.note, "note")
+                )
+        assert self.closed_at is not None
+        if self.retrospective_completed is not None:
+            return IllegalTransitionError, f"already completed on {self.retrospective_completed.isoformat()}"
+        if command.completed_on > now.date():
+            return InvalidCommandError, f"completed_on {command.completed_on.isoformat()} is in the future"
+        if command.completed_on < self.closed_at.date():
+            return InvalidCommandError, "is before the escalation closed"
+        return None
+
+    def _correction(self, command: c.RecordCorrection, now: datetime) -> Refusal | None:
         if not 1 <= command.corrects_version <= self.version:
             return InvalidCommandError, f"use 1 to {self.version}"
-        return first(text_refusal(command.reason, "reason"), text_refusal(command.correction, "correction"))
+        corrected = self.events[command.corrects_version - 1]
+        return first(
+            text_refusal(command.reason, "reason"),
+            text_refusal(command.correction, "correction"),
+            *(self._corrected_fact(corrected, name, value, now) for name, value in command.corrected_facts.items()),
+        )
+
+    @staticmethod
+    def _corrected_fact(event: str, name: str, value: object, now: datetime) -> Refusal | None:
+        # Every event happened at some time, which may be corrected, never into the future; a summary
+        # only where the event has one; who recorded it, never.
+        if name == "occurred_at":
+            try:
+                moment = datetime.fromisoformat(str(value))
+            except ValueError:
+                return InvalidCommandError, "is not an ISO time"
+            return (InvalidCommandError, "is in the future") if moment > now else None
+        if name != "summary" or event not in SUMMARISED:
+            return InvalidCommandError, f"{event} has no correctable fact {name!r}"
+        if not isinstance(value, str):
+            return InvalidCommandError, f"the corrected summary {value!r} is not of the type {event}.summary has"
+        return None
 
     def _retrospective(self, command: c.OpenRetrospective) -> Refusal | None:
         if self.phase != "closed":
@@ -352,8 +540,9 @@ class Handbook:
 
     # -- What an accepted command changes ----------------------------------------------------------
 
-    def accept(self, command: c.Command, when: datetime) -> None:  # noqa: C901, PLR0912 - one case per command
+    def accept(self, command: c.Command, when: datetime) -> None:  # noqa: C901, PLR0912, PLR0915 - one case per command
         self.version += 1
+        self.events.append(EVENT_OF[type(command).__name__])
         match command:
             case c.CompletePreparation():
                 self.phase = "prepared"
@@ -369,8 +558,11 @@ class Handbook:
                 self.met.add(command.criterion_id)
             case c.RaiseUncertainty():
                 self.uncertainties[f"U{len(self.uncertainties) + 1}"] = "open"
+            case c.AssignProductDri():
+                self.product_dri = command.product_dri.strip()
             case c.DefineRisk():
                 self.uncertainties[command.uncertainty_id] = "risk"
+                self.risks[command.uncertainty_id] = "open"
             case c.AnswerUncertainty():
                 self.uncertainties[command.uncertainty_id] = "answered"
             case c.MarkStalled():
@@ -389,8 +581,32 @@ class Handbook:
                 self.monitoring_ends = None
             case c.CloseEscalation():
                 self.phase = "closed"
+                self.closed_at = when
             case c.OpenRetrospective():
                 self.retrospective = True
+            case c.RecordCorrection():
+                self.corrections.append(command.corrects_version)
+            case c.ChangeSeverity():
+                raised = command.severity in ("high", "critical")
+                named = None if blank(command.product_dri) else str(command.product_dri).strip()
+                self.product_dri = (named or self.product_dri) if raised else None  # lowering releases the DRI
+                self.severity = command.severity
+            case c.HandOverRole():
+                self.roles[command.role] = command.successor.strip()
+            case c.AddHelper():
+                self.helpers[command.engineer.strip()] = command.kind
+            case c.RemoveHelper():
+                del self.helpers[command.engineer]
+            case c.RecordRisk():
+                self.risks[f"R{sum(key.startswith('R') for key in self.risks) + 1}"] = "open"
+            case c.SettleRisk():
+                self.risks[command.risk_id] = command.outcome
+            case c.AddFollowUpAction():
+                self.actions[f"A{len(self.actions) + 1}"] = "open"
+            case c.SettleFollowUpAction():
+                self.actions[command.action_id] = command.outcome
+            case c.CompleteRetrospective():
+                self.retrospective_completed = command.completed_on
 
 
 ACCEPTED: Counter[str] = Counter()
@@ -414,11 +630,12 @@ class EscalationLifecycle(RuleBasedStateMachine):
     def attempt(self, command: c.Command, *, early: bool = False, actor: str = ACTOR) -> None:
         name = type(command).__name__
         when = self.model.opened_at - timedelta(minutes=1) if early else self.now
-        expected = self.model.refusal(command, when, actor)
+        expected = self.model.refusal(command, when, self.now, actor)
         version_before = self.escalation.version
         refused: EscalationError | None = None
+        settings = {"cadences": self.service.cadences} if isinstance(command, c.ChangeSeverity) else {}
         try:
-            ACTIONS[type(command)](self.escalation, Stamp(actor, when, self.now), **command.facts())
+            ACTIONS[type(command)](self.escalation, Stamp(actor, when, self.now), **command.facts(), **settings)
         except EscalationError as error:
             refused = error
         if refused is not None:
@@ -440,6 +657,10 @@ class EscalationLifecycle(RuleBasedStateMachine):
         self.reached.add(self.model.phase)
         if self.model.stalled:
             self.reached.add("stalled")
+        if self.model.retrospective:
+            self.reached.add("retrospective")
+        if self.model.retrospective_completed:
+            self.reached.add("retrospective_completed")
 
     def teardown(self) -> None:
         PHASES_REACHED.update(self.reached)
@@ -451,11 +672,14 @@ class EscalationLifecycle(RuleBasedStateMachine):
         severity=st.sampled_from(SEVERITIES),
         broken=mostly(None, "region", "severity", "account_owner", "summary", weight=3),
         head_start=HEAD_START,
+        escalation_dri=st.sampled_from([None, "eve.dri"]),
     )
     def open_and_go_some_way_along_the_handbook(
-        self, region: str, severity: str, broken: str | None, head_start: int
+        self, region: str, severity: str, broken: str | None, head_start: int, escalation_dri: str | None
     ) -> None:
         self.opened = 0
+        # Some runs name an escalation DRI other than the DRI manager, so the two roles can be told apart.
+        self.escalation_dri = escalation_dri
         self.open_an_escalation(region, severity, broken, head_start)
 
     @precondition(lambda self: self.model.phase == "closed")
@@ -470,6 +694,7 @@ class EscalationLifecycle(RuleBasedStateMachine):
             "region": region,
             "account_owner": OWNER,
             "dri_manager": ACTOR,
+            "escalation_dri": self.escalation_dri,
             "source": "customer_success",
             "severity": severity,
             "summary": "Sign-in fails",
@@ -487,6 +712,7 @@ class EscalationLifecycle(RuleBasedStateMachine):
         assert isinstance(found, Escalation)
         self.escalation = found
         self.model = Handbook(region=region, severity=severity, account_owner=OWNER, opened_at=self.now)
+        self.model.roles["escalation_dri"] = self.escalation_dri or ACTOR  # the DRI manager unless named
         self.recorded: list[EscalationEvent] = self.service.history(result.escalation_id)
         self.rebuilt: Escalation | None = None
         self.replayed = 0
@@ -517,6 +743,8 @@ class EscalationLifecycle(RuleBasedStateMachine):
             self.attempt(c.CloseEscalation(escalation_id=self.id, **closing))
         elif not model.retrospective:
             self.attempt(c.OpenRetrospective(escalation_id=self.id, retro_reference="retro#1"))
+        elif model.retrospective_completed is None:
+            self.attempt(c.CompleteRetrospective(escalation_id=self.id, completed_on=self.now.date()))
         else:
             self.open_an_escalation("EMEA", "high", None, head_start=3)
 
@@ -713,7 +941,9 @@ class EscalationLifecycle(RuleBasedStateMachine):
 
     @rule(
         data=st.data(),
-        reviewer=mostly("the DRI manager", "the lead", "a stranger", " ", weight=2),
+        reviewer=st.sampled_from(
+            ["the DRI manager", "the DRI manager now", "the lead", "a stranger", "a stranger", " "]
+        ),
         override=mostly(None, "the lead was on leave", weight=3),
         notes=TEXT,
         early=EARLY,
@@ -721,9 +951,13 @@ class EscalationLifecycle(RuleBasedStateMachine):
     def review_emergency_work(
         self, data: st.DataObject, reviewer: str, override: str | None, notes: str, early: bool
     ) -> None:
-        reviewed_by = {"the DRI manager": None, "the lead": self.model.lead or "priya", "a stranger": "zed"}.get(
-            reviewer, reviewer
-        )
+        named = {
+            "the DRI manager": None,  # the actor, the DRI manager the escalation was opened with
+            "the DRI manager now": self.model.roles["dri_manager"],  # differs after a handover
+            "the lead": self.model.lead or "priya",
+            "a stranger": "zed",
+        }
+        reviewed_by = named.get(reviewer, reviewer)
         if False not in self.model.emergencies.values() and data.draw(often(3)):
             handler = self.model.lead or "priya"
             self.attempt(c.RaiseEmergency(escalation_id=self.id, ticket="ZD-9", out_of_hours=False, handled_by=handler))
@@ -770,19 +1004,30 @@ class EscalationLifecycle(RuleBasedStateMachine):
         # Swarm testing switches whole rules off for a run; commands that need an active
         # escalation still get one often enough, and are still tried in other phases.
         if data.draw(seldom(1)):
+            self.open_another_after_closing_now_and_then(data)
             if self.model.phase == "monitoring":
                 self.attempt(c.InterruptMonitoring(escalation_id=self.id, reason="the customer destabilised"))
             while self.model.phase in ("opened", "prepared", "lead_assigned"):
                 self.take_the_next_handbook_step()
 
+    def open_another_after_closing_now_and_then(self, data: st.DataObject) -> None:
+        # Closing (which the follow-ups need) would otherwise leave many runs with only refusals.
+        if self.model.phase == "closed" and data.draw(seldom(1)):
+            self.open_an_escalation("EMEA", data.draw(st.sampled_from(SEVERITIES)), None, head_start=3)
+
     def start_monitoring_if_active(self, data: st.DataObject) -> None:
+        self.open_another_after_closing_now_and_then(data)
+        if self.model.phase in ("opened", "prepared", "lead_assigned") and data.draw(seldom(2)):
+            self.bring_to_active_now_and_then(data)
+        if self.model.phase == "active" and self.model.stalled and data.draw(seldom(1)):
+            self.take_the_next_handbook_step()  # resumes progress
         if self.model.phase == "active" and not self.model.stalled and data.draw(often(2)):
             self.attempt(
                 c.StartMonitoring(escalation_id=self.id, period_days=2, agreed_with=OWNER, override_reason="watch it")
             )
 
     @rule(
-        override=mostly(None, "customer withdrew", "  ", weight=3),
+        override=st.sampled_from([None, None, "customer withdrew", "customer withdrew", "  "]),
         unmet=mostly(None, "closing_checklist_done", "customer_comfortable", "agreed_with_account_owner", weight=6),
         outcome=mostly("positive", "negative", "none", "great", weight=2),
         criteria_met=often(2),
@@ -798,13 +1043,204 @@ class EscalationLifecycle(RuleBasedStateMachine):
     def open_retrospective(self, reference: str, early: bool) -> None:
         self.attempt(c.OpenRetrospective(escalation_id=self.id, retro_reference=reference), early=early)
 
-    @rule(data=st.data(), correction=TEXT, early=EARLY)
-    def record_correction(self, data: st.DataObject, correction: str, early: bool) -> None:
-        version = data.draw(st.sampled_from([1, self.model.version, self.model.version, self.model.version + 1, 0]))
+    @rule(
+        data=st.data(),
+        correction=TEXT,
+        facts=mostly("none", "when", "future", "not a time", "actor", "summary", "summary as a number", weight=6),
+        early=EARLY,
+    )
+    def record_correction(self, data: st.DataObject, correction: str, facts: str, early: bool) -> None:
+        latest = self.model.version
+        version = data.draw(st.sampled_from([1, latest - 1 or 1, latest, latest, latest + 1, 0]))
+        corrected_facts = {
+            "none": {},
+            "when": {"occurred_at": self.model.opened_at.isoformat()},
+            "future": {"occurred_at": (self.now + timedelta(days=1)).isoformat()},
+            "not a time": {"occurred_at": "soon"},
+            "actor": {"actor": "zed"},
+            "summary": {"summary": "Sign-in fails for SSO users"},
+            "summary as a number": {"summary": 3},
+        }[facts]
         command = c.RecordCorrection(
-            escalation_id=self.id, corrects_version=version, reason="wrong ticket", correction=correction
+            escalation_id=self.id,
+            corrects_version=version,
+            reason="wrong ticket",
+            correction=correction,
+            corrected_facts=corrected_facts,
         )
         self.attempt(command, early=early)
+
+    # -- What changes midway -------------------------------------------------------------------------
+
+    @rule(
+        data=st.data(),
+        severity=st.sampled_from([*SEVERITIES, "urgent"]),
+        product_dri=st.sampled_from([None, None, "pat.product", " "]),
+        why_none=st.sampled_from([None, None, "not product-related", " "]),
+        reason=TEXT,
+        early=EARLY,
+    )
+    def change_severity(
+        self,
+        data: st.DataObject,
+        severity: str,
+        product_dri: str | None,
+        why_none: str | None,
+        reason: str,
+        early: bool,
+    ) -> None:
+        self.open_another_after_closing_now_and_then(data)
+        command = c.ChangeSeverity(
+            escalation_id=self.id,
+            severity=severity,
+            reason=reason,
+            product_dri=product_dri,
+            product_dri_reason=why_none,
+        )
+        self.attempt(command, early=early)
+
+    @rule(
+        data=st.data(),
+        role=st.sampled_from([*ROLES * 3, "lead"]),
+        successor=st.sampled_from(["sam.manager", "lee.manager", "kim.manager", ACTOR, " "]),
+        reason=TEXT,
+        early=EARLY,
+    )
+    def hand_over_role(self, data: st.DataObject, role: str, successor: str, reason: str, early: bool) -> None:
+        self.open_another_after_closing_now_and_then(data)
+        self.attempt(c.HandOverRole(escalation_id=self.id, role=role, successor=successor, reason=reason), early=early)
+
+    @rule(
+        data=st.data(),
+        engineer=st.sampled_from(["kenji", "kenji", "ana", " ana ", "the lead", " "]),
+        region=st.sampled_from([*REGIONS, "MARS"]),
+        kind=st.sampled_from(["helper", "helper", "backup", "backup", "boss"]),
+        reason=mostly("follow the sun", " "),
+        early=EARLY,
+    )
+    def add_helper(self, data: st.DataObject, engineer: str, region: str, kind: str, reason: str, early: bool) -> None:
+        self.open_another_after_closing_now_and_then(data)
+        engineer = (self.model.lead or "priya") if engineer == "the lead" else engineer
+        command = c.AddHelper(
+            escalation_id=self.id, engineer=engineer, engineer_region=region, kind=kind, reason=reason
+        )
+        self.attempt(command, early=early)
+
+    @rule(data=st.data(), reason=TEXT, early=EARLY)
+    def remove_helper(self, data: st.DataObject, reason: str, early: bool) -> None:
+        self.open_another_after_closing_now_and_then(data)
+        if not self.model.helpers and data.draw(often(3)):
+            helper = c.AddHelper(escalation_id=self.id, engineer="ana", engineer_region="APAC", reason="cover APAC")
+            self.attempt(helper)
+        engineer = data.draw(st.sampled_from([*list(self.model.helpers) * 4, "bob"]))
+        self.attempt(c.RemoveHelper(escalation_id=self.id, engineer=engineer, reason=reason), early=early)
+
+    @rule(
+        data=st.data(),
+        description=mostly("the proxy may drop binds", " "),
+        likelihood=mostly("medium", "huge"),
+        impact=mostly("high", "vast"),
+        mitigation=TEXT,
+        early=EARLY,
+    )
+    def record_risk(
+        self, data: st.DataObject, description: str, likelihood: str, impact: str, mitigation: str, early: bool
+    ) -> None:
+        self.open_another_after_closing_now_and_then(data)
+        command = c.RecordRisk(
+            escalation_id=self.id,
+            description=description,
+            likelihood=likelihood,
+            impact=impact,
+            mitigation=mitigation,
+        )
+        self.attempt(command, early=early)
+
+    @rule(
+        data=st.data(),
+        outcome=st.sampled_from(["mitigated", "mitigated", "happened", "retired", "gone"]),
+        note=TEXT,
+        again=seldom(1),
+        early=EARLY,
+    )
+    def settle_risk(self, data: st.DataObject, outcome: str, note: str, again: bool, early: bool) -> None:
+        self.open_another_after_closing_now_and_then(data)
+        live = [key for key, state in self.model.risks.items() if state in RISK_MOVES]
+        if not live and data.draw(often(3)):
+            self.attempt(
+                c.RecordRisk(escalation_id=self.id, description="d", likelihood="low", impact="high", mitigation="m")
+            )
+            live = [key for key, state in self.model.risks.items() if state in RISK_MOVES]
+        settled = [key for key in self.model.risks if key not in live]  # settling them again is refused
+        risk = data.draw(st.sampled_from([*live * 3, *settled * 2, "R99"]))
+        self.attempt(c.SettleRisk(escalation_id=self.id, risk_id=risk, outcome=outcome, note=note), early=early)
+        if again and risk in self.model.risks:  # a mitigated risk settles once more; a happened or retired one, never
+            other = next(o for o in ("retired", "happened") if o != self.model.risks[risk])
+            self.attempt(c.SettleRisk(escalation_id=self.id, risk_id=risk, outcome=other, note="and then"))
+
+    # -- The retrospective's follow-ups --------------------------------------------------------------
+
+    @rule(
+        data=st.data(),
+        due_in_days=mostly(7, 0, -1, weight=4),
+        what=TEXT,
+        owner=mostly("omar.owner", " "),
+        ticket=st.sampled_from([None, "T-1", " "]),
+        early=EARLY,
+    )
+    def add_follow_up_action(
+        self, data: st.DataObject, due_in_days: int, what: str, owner: str, ticket: str | None, early: bool
+    ) -> None:
+        self.bring_to_the_retrospective_now_and_then(data)
+        command = c.AddFollowUpAction(
+            escalation_id=self.id,
+            what=what,
+            owner=owner,
+            due_on=self.now.date() + timedelta(days=due_in_days),
+            ticket=ticket,
+        )
+        self.attempt(command, early=early)
+
+    @rule(data=st.data(), outcome=mostly("done", "dropped", "later", weight=2), note=TEXT, early=EARLY)
+    def settle_follow_up_action(self, data: st.DataObject, outcome: str, note: str, early: bool) -> None:
+        self.bring_to_the_retrospective_now_and_then(data, odds=HALF_THE_TIME)
+        still_open = [key for key, state in self.model.actions.items() if state == "open"]
+        if self.model.retrospective and not still_open and data.draw(often(6)):
+            self.attempt(
+                c.AddFollowUpAction(escalation_id=self.id, what="fix the runbook", owner="o", due_on=self.now.date())
+            )
+            still_open = [key for key, state in self.model.actions.items() if state == "open"]
+        action = data.draw(st.sampled_from([*still_open * 3, *list(self.model.actions) * 2, "A99"]))
+        command = c.SettleFollowUpAction(escalation_id=self.id, action_id=action, outcome=outcome, note=note)
+        self.attempt(command, early=early)
+
+    @rule(
+        data=st.data(),
+        completed=mostly("today", "tomorrow", "before closing", "closing day", weight=3),
+        again=seldom(2),
+        early=EARLY,
+    )
+    def complete_retrospective(self, data: st.DataObject, completed: str, again: bool, early: bool) -> None:
+        self.bring_to_the_retrospective_now_and_then(data)
+        closed = (self.model.closed_at or self.now).date()
+        completed_on = {
+            "today": self.now.date(),
+            "tomorrow": self.now.date() + timedelta(days=1),
+            "before closing": closed - timedelta(days=1),
+            "closing day": closed,
+        }[completed]
+        command = c.CompleteRetrospective(escalation_id=self.id, completed_on=completed_on)
+        self.attempt(command, early=early)
+        if again:  # a retrospective is completed once
+            self.attempt(command)
+
+    def bring_to_the_retrospective_now_and_then(
+        self, data: st.DataObject, odds: st.SearchStrategy[bool] = NOW_AND_THEN
+    ) -> None:
+        # The follow-ups need a closed escalation with its retrospective open; still tried elsewhere.
+        if not self.model.retrospective and data.draw(odds):
+            while not self.model.retrospective:
+                self.take_the_next_handbook_step()
 
     # -- Invariants -------------------------------------------------------------------------------
 
@@ -826,14 +1262,32 @@ class EscalationLifecycle(RuleBasedStateMachine):
             model.monitoring_ends,
             model.retrospective,
         )
+        assert (e.event_types, e.corrections) == (model.events, model.corrections)
+
+    @invariant()
+    def what_changed_midway_is_what_the_model_says(self) -> None:
+        e, model = self.escalation, self.model
+        cadence = (e.cadence.description, e.cadence.max_working_days_between_updates)
+        assert (e.severity.value, cadence, e.product_dri) == (
+            model.severity,
+            CADENCES[model.severity],
+            model.product_dri,
+        )
+        assert {role: getattr(e, role) for role in ROLES} == model.roles
+        assert {key: helper["kind"] for key, helper in e.helpers.items()} == model.helpers
+        assert {key: risk["state"] for key, risk in e.risks.items()} == model.risks
+        assert {key: action["state"] for key, action in e.follow_up_actions.items()} == model.actions
+        completed = model.retrospective_completed
+        assert e.retrospective_completed_on == (completed.isoformat() if completed else None)
 
     @invariant()
     def nothing_but_the_retrospective_and_corrections_follow_closing(self) -> None:
         closing = next((e.originator_version for e in self.recorded if type(e).__name__ == "EscalationClosed"), None)
         if closing is not None:
             after = [e for e in self.recorded if e.originator_version > closing]
-            assert all(isinstance(e, RetrospectiveOpened | CorrectionRecorded) for e in after)
+            assert all(isinstance(e, AFTER_CLOSING) for e in after)
             assert sum(isinstance(e, RetrospectiveOpened) for e in after) <= 1
+            assert sum(isinstance(e, RetrospectiveCompleted) for e in after) <= 1
 
     @invariant()
     def replaying_the_stored_record_rebuilds_an_equal_escalation(self) -> None:
@@ -862,21 +1316,22 @@ CLOSING: dict[str, Any] = {
 }
 
 
+AFTER_CLOSING = (
+    RetrospectiveOpened,
+    FollowUpActionAdded,
+    FollowUpActionSettled,
+    RetrospectiveCompleted,
+    CorrectionRecorded,
+)
+
+
 def valid_scope() -> dict[str, Any]:
     return {**VALID_SCOPE, "exit_criteria": [dict(criterion) for criterion in VALID_SCOPE["exit_criteria"]]}
 
 
-# Commands that came to main after this model was written; not driven yet (see the xfail below).
+# The watcher's deadline commands came to main after this model was written; not driven yet (see the
+# xfail below). Modelling them needs the aggregate's progress and fired-deadline bookkeeping in the model.
 NOT_YET_MODELLED = {
-    "ChangeSeverity",
-    "HandOverRole",
-    "AddHelper",
-    "RemoveHelper",
-    "RecordRisk",
-    "SettleRisk",
-    "AddFollowUpAction",
-    "SettleFollowUpAction",
-    "CompleteRetrospective",
     "RecordUpdateOverdue",
     "NoticeStall",
     "EndMonitoringPeriod",
@@ -884,7 +1339,17 @@ NOT_YET_MODELLED = {
     "RecordFollowUpActionOverdue",
 }
 COMMAND_TYPES = ["OpenEscalation", *(cmd.__name__ for cmd in ACTIONS if cmd.__name__ not in NOT_YET_MODELLED)]
-PHASES = ["opened", "prepared", "lead_assigned", "active", "monitoring", "closed", "stalled"]
+PHASES = [
+    "opened",
+    "prepared",
+    "lead_assigned",
+    "active",
+    "monitoring",
+    "closed",
+    "stalled",
+    "retrospective",
+    "retrospective_completed",
+]
 SETTINGS = settings(stateful_step_count=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 # The counted run is derandomized, so its counts are the same on every run of the same code and a
 # change that stops a command being accepted, or a phase being reached, fails here instead of going
@@ -901,7 +1366,7 @@ def test_every_command_is_accepted_and_refused_often_and_every_phase_is_reached(
     REFUSED.clear()
     PHASES_REACHED.clear()
 
-    run_state_machine_as_test(EscalationLifecycle, settings=settings(SETTINGS, max_examples=200, derandomize=True))
+    run_state_machine_as_test(EscalationLifecycle, settings=settings(SETTINGS, max_examples=250, derandomize=True))
 
     counts = f"accepted {dict(ACCEPTED)}, refused {dict(REFUSED)}, runs reaching each phase {dict(PHASES_REACHED)}"
     rarely_accepted = [name for name in COMMAND_TYPES if ACCEPTED[name] < MIN_ACCEPTED]

@@ -92,6 +92,17 @@ def test_a_changed_entry_is_named(ldap_events: list[RecordedEvent]) -> None:
     )
 
 
+@pytest.mark.parametrize("column", ["hash", "prev_hash"])
+def test_a_changed_hash_column_alone_is_named(ldap_events: list[RecordedEvent], column: str) -> None:
+    entries = timeline(ldap_events, ZONES)
+    stored = [*entries[:4], replace(entries[4], **{column: "f" * 64}), *entries[5:]]
+
+    problem = first_difference(stored, entries)
+
+    assert problem is not None
+    assert problem.startswith(f"entry v5 ({entries[4].event_type}) differs from history in {column};")
+
+
 def test_a_deleted_entry_is_named(ldap_events: list[RecordedEvent]) -> None:
     entries = timeline(ldap_events, ZONES)
     stored = [*entries[:9], *entries[10:]]

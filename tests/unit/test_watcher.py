@@ -280,3 +280,36 @@ def test_a_back_dated_history_fires_what_is_already_due_once(watched: Watched) -
     assert first == ["UpdateOverdue"]
     assert second == []
     assert watched.events(escalation, "UpdateOverdue")[0].working_days_overdue > 20  # type: ignore[attr-defined]
+
+
+def test_a_correction_back_dating_an_update_moves_the_overdue_deadline_earlier(watched: Watched) -> None:
+    escalation = watched.open(FRIDAY)
+    update = c.PostUpdate(
+        escalation_id=escalation,
+        progress="p",
+        status="on track",
+        current_tasks=[],
+        next_steps=["n"],
+        next_steps_owner="li",
+        blockers=[],
+    )
+    watched.handle(update, at=local(date(2026, 11, 11), 17))  # recorded Wednesday: due Saturday 00:00
+    posted = watched.service.state(escalation)["version"]
+    watched.step_to(local(date(2026, 11, 11), 17, 5))
+    correction = c.RecordCorrection(
+        escalation_id=escalation,
+        corrects_version=posted,
+        reason="posted late",
+        correction="the update went out on Tuesday morning",
+        corrected_facts={"occurred_at": local(date(2026, 11, 10), 9).isoformat()},
+    )
+
+    watched.handle(correction, at=local(date(2026, 11, 11), 18))
+
+    # Tuesday morning's gap: Wednesday and Thursday are its two working days.
+    assert watched.step_to(local(date(2026, 11, 12), 23, 59)) == []
+    assert watched.step_to(local(date(2026, 11, 13), 0, 1)) == ["UpdateOverdue"]
+    assert watched.step_to(local(date(2026, 11, 14), 0, 1)) == []  # the uncorrected deadline is gone
+    overdue = watched.events(escalation, "UpdateOverdue")[0]
+    assert overdue.gap_started_at == local(date(2026, 11, 10), 9)  # type: ignore[attr-defined]
+    assert overdue.due_at == local(date(2026, 11, 13))  # type: ignore[attr-defined]
