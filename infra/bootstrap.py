@@ -61,6 +61,11 @@ def build_region_calendars(settings: Settings) -> dict[str, RegionCalendar]:
     return {str(region): _region_calendar(str(region), each) for region, each in chosen.items()}
 
 
+def build_region_zones(settings: Settings) -> dict[str, ZoneInfo]:
+    """The zone of each region's calendar: the local time a timeline shows beside UTC."""
+    return {region: calendar.zone for region, calendar in build_region_calendars(settings).items()}
+
+
 def _region_calendar(region: str, chosen: RegionCalendarSettings) -> RegionCalendar:
     try:
         zone = ZoneInfo(chosen.tz)
@@ -209,7 +214,8 @@ def build_reporting_consumer(
 
 def build_timeline_consumer(settings: Settings, engine: sa.Engine, *, join_group: bool = True) -> ConsumerRunner:
     create_timeline_schema(engine)
-    return build_consumer(settings, engine, TIMELINE_GROUP, TimelineProjector(), join_group=join_group)
+    projector = TimelineProjector(build_region_zones(settings))
+    return build_consumer(settings, engine, TIMELINE_GROUP, projector, join_group=join_group)
 
 
 def deadline_policy(settings: Settings) -> DeadlinePolicy:

@@ -37,6 +37,7 @@ from domain.events import EscalationEvent, event_fields
 from infra.audit import (
     WATCHER_COMPARED,
     Compared,
+    TimelinesMissingError,
     copy_subscriptions,
     history_as_recorded,
     notifier_compared,
@@ -48,6 +49,7 @@ from infra.audit import (
 from infra.bootstrap import (
     build_delivery_loop,
     build_notifier_consumer,
+    build_region_zones,
     build_relay,
     build_reporting_consumer,
     build_service,
@@ -87,16 +89,18 @@ from projections.notification_tables import create_notifier_schema
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
 from projections.tables import READ_MODEL_TABLES, ReadModelOutdatedError
+from projections.timeline import timeline
 
 app = typer.Typer(help="Escalation Ledger: run customer account escalations, event-sourced.", no_args_is_help=True)
 # Reports are wide: off a terminal (pipes, CI logs) print them at full width rather than 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
 
 EXIT_USAGE = 2
-EXIT_AUDIT_FAILED = 6
 EXIT_DOMAIN_ERROR = 3
 EXIT_UNAVAILABLE = 4  # a broker or database could not be reached
 EXIT_CONFLICT = 5  # another relay holds the lock, or a topic exists with the wrong settings
+EXIT_AUDIT_FAILED = 6  # a stored read model differs from history
+EXIT_NOT_BUILT = 7  # a read model the command reads has not been built yet
 
 
 @app.callback()
@@ -296,7 +300,9 @@ def retro(
     output: str = typer.Option("md", "--format", help="md or json."),
 ) -> None:
     """Print the escalation's retrospective, in the shape of a retro issue (from the event store)."""
-    document = retrospective(history_as_recorded(build_service(Settings()), escalation_id), utc_now())
+    settings = Settings()
+    events = history_as_recorded(build_service(settings), escalation_id)
+    document = retrospective(events, utc_now(), timeline(events, build_region_zones(settings)))
     if output == "json":
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
     else:
@@ -305,10 +311,16 @@ def retro(
 
 @audit.command("verify")
 def audit_verify(escalation_id: UUID | None = typer.Argument(None, help="One escalation (default: all).")) -> None:
-    """Recompute every timeline's hash chain from the event store and compare it with the stored one."""
+    """Recompute every timeline's hash chain from the event store (and the topic, with Kafka configured)
+    and compare it with the stored one. Exit 6 when one differs, 7 when no timeline was ever built."""
     settings = Settings()
     engine = read_model_engine(settings)
-    problems = {"event store": verify_timelines(build_service(settings), engine, escalation_id)}
+    zones = build_region_zones(settings)
+    try:
+        problems = {"event store": verify_timelines(build_service(settings), engine, zones, escalation_id)}
+    except TimelinesMissingError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(EXIT_NOT_BUILT) from None
     if settings.kafka_bootstrap_servers:
         reader = KafkaConsumer(**consumer_config(settings, None))
         try:
@@ -317,7 +329,7 @@ def audit_verify(escalation_id: UUID | None = typer.Argument(None, help="One esc
             reader.close()
         if escalation_id is not None:
             events = [e for e in events if e.escalation_id == str(escalation_id)]
-        found = verify_timelines_against_topic(engine, events)
+        found = verify_timelines_against_topic(engine, events, zones)
         problems["topic"] = {k: v for k, v in found.items() if escalation_id is None or k == str(escalation_id)}
     else:
         console.print("No ESCALATIONS_KAFKA_BOOTSTRAP_SERVERS: checked against the event store only.")

@@ -1,7 +1,8 @@
-"""`escalations serve`: the API, the relay, the reporting consumer and the watcher in one supervised process.
+"""`escalations serve`: the API, the relay, every consumer (reporting, timeline, notifier) and the
+watcher in one supervised process.
 
 With no Kafka configured it runs on the embedded broker and SQLite, so one command gives a
-working system; in production each part can also run alone (`relay`, `consume reporting`).
+working system; in production each part can also run alone (`relay`, `consume reporting|timeline|notifier`, `watch`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from infra.bootstrap import (
     broker_check,
     build_delivery_loop,
     build_notifier_consumer,
+    build_region_zones,
     build_relay,
     build_reporting_consumer,
     build_service,
+    build_timeline_consumer,
     build_watcher,
     kafka_cluster,
     lag_check,
@@ -82,6 +85,7 @@ def serve(
         relay = build_relay(cluster, service)
         embedded = settings.kafka_bootstrap_servers is None
         consumer = build_reporting_consumer(cluster, engine, join_group=not embedded)
+        timelines = build_timeline_consumer(cluster, engine, join_group=not embedded)
         watcher = build_watcher(cluster, engine, service, join_group=not embedded)
         notifier = build_notifier_consumer(cluster, engine, join_group=not embedded)
         delivery = build_delivery_loop(cluster, engine)
@@ -89,6 +93,7 @@ def serve(
         runs: dict[str, Callable[[], None]] = {
             "relay": lambda: relay.run(RelayLock(cluster.event_store_url), standby=True),
             "consumer": consumer.run,
+            "timeline": timelines.run,
             "watcher": watcher.run,
             "notifier": notifier.run,
             "delivery": delivery.run,
@@ -119,6 +124,7 @@ def serve(
             readiness=readiness,
             max_waiters=settings.api_max_waiting_readers,
             notify_allow_plain_http=settings.notify_allow_plain_http,
+            zones=build_region_zones(cluster),
         )
         announce(f"Escalation Ledger API on http://{host}:{port} (Kafka at {cluster.bootstrap_servers})")
         # uvicorn stops on SIGINT/SIGTERM and then re-raises the signal to the handler it found: make
@@ -133,6 +139,7 @@ def serve(
             stopping.set()
             relay.stop()
             consumer.stop()
+            timelines.stop()
             watcher.stop()
             notifier.stop()
             delivery.stop()

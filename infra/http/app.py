@@ -8,6 +8,8 @@ read-your-writes waits on the event loop instead (`waiting.py`), so no reader ho
 command needs. Readiness is read from checks that run on their own threads (`infra/health.py`).
 """
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -29,7 +31,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from domain import commands as c
 from domain.errors import EscalationError
 from domain.service import EscalationService
-from infra.audit import history_as_recorded
 from infra.health import Check, ReadinessMonitor
 from infra.http import bodies
 from infra.http.contract import IF_MATCH_PATTERN, document
@@ -41,7 +42,9 @@ from infra.messaging.schemas import bundled_asyncapi
 from projections import queries
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
-from projections.timeline import timeline
+from projections.tables import load_events
+from projections.timeline import TimelineEntry, Zones
+from projections.timeline_tables import entries_of, timeline_entries
 
 MANAGER, ENGINEER, AUDITOR, ANALYST = "manager", "engineer", "auditor", "analyst"
 ROLES = (MANAGER, ENGINEER, AUDITOR, ANALYST)
@@ -203,8 +206,10 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
     readiness: Mapping[str, Check] | None = None,
     max_waiters: int = 256,
     notify_allow_plain_http: bool = False,
+    zones: Zones | None = None,
 ) -> FastAPI:
-    """`tokens` maps a bearer token to "role:name" (the name becomes each event's actor).
+    """`tokens` maps a bearer token to "role:name" (the name becomes each event's actor); `zones` are the
+    region calendars' zones, for the local times the pages show (UTC when not given).
 
     `readiness` adds checks (name: callable answering "ok" or why not) to the event store's; they
     run on their own threads, never in a request.
@@ -301,23 +306,56 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
         return JSONResponse(jsonable_encoder(events))
 
     @app.get("/escalations/{escalation_id}/timeline", tags=["queries"])
-    def get_timeline(escalation_id: UUID, _: Annotated[Principal, Depends(authorised(READERS))]) -> JSONResponse:
-        return JSONResponse([asdict(entry) for entry in timeline(history_as_recorded(service, escalation_id))])
+    async def get_timeline(
+        escalation_id: UUID,
+        _: Annotated[Principal, Depends(authorised(READERS))],
+        timeout: Annotated[float, Query(ge=0, le=30, description="how long to wait for the read model")] = 5.0,  # noqa: ASYNC109 - the API's parameter
+    ) -> JSONResponse:
+        """The stored, hash-chained timeline, once it holds every event the store has recorded (else 503)."""
+        entries = await caught_up_timeline(escalation_id, timeout)
+        return JSONResponse([asdict(entry) for entry in entries])
 
     @app.get(
         "/escalations/{escalation_id}/retrospective",
         tags=["queries"],
         responses={200: {"content": {"application/json": {}, "text/markdown": {"schema": {"type": "string"}}}}},
     )
-    def get_retrospective(
+    async def get_retrospective(
         escalation_id: UUID,
         _: Annotated[Principal, Depends(authorised(READERS))],
         output: Annotated[str, Query(alias="format", pattern="^(md|json)$")] = "md",
+        timeout: Annotated[float, Query(ge=0, le=30, description="how long to wait for the read models")] = 5.0,  # noqa: ASYNC109 - the API's parameter
     ) -> Response:
-        document = retrospective(history_as_recorded(service, escalation_id), datetime.now(UTC))
+        """From the read models (the reporting model's events, the stored timeline), once both caught up."""
+        entries = await caught_up_timeline(escalation_id, timeout)
+        await waiters.wait(entries[-1].position, timeout, escalation_id)  # the reporting model has it too
+
+        def events() -> list[Any]:
+            with read_model.connect() as conn:
+                return load_events(conn, [str(escalation_id)])[str(escalation_id)]
+
+        document = retrospective(await run_in_threadpool(events), datetime.now(UTC), entries)
         if output == "json":
             return JSONResponse(jsonable_encoder(document))
         return PlainTextResponse(render_markdown(document), media_type="text/markdown")
+
+    async def caught_up_timeline(escalation_id: UUID, timeout: float) -> list[TimelineEntry]:  # noqa: ASYNC109
+        """The stored timeline once it holds the version the event store has now (read-your-writes for
+        every writer), or 503 with Retry-After. Waits on the event loop, reading on the thread pool."""
+        version = (await run_in_threadpool(service.state, escalation_id))["version"]
+        key, deadline = str(escalation_id), time.monotonic() + timeout
+        while True:
+            entries = await run_in_threadpool(_stored_timeline, read_model, key)
+            if entries and entries[-1].version >= version:
+                return [e for e in entries if e.version <= version]
+            if time.monotonic() >= deadline:
+                have = entries[-1].version if entries else 0
+                msg = (
+                    f"the timeline read model holds {have} of this escalation's {version} events after {timeout}s "
+                    "(is the timeline consumer running? `escalations status` shows its lag); retry shortly"
+                )
+                raise NotCaughtUpError(msg)
+            await asyncio.sleep(0.05)
 
     @app.get("/escalations", tags=["queries"])
     async def list_escalations(
@@ -361,7 +399,14 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
 
         return JSONResponse(jsonable_encoder(await run_in_threadpool(report)))
 
-    mount_pages(app, service, read_model, principals, {route.command.__name__: route.roles for route in ROUTES})
+    mount_pages(
+        app,
+        service,
+        read_model,
+        principals,
+        {route.command.__name__: route.roles for route in ROUTES},
+        zones or {},
+    )
     mount_notifications(app, read_model, authorised(MANAGERS), allow_plain_http=notify_allow_plain_http)
 
     @app.get("/healthz", tags=["operations"])
@@ -476,3 +521,10 @@ def _add_command(
 
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _stored_timeline(read_model: sa.Engine, escalation_id: str) -> list[TimelineEntry]:
+    if not sa.inspect(read_model).has_table(timeline_entries.name):
+        return []  # no timeline consumer has run against this read model yet
+    with read_model.connect() as conn:
+        return entries_of(conn, escalation_id)

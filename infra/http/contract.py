@@ -88,7 +88,7 @@ def _statuses(path: str, method: str, operation: dict[str, Any], commands: set[s
         statuses |= ON_ESCALATION
     if path == "/escalations" and method == "post":
         statuses.add(409)  # an open escalation for this customer already exists
-    if any(p["name"] == "after" for p in operation.get("parameters", [])):
+    if any(p["name"] in {"after", "timeout"} for p in operation.get("parameters", [])):
         statuses |= WAITING
     return statuses
 

@@ -53,6 +53,9 @@ def test_serve_takes_a_command_and_the_read_model_reflects_it(tmp_path: Path) ->
             params={"after": body["position"], "after_escalation": body["escalation_id"], "timeout": 20},
             timeout=30,
         )
+        entries = httpx.get(
+            f"{base}/escalations/{body['escalation_id']}/timeline", headers=auth, params={"timeout": 20}, timeout=30
+        )
     finally:
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=60)
@@ -60,6 +63,8 @@ def test_serve_takes_a_command_and_the_read_model_reflects_it(tmp_path: Path) ->
     assert opened.status_code == 201, opened.text
     assert listed.status_code == 200, listed.text
     assert [row["customer"] for row in listed.json()] == ["Initech"]
+    assert entries.status_code == 200, entries.text  # the timeline consumer runs in serve too
+    assert [(e["event_type"], e["position"]) for e in entries.json()] == [("EscalationOpened", body["position"])]
     assert code == 0, out.read_text()
     assert re.search(r"Escalation Ledger API on http://127\.0\.0\.1:\d+", out.read_text())
 

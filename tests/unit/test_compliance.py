@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from domain.calendar import RegionCalendar
+from domain.service import EscalationService
+from infra.local.stories import quiet_escalation
+from infra.messaging.envelope import as_recorded
 from projections.compliance import windows
 from projections.facts import EscalationFacts, Mark, Update
 from projections.tables import create_schema, write_facts
+from tests.fakes import SteppingClock, project
 
 LONDON = RegionCalendar("EMEA", ZoneInfo("Europe/London"), holidays={date(2024, 5, 6)})
 UTC_ONLY = RegionCalendar("EMEA")
@@ -142,3 +146,18 @@ def test_the_views_give_the_share_met_and_the_overdue_escalation_in_plain_sql() 
     assert [(r["due_windows"], r["met_windows"], r["share_met"], r["overdue_now"]) for r in rows] == [(5, 2, 0.4, 1)]
     assert active["next_update_due"] == "2024-05-17T23:00:00+00:00"  # the end of Friday in London
     assert active["overdue_by_working_days"] > 0
+
+
+def test_the_longest_gap_includes_the_open_gap_up_to_now() -> None:
+    now = datetime.now(UTC)
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=SteppingClock(now))
+    escalation_id = quiet_escalation(service, now - timedelta(days=30), customer="Initech", region="AMER", lead="ana")
+    events = [as_recorded(e, n) for n, e in enumerate(service.history(escalation_id), start=1)]
+    (updated,) = [e.occurred_at for e in events if e.name == "UpdatePosted"]
+    engine = sa.create_engine("sqlite://")
+    project(engine, events)
+
+    with engine.connect() as conn:
+        (gap,) = conn.execute(sa.text("SELECT longest_gap_working_days FROM compliance_by_escalation")).scalars()
+
+    assert gap == RegionCalendar("AMER").working_days_between(updated, datetime.now(UTC))

@@ -508,6 +508,8 @@ def test_a_correction_after_closing_shows_in_the_timeline_and_the_retro_uses_the
     memory_service: EscalationService, clock: SteppingClock
 ) -> None:
     from infra.audit import history_as_recorded  # noqa: PLC0415
+    from infra.bootstrap import build_region_zones  # noqa: PLC0415
+    from infra.settings import Settings  # noqa: PLC0415
     from projections.retro import render_markdown, retrospective  # noqa: PLC0415
     from projections.timeline import timeline  # noqa: PLC0415
 
@@ -529,8 +531,8 @@ def test_a_correction_after_closing_shows_in_the_timeline_and_the_retro_uses_the
     clock.advance(days=2)
     history = history_as_recorded(memory_service, escalation_id)
 
-    entries = timeline(history)
-    retro = retrospective(history, clock.now)
+    entries = timeline(history, build_region_zones(Settings()))
+    retro = retrospective(history, clock.now, entries)
 
     assert "Escalation opened" in entries[0].summary
     assert entries[-2].summary == (
