@@ -139,6 +139,11 @@ class Escalation(Aggregate):
         self.progress_at: datetime | None = None
         self.update_overdue_since: datetime | None = None
         self.fired_deadlines: list[str] = []
+        # When each once-only deadline last recorded its event: a correction moves a deadline (so its
+        # id changes), but the gap, the monitoring period or the closing it was about is the same one.
+        self.update_overdue_noticed_at: datetime | None = None
+        self.monitoring_period_ended_at: datetime | None = None
+        self.retrospective_due_noticed_at: datetime | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Escalation:
         # The repository's aggregate cache hands every command a deep copy. Only the lists and dicts
@@ -809,9 +814,10 @@ class Escalation(Aggregate):
         self._record(RetrospectiveCompleted, stamp, completed_on=completed_on.isoformat(), notes=notes)
 
     # -- What the ledger's watcher records when a deadline fires -----------------------------------
-    # Each refuses a deadline that already fired, and one whose reason went away meanwhile (the
-    # watcher may fire from a schedule that has not yet seen the newest events), with a
-    # DeadlineSettledError the watcher takes as "already done".
+    # Each refuses a deadline that already fired (by its id, or, once a correction moved it, by what
+    # it is about), and one whose reason went away meanwhile (the watcher may fire from a schedule
+    # that has not yet seen the newest events), with a DeadlineSettledError the watcher takes as
+    # "already done".
 
     def record_update_overdue(
         self,
@@ -831,6 +837,13 @@ class Escalation(Aggregate):
         paused = self.updates_paused_until
         if paused is not None and stamp.occurred_at.date() < date.fromisoformat(paused):
             self._no_longer_due(deadline_id, f"updates are paused until {paused}")
+        noticed = self.update_overdue_noticed_at
+        if noticed is not None and noticed >= gap_started_at:
+            self._already_recorded(
+                deadline_id,
+                f"the gap since {gap_started_at.isoformat()} was recorded overdue at {noticed.isoformat()} "
+                f"and no update came since",
+            )
         self._record(
             UpdateOverdue,
             stamp,
@@ -864,6 +877,9 @@ class Escalation(Aggregate):
         self._check_deadline(deadline_id, due_at, stamp)
         if self.phase is not Phase.MONITORING or self.monitoring_ends_at != due_at:
             self._no_longer_due(deadline_id, f"the escalation is {self.phase}, its monitoring period not ending then")
+        if self.monitoring_period_ended_at is not None:
+            ended = self.monitoring_period_ended_at.isoformat()
+            self._already_recorded(deadline_id, f"this monitoring period was recorded ended at {ended}")
         self._record(MonitoringPeriodEnded, stamp, deadline_id=deadline_id, ended_at=due_at)
 
     def record_retrospective_due(
@@ -872,6 +888,9 @@ class Escalation(Aggregate):
         self._check_deadline(deadline_id, closed_at, stamp)
         if self.closed_at != closed_at or self.retrospective is not None:
             self._no_longer_due(deadline_id, "the retrospective is open, or the escalation is not closed then")
+        if self.retrospective_due_noticed_at is not None:
+            noticed_at = self.retrospective_due_noticed_at.isoformat()
+            self._already_recorded(deadline_id, f"the retrospective was recorded due at {noticed_at}")
         self._record(
             RetrospectiveDue,
             stamp,
@@ -897,6 +916,7 @@ class Escalation(Aggregate):
 
     def _check_deadline(self, deadline_id: str, due_at: datetime | None, stamp: Stamp) -> None:
         require_text(deadline_id, "deadline_id")
+        self._check_not_before_opening(stamp)
         if deadline_id in self.fired_deadlines:
             msg = f"deadline {deadline_id} already recorded its event; nothing more to record"
             raise DeadlineAlreadyFiredError(msg)
@@ -908,6 +928,12 @@ class Escalation(Aggregate):
     def _no_longer_due(deadline_id: str, why: str) -> None:
         msg = f"deadline {deadline_id} is no longer due: {why}; nothing to record"
         raise DeadlineNoLongerDueError(msg)
+
+    @staticmethod
+    def _already_recorded(deadline_id: str, why: str) -> None:
+        # A correction moved the deadline (a new id), but what it is about already recorded its event.
+        msg = f"deadline {deadline_id} already recorded its event under another id: {why}; nothing more to record"
+        raise DeadlineAlreadyFiredError(msg)
 
     # -- Questions -------------------------------------------------------------------------------
 

@@ -309,6 +309,7 @@ class MonitoringStarted(EscalationEvent):
     def apply(self, aggregate: Escalation) -> None:
         aggregate.phase = Phase.MONITORING
         aggregate.monitoring_ends_at = self.occurred_at + timedelta(days=self.period_days)
+        aggregate.monitoring_period_ended_at = None  # a new period, which ends once in its turn
 
 
 class UpdatesPaused(EscalationEvent):
@@ -517,6 +518,7 @@ class UpdateOverdue(EscalationEvent):
     def apply(self, aggregate: Escalation) -> None:
         aggregate.fired_deadlines.append(self.deadline_id)
         aggregate.update_overdue_since = self.due_at
+        aggregate.update_overdue_noticed_at = _later(aggregate.update_overdue_noticed_at, self.occurred_at)
 
 
 class MonitoringPeriodEnded(EscalationEvent):
@@ -527,6 +529,7 @@ class MonitoringPeriodEnded(EscalationEvent):
 
     def apply(self, aggregate: Escalation) -> None:
         aggregate.fired_deadlines.append(self.deadline_id)
+        aggregate.monitoring_period_ended_at = self.ended_at
 
 
 class RetrospectiveDue(EscalationEvent):
@@ -538,6 +541,7 @@ class RetrospectiveDue(EscalationEvent):
 
     def apply(self, aggregate: Escalation) -> None:
         aggregate.fired_deadlines.append(self.deadline_id)
+        aggregate.retrospective_due_noticed_at = self.occurred_at
 
 
 class FollowUpActionOverdue(EscalationEvent):

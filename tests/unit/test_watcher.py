@@ -313,3 +313,105 @@ def test_a_correction_back_dating_an_update_moves_the_overdue_deadline_earlier(w
     overdue = watched.events(escalation, "UpdateOverdue")[0]
     assert overdue.gap_started_at == local(date(2026, 11, 10), 9)  # type: ignore[attr-defined]
     assert overdue.due_at == local(date(2026, 11, 13))  # type: ignore[attr-defined]
+
+
+def correct_the_time_of(watched: Watched, escalation: UUID, event_name: str, moment: datetime, at: datetime) -> None:
+    version = next(e.originator_version for e in watched.service.history(escalation) if type(e).__name__ == event_name)
+    correction = c.RecordCorrection(
+        escalation_id=escalation,
+        corrects_version=version,
+        reason="recorded late",
+        correction=f"it happened at {moment.isoformat()}",
+        corrected_facts={"occurred_at": moment.isoformat()},
+    )
+    watched.handle(correction, at=at)
+
+
+def test_a_correction_moving_an_overdue_gap_earlier_does_not_record_the_same_gap_overdue_twice(
+    watched: Watched,
+) -> None:
+    escalation = watched.open(FRIDAY)  # updated Friday 15:00: overdue from Thursday 00:00
+    assert watched.step_to(local(date(2026, 11, 12), 9)) == ["UpdateOverdue"]
+
+    # The update went out at 11:00, not 15:00: the same gap, started earlier (so a new deadline id).
+    correct_the_time_of(watched, escalation, "UpdatePosted", FRIDAY + timedelta(hours=1), local(date(2026, 11, 12), 10))
+    again = watched.step_to(local(date(2026, 11, 12), 11))
+
+    assert again == []
+    assert len(watched.events(escalation, "UpdateOverdue")) == 1
+
+
+def test_after_an_overdue_gap_is_answered_by_a_corrected_later_update_the_new_gap_can_be_overdue(
+    watched: Watched,
+) -> None:
+    escalation = watched.open(FRIDAY)
+    assert watched.step_to(local(date(2026, 11, 12), 9)) == ["UpdateOverdue"]
+    update = c.PostUpdate(
+        escalation_id=escalation,
+        progress="p",
+        status="on track",
+        current_tasks=[],
+        next_steps=["n"],
+        next_steps_owner="li",
+        blockers=[],
+    )
+    watched.handle(update, at=local(date(2026, 11, 12), 10))
+
+    # The same escalation's next gap (from Thursday 10:00: Friday and Monday are its days).
+    assert watched.step_to(local(date(2026, 11, 17), 9)) == ["UpdateOverdue"]
+
+
+def test_a_correction_moving_the_update_after_the_overdue_notice_opens_a_new_gap_that_can_be_overdue(
+    watched: Watched,
+) -> None:
+    escalation = watched.open(FRIDAY)
+    assert watched.step_to(local(date(2026, 11, 12), 9)) == ["UpdateOverdue"]
+
+    # The update went out today at 9:30, after the ledger noticed the gap: it answered that one.
+    correct_the_time_of(
+        watched, escalation, "UpdatePosted", local(date(2026, 11, 12), 9, 30), local(date(2026, 11, 12), 10)
+    )
+
+    # Its own gap: Friday and Monday are its two working days.
+    assert watched.step_to(local(date(2026, 11, 16), 23)) == []
+    assert watched.step_to(local(date(2026, 11, 17), 0, 1)) == ["UpdateOverdue"]
+
+
+def test_a_correction_moving_the_monitoring_period_does_not_end_it_twice(watched: Watched) -> None:
+    escalation = watched.open(FRIDAY)
+    at = FRIDAY + timedelta(hours=6)
+    watched.handle(c.MeetExitCriterion(escalation_id=escalation, criterion_id="no-502", evidence="q"), at)
+    watched.handle(c.StartMonitoring(escalation_id=escalation, period_days=3, agreed_with="c0.owner"), at)
+    assert "MonitoringPeriodEnded" in watched.step_to(at + timedelta(days=3, hours=1))
+
+    correct_the_time_of(
+        watched, escalation, "MonitoringStarted", at - timedelta(hours=1), at + timedelta(days=3, hours=2)
+    )
+    again = watched.step_to(at + timedelta(days=3, hours=3))
+
+    assert "MonitoringPeriodEnded" not in again
+    assert len(watched.events(escalation, "MonitoringPeriodEnded")) == 1
+
+
+def test_a_correction_moving_the_closing_does_not_make_the_retrospective_due_twice(watched: Watched) -> None:
+    escalation = watched.open(FRIDAY)
+    close = c.CloseEscalation(
+        escalation_id=escalation,
+        outcome="positive",
+        exit_criteria_met=False,
+        summary="s",
+        closing_checklist_done=True,
+        customer_comfortable=True,
+        agreed_with_account_owner=True,
+        override_reason="customer asked",
+    )
+    watched.handle(close, FRIDAY + timedelta(hours=6))
+    assert watched.step_to(local(date(2026, 11, 17), 9)) == ["RetrospectiveDue"]
+
+    correct_the_time_of(
+        watched, escalation, "EscalationClosed", FRIDAY + timedelta(hours=5), local(date(2026, 11, 17), 10)
+    )
+    again = watched.step_to(local(date(2026, 11, 17), 11))
+
+    assert again == []
+    assert len(watched.events(escalation, "RetrospectiveDue")) == 1
