@@ -56,6 +56,9 @@ def test_a_manager_signs_in_filters_opens_one_watches_it_change_and_signs_out(
     assert "Globex" in browser.find_element(By.ID, "closed").text
     screenshot(browser, "active")
 
+    hooli = browser.find_element(By.XPATH, "//table[@id='escalations']//tr[td//a[text()='Hooli']]")
+    assert "overdue" in hooli.text, f"the demo's silent Hooli escalation shows no overdue badge: {hooli.text}"
+
     Select(browser.find_element(By.ID, "filter-region")).select_by_visible_text("AMER")
     WebDriverWait(browser, 10).until(lambda b: "region=AMER" in b.current_url)
     shows(browser, ["Initech"], "filtered by region AMER")

@@ -198,13 +198,22 @@ def mount_pages(  # noqa: C901, PLR0915 - the routes are closures over the app's
         choices = {
             key: sorted({str(r.get(key) or "") for r in rows} - {""}) for key in ("region", "severity", "lead_engineer")
         }
-        shown = [
-            {**r, "emergency": emergencies.get(r["escalation_id"])}
+        marked = [
+            # Overdue by the cadence in the customer's working days, or noticed so by the ledger's watcher.
+            {
+                **r,
+                "emergency": emergencies.get(r["escalation_id"]),
+                "overdue": bool(r.get("overdue_by_working_days") or r.get("update_overdue_since")),
+            }
             for r in rows
+        ]
+        shown = [
+            r
+            for r in marked
             if (not region or r.get("region") == region)
             and (not severity or r.get("severity") == severity)
             and (not lead or r.get("lead_engineer") == lead)
-            and (not overdue or r.get("overdue"))
+            and (not overdue or r["overdue"])
         ]
         sort = sort if sort in SORTABLE else "days_open"
         shown.sort(key=lambda r: _sort_key(r, sort), reverse=order == "desc")
