@@ -192,3 +192,33 @@ def test_a_window_met_at_its_last_moment_is_met_and_one_a_moment_later_is_missed
 
     assert updated_at("2024-05-14T22:59:59+00:00") == [(False, "2024-05-14")]
     assert updated_at("2024-05-14T23:00:00+00:00") == [(True, "2024-05-14"), (False, "2024-05-15")]
+
+
+def test_a_low_severity_escalation_on_standard_communication_owes_no_windows() -> None:
+    # Low has no cadence: a week without an update, still owing updates at the end, misses nothing.
+    facts = EscalationFacts(
+        escalation_id="e1",
+        region="EMEA",
+        opened_at="2024-05-13T08:00:00+00:00",
+        marks=(
+            Mark("2024-05-13T08:00:00+00:00", "cadence", None),
+            Mark("2024-05-13T08:00:00+00:00", "lead", "ana"),
+            Mark("2024-05-13T09:00:00+00:00", "owed"),
+        ),
+        updates=(Update(1, "2024-05-20T12:00:00+00:00", "ana", "ana"),),
+    )
+
+    assert windows(facts, LONDON) == []
+
+
+def test_lowering_the_severity_to_low_drops_the_open_window_and_later_updates_count_for_nothing() -> None:
+    facts = escalation(
+        1,
+        Mark("2024-05-13T09:00:00+00:00", "owed"),
+        Mark("2024-05-14T09:00:00+00:00", "cadence", None),
+        updates=("2024-05-13T12:00:00+00:00", "2024-05-20T12:00:00+00:00"),
+    )
+
+    found = windows(facts, LONDON)
+
+    assert [(w.opened_at[:10], w.met_at is not None) for w in found] == [("2024-05-13", True)]
