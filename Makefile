@@ -61,11 +61,12 @@ bench: $(STAMP) $(KAFKA_LIBS) ## Benchmarks against the raw stack (FULL=1 for th
 	$(BIN)/python -m bench $(if $(FULL),--full,)
 
 # mutmut mutates domain/ and projections/ in a copy (mutants/) and runs tests/unit against each mutant.
+# The tests run in a zone far from UTC (+12:45/+13:45), so a mutant that reads the machine's zone is caught.
 # MUTANTS narrows the run to mutant names (e.g. MUTANTS='projections.facts*'); MUTATION_JOBS caps the workers.
 MUTANTS ?=
 MUTATION_JOBS ?= $(shell nproc)
 mutation: $(STAMP) ## Mutation-test domain/ and projections/; print the score and the survivors
-	bash -o pipefail -c "nice -n 19 $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) | grep -v '^🎉'"
+	TZ=Pacific/Chatham bash -o pipefail -c "nice -n 19 $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) | grep -v '^🎉'"
 	$(BIN)/python tests/support/mutation_score.py
 
 clean: ## Remove the virtualenv, downloaded jars and local data

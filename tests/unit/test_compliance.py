@@ -222,3 +222,14 @@ def test_lowering_the_severity_to_low_drops_the_open_window_and_later_updates_co
     found = windows(facts, LONDON)
 
     assert [(w.opened_at[:10], w.met_at is not None) for w in found] == [("2024-05-13", True)]
+
+
+def test_an_update_posted_at_the_moment_monitoring_starts_still_meets_its_window() -> None:
+    facts = escalation(
+        1,
+        Mark("2024-05-13T09:00:00+00:00", "owed"),
+        Mark("2024-05-14T12:00:00+00:00", "not_owed"),
+        updates=("2024-05-14T12:00:00+00:00",),
+    )
+
+    assert met(windows(facts, LONDON)) == (1, 1)
