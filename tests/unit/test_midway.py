@@ -579,3 +579,14 @@ def test_the_history_of_an_unknown_escalation_is_refused_with_how_to_find_the_id
 ) -> None:
     with pytest.raises(Exception, match="no escalation has id .*; check the id"):
         memory_service.history(UUID(int=7))
+
+
+def test_the_relays_topic_filter_selects_every_escalation_event_and_nothing_else(
+    memory_service: EscalationService,
+) -> None:
+    escalation_id = escalation_in(memory_service, "active")  # the customer's channel register is saved too
+
+    selected = memory_service.recorder.select_notifications(start=None, limit=100, topics=memory_service.event_topics())
+
+    assert {n.originator_id for n in selected} == {escalation_id}
+    assert len(selected) == memory_service.state(escalation_id)["version"]
