@@ -552,7 +552,10 @@ def test_the_state_as_recorded_at_a_moment_includes_what_was_recorded_at_that_ve
         actor="m",
     )
 
-    then, now = memory_service.state_as_of(escalation_id, opened_at), memory_service.state_as_of(escalation_id, clock.now)
+    then, now = (
+        memory_service.state_as_of(escalation_id, opened_at),
+        memory_service.state_as_of(escalation_id, clock.now),
+    )
 
     assert (then["version"], then["phase"]) == (1, "opened")
     assert (now["version"], now["phase"]) == (2, "prepared")
@@ -577,7 +580,7 @@ def test_the_state_as_occurred_at_the_opening_moment_as_known_at_it_is_the_opene
 def test_the_history_of_an_unknown_escalation_is_refused_with_how_to_find_the_id(
     memory_service: EscalationService,
 ) -> None:
-    with pytest.raises(Exception, match="no escalation has id .*; check the id"):
+    with pytest.raises(Exception, match=r"no escalation has id .*; check the id"):
         memory_service.history(UUID(int=7))
 
 
