@@ -593,3 +593,18 @@ def test_the_relays_topic_filter_selects_every_escalation_event_and_nothing_else
 
     assert {n.originator_id for n in selected} == {escalation_id}
     assert len(selected) == memory_service.state(escalation_id)["version"]
+
+
+def test_a_commands_result_gives_the_log_position_of_its_escalations_last_event_for_reading_it_back(
+    memory_service: EscalationService,
+) -> None:
+    # Opening also saves the customer's channel register: the position to wait for is the escalation's.
+    opened = memory_service.handle(c.OpenEscalation(**OPENING), actor="mia.manager")
+    closed = memory_service.handle(
+        c.CloseEscalation(escalation_id=opened.escalation_id, override_reason="opened by mistake", **CLOSING),
+        actor="m",
+    )
+
+    log = memory_service.recorder.select_notifications(start=None, limit=100)
+    own = [n.id for n in log if n.originator_id == opened.escalation_id]
+    assert (opened.position, closed.position) == (own[0], own[-1])
