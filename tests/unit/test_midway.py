@@ -608,3 +608,12 @@ def test_a_commands_result_gives_the_log_position_of_its_escalations_last_event_
     log = memory_service.recorder.select_notifications(start=None, limit=100)
     own = [n.id for n in log if n.originator_id == opened.escalation_id]
     assert (opened.position, closed.position) == (own[0], own[-1])
+
+
+def test_an_escalation_opened_with_an_id_chosen_by_the_caller_keeps_that_id(memory_service: EscalationService) -> None:
+    chosen = UUID("6f1c1f55-6a6e-4b8e-9d1a-2f4f0b3c9a10")
+
+    opened = memory_service.handle(c.OpenEscalation(escalation_id=chosen, **OPENING), actor="mia.manager")
+
+    assert opened.escalation_id == chosen
+    assert memory_service.state(chosen)["customer"] == "Globex"
