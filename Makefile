@@ -66,7 +66,7 @@ bench: $(STAMP) $(KAFKA_LIBS) ## Benchmarks against the raw stack (FULL=1 for th
 MUTANTS ?=
 MUTATION_JOBS ?= $(shell nproc)
 mutation: $(STAMP) ## Mutation-test domain/ and projections/; print the score and the survivors
-	TZ=Pacific/Chatham bash -o pipefail -c "nice -n 19 $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) | grep -v '^🎉'"
+	TZ=Pacific/Chatham HYPOTHESIS_PROFILE=mutation bash -o pipefail -c "nice -n 19 $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) | grep -v '^🎉'"
 	$(BIN)/python tests/support/mutation_score.py
 
 clean: ## Remove the virtualenv, downloaded jars and local data
