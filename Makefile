@@ -8,7 +8,7 @@ ASYNCAPI_SPECS := tests/support/asyncapi-specs/.complete
 ASYNCAPI_SPECS_VERSION := 6.11.1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck check bench kafka-jars asyncapi-specs clean browser screenshots mutation
+.PHONY: help run test test-cluster lint typecheck check bench kafka-jars asyncapi-specs clean browser screenshots mutation
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ run: $(STAMP) ## Run the main job: the demo on the embedded broker and SQLite
 
 test: $(STAMP) $(KAFKA_LIBS) $(ASYNCAPI_SPECS) browser ## Install everything, start Kafka and PostgreSQL, run every test, stop them
 	$(BIN)/pytest
+
+test-cluster: $(STAMP) $(KAFKA_LIBS) ## Only the three-broker cluster tests (faults, SASL_SSL, replication)
+	$(BIN)/pytest -m cluster
 
 browser: ## Install Debian's chromium and chromium-driver for the browser tests (when missing and root)
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \

@@ -38,7 +38,9 @@ def verify_timelines(
     return problems
 
 
-def read_whole_topic(reader: KafkaConsumer, topic: str) -> list[RecordedEvent]:
+def read_whole_topic(
+    reader: KafkaConsumer, topic: str, decode: Callable[[Any], RecordedEvent] = decode_record
+) -> list[RecordedEvent]:
     """Every decodable escalation event on the topic, in partition order (duplicates included).
 
     Caught up means every partition's position reached its end offset and a poll came back empty.
@@ -54,7 +56,7 @@ def read_whole_topic(reader: KafkaConsumer, topic: str) -> list[RecordedEvent]:
         for records in batch.values():
             for record in records:
                 with contextlib.suppress(EnvelopeError):  # not escalation events: the dead-letter topic's business
-                    found.append(decode_record(record))
+                    found.append(decode(record))
         if not batch and all(reader.position(tp) >= end for tp, end in reader.end_offsets(partitions).items()):
             return found
 

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+import orjson
 import sqlalchemy as sa
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
@@ -29,11 +30,11 @@ from domain.service import Clock, EscalationService
 from infra.faults import fault_at
 from infra.health import Check
 from infra.local.brokers import TansuBroker
-from infra.messaging.clients import connection_config, producer_config
-from infra.messaging.envelope import decode_record, structured
+from infra.messaging.clients import check_login, connection_config, producer_config
+from infra.messaging.envelope import PayloadCipher, record_decoder, structured
 from infra.messaging.relay import Relay, RelayOptions
 from infra.messaging.relay_state import Checkpoint
-from infra.messaging.topics import LOG_CONFIG, TopicSpec, ensure_topics
+from infra.messaging.topics import TopicSpec, ensure_topics, log_config, replication_health
 from infra.notify.delivery import DeliveryLoop, DigestPlan, RetryPolicy
 from infra.notify.senders import Sender, SlackSender, WebhookSender
 from infra.notify.subscriptions import destination_of
@@ -94,6 +95,7 @@ def kafka_cluster(settings: Settings) -> Iterator[Settings]:
 
 
 def prepare_topics(settings: Settings) -> None:
+    check_login(settings)
     admin = KafkaAdminClient(**connection_config(settings), request_timeout_ms=10_000)
     try:
         ensure_topics(
@@ -103,14 +105,34 @@ def prepare_topics(settings: Settings) -> None:
                     settings.events_topic,
                     settings.topic_partitions,
                     settings.topic_replication_factor,
-                    LOG_CONFIG,
+                    log_config(settings.topic_min_insync_replicas),
                 ),
-                TopicSpec(settings.dead_letter_topic, 1, settings.topic_replication_factor, LOG_CONFIG),
+                TopicSpec(
+                    settings.dead_letter_topic,
+                    1,
+                    settings.topic_replication_factor,
+                    log_config(settings.topic_min_insync_replicas),
+                ),
             ],
             check_configs=settings.kafka_check_topic_configs,
         )
     finally:
         admin.close()
+
+
+def payload_cipher(settings: Settings) -> PayloadCipher | None:
+    """The cipher for message values on the topic, or None when they travel as plain JSON."""
+    if settings.kafka_payload_key is None:
+        return None
+    previous = settings.kafka_payload_previous_keys
+    try:
+        older = orjson.loads(previous.get_secret_value()) if previous is not None else {}
+    except orjson.JSONDecodeError:
+        msg = 'ESCALATIONS_KAFKA_PAYLOAD_PREVIOUS_KEYS is not JSON; expected {"key id": "base64 key"}'
+        raise ValueError(msg) from None
+    return PayloadCipher.from_base64(
+        settings.kafka_payload_key_id, settings.kafka_payload_key.get_secret_value(), older
+    )
 
 
 def read_model_engine(settings: Settings) -> sa.Engine:
@@ -144,7 +166,7 @@ def build_consumer(
     return ConsumerRunner(
         engine=engine,
         projector=projector,
-        decode=decode_record,
+        decode=record_decoder(payload_cipher(settings)),
         consumer_factory=lambda: KafkaConsumer(**consumer_config(settings, group)),
         dead_letters=lambda: KafkaProducer(**producer_config(settings)),
         topic=settings.events_topic,
@@ -256,6 +278,7 @@ def build_relay(settings: Settings, service: EscalationService) -> Relay:
             poll_interval=settings.relay_poll_interval,
             verify_interval=settings.relay_verify_interval,
             connect_attempts=settings.kafka_connect_attempts,
+            cipher=payload_cipher(settings),
         ),
         producer_factory=lambda: KafkaProducer(**producer_config(settings)),
         # Never let a metadata request create the topic with the broker's defaults: we create it.
@@ -283,6 +306,23 @@ def broker_check(settings: Settings) -> Check:
         return "ok" if settings.events_topic in topics else f"topic {settings.events_topic} missing"
 
     return check
+
+
+def replication_check(settings: Settings) -> dict[str, Check]:
+    """{"kafka_replication": check} on a replicated topic: "ok", "degraded: ..." (a broker lost, still
+    writable) or "unavailable: ..."; nothing on a one-replica topic, where the broker check says it all."""
+    if settings.topic_replication_factor == 1:
+        return {}
+
+    def check() -> str:
+        probe = {"request_timeout_ms": PROBE_TIMEOUT_MS, "bootstrap_timeout_ms": PROBE_TIMEOUT_MS}
+        admin = KafkaAdminClient(**connection_config(settings) | probe)
+        try:
+            return replication_health(admin, settings.events_topic)
+        finally:
+            admin.close()
+
+    return {"kafka_replication": check}
 
 
 def lag_check(settings: Settings, engine: sa.Engine, groups: list[str], max_lag: int) -> Check:

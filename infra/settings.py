@@ -136,10 +136,21 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
+    kafka_payload_key: SecretStr | None = Field(
+        default=None,
+        description="base64 AES-256 key: message values on the topic are encrypted (headers stay readable)",
+    )
+    kafka_payload_key_id: str = Field(default="k1", min_length=1, description="names the key in each record's header")
+    kafka_payload_previous_keys: SecretStr | None = Field(
+        default=None, description='JSON {"key id": "base64 key"}: older keys that still decrypt after a rotation'
+    )
     events_topic: str = "escalations.events.v1"
     dead_letter_topic: str = "escalations.events.v1.dlq"
     topic_partitions: int = Field(default=6, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
+    topic_min_insync_replicas: int = Field(
+        default=1, ge=1, description="brokers that must hold an event before it counts as published (RF 3: 2)"
+    )
     event_source: str = Field(default="urn:escalation-ledger:escalations", description="CloudEvents source")
     kafka_name_prefix: str = Field(
         default="",

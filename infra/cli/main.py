@@ -54,6 +54,7 @@ from infra.bootstrap import (
     build_timeline_consumer,
     build_watcher,
     consumer_config,
+    payload_cipher,
     prepare_topics,
     read_model_engine,
     rebuild_notifier,
@@ -66,6 +67,8 @@ from infra.cli.serve import serve, serve_demo
 from infra.http.app import ROUTES
 from infra.local.demo import run_demo
 from infra.logs import configure_logging
+from infra.messaging.clients import KafkaLoginError
+from infra.messaging.envelope import record_decoder
 from infra.messaging.relay import BrokerUnavailableError
 from infra.messaging.relay_state import Checkpoint, RelayLock, RelayLockedError
 from infra.messaging.topics import TopicMismatchError
@@ -309,7 +312,7 @@ def audit_verify(escalation_id: UUID | None = typer.Argument(None, help="One esc
     if settings.kafka_bootstrap_servers:
         reader = KafkaConsumer(**consumer_config(settings, None))
         try:
-            events = read_whole_topic(reader, settings.events_topic)
+            events = read_whole_topic(reader, settings.events_topic, record_decoder(payload_cipher(settings)))
         finally:
             reader.close()
         if escalation_id is not None:
@@ -641,7 +644,7 @@ def run() -> None:
         # Its message names the variable that is not valid JSON; the value itself stays out of it.
         console.print(f"[red]error:[/red] invalid settings ({error}); fix the ESCALATIONS_* variable it names")
         sys.exit(EXIT_USAGE)
-    except BrokerUnavailableError as error:
+    except (BrokerUnavailableError, KafkaLoginError) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_UNAVAILABLE)
     except (SubscriptionError, OutboundUrlError) as error:

@@ -31,6 +31,7 @@ from infra.bootstrap import (
     lag_check,
     prepare_topics,
     read_model_engine,
+    replication_check,
 )
 from infra.http.app import create_app
 from infra.http.client import ApiCommands
@@ -107,6 +108,7 @@ def serve(
             "watcher": watcher.health,
             "notifier": notifier.health,
             "broker": broker_check(cluster),
+            **replication_check(cluster),
             "lag": lag_check(cluster, engine, [REPORTING_GROUP, WATCHER_GROUP, NOTIFIER_GROUP], settings.ready_max_lag),
         }
         app = create_app(

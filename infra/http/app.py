@@ -370,10 +370,13 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
 
     @app.get("/readyz", tags=["operations"], responses={503: {"description": "not ready; the checks say why"}})
     async def readyz() -> JSONResponse:
-        """Ready when every check's latest answer (at most a few seconds old) is "ok"; never waits for one."""
+        """Ready when every latest answer (at most a few seconds old) is "ok" or "degraded: ..."; never waits."""
         checks = monitor()
-        ready = all(value == "ok" for value in checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        # A degraded part (a lost broker, with enough replicas left) still serves: ready, and said so.
+        ready = all(value == "ok" or value.startswith("degraded") for value in checks.values())
+        degraded = sorted(name for name, value in checks.items() if value.startswith("degraded"))
+        body = {"ready": ready, "checks": checks} | ({"degraded": degraded} if degraded else {})
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:

@@ -164,22 +164,7 @@ class ApacheKafka(_Broker):
         return [*self._java(), "kafka.Kafka", str(self.config_file)]
 
     def _java(self) -> list[str]:
-        java = shutil.which("java")
-        if java is None:
-            msg = "java not found; Apache Kafka 4 needs Java 17+ (apt-get install openjdk-17-jre-headless)"
-            raise FileNotFoundError(msg)
-        return [
-            java,
-            "-Xms256m",
-            "-Xmx512m",
-            "-XX:+UseG1GC",
-            "-XX:+ExitOnOutOfMemoryError",
-            "-XX:TieredStopAtLevel=1",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}",
-            "-cp",
-            f"{self.libs}/*",
-        ]
+        return java_command(self.libs)
 
     def _server_properties(self) -> str:
         settings = {
@@ -231,6 +216,27 @@ class TansuBroker(_Broker):
             "--storage-engine",
             "memory://tansu/",
         ]
+
+
+def java_command(libs: Path, heap: str = "512m", extra: list[str] | None = None) -> list[str]:
+    """`java ... -cp libs/*` for a Kafka main class: small heap, quick start-up, our log4j2 file."""
+    java = shutil.which("java")
+    if java is None:
+        msg = "java not found; Apache Kafka 4 needs Java 17+ (apt-get install openjdk-17-jre-headless)"
+        raise FileNotFoundError(msg)
+    return [
+        java,
+        "-Xms128m",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-XX:TieredStopAtLevel=1",
+        "-Djava.awt.headless=true",
+        *(extra or []),
+        f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}",
+        "-cp",
+        f"{libs}/*",
+    ]
 
 
 def _kafka_cluster_id() -> str:

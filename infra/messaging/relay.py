@@ -42,6 +42,7 @@ class RelayOptions:
     verify_interval: float = 5.0
     connect_attempts: int = 5
     retry_backoff: float = 1.0
+    cipher: envelope.PayloadCipher | None = None
 
 
 class Relay:
@@ -124,6 +125,7 @@ class Relay:
         while not lock.try_acquire():
             if self._stopping.wait(1.0):
                 return False
+        log.info("relay.took_over")
         return True
 
     def _publish_until_stopped(self) -> None:
@@ -170,7 +172,7 @@ class Relay:
         for notification in notifications:
             event = self.mapper.to_domain_event(notification)
             assert isinstance(event, EscalationEvent)
-            key, value, headers = envelope.encode(event, notification.id, self.options.source)
+            key, value, headers = envelope.encode(event, notification.id, self.options.source, self.options.cipher)
             futures.append(producer.send(self.options.topic, key=key, value=value, headers=headers))
         self._fault("relay.after_produce_before_flush")
         producer.flush()
