@@ -8,7 +8,7 @@ ASYNCAPI_SPECS := tests/support/asyncapi-specs/.complete
 ASYNCAPI_SPECS_VERSION := 6.11.1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-cluster lint typecheck check bench kafka-jars asyncapi-specs clean browser screenshots
+.PHONY: help run test test-cluster lint typecheck check bench kafka-jars asyncapi-specs clean browser screenshots mutation
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,5 +63,14 @@ check: lint typecheck ## lint and type-check
 bench: $(STAMP) $(KAFKA_LIBS) ## Benchmarks against the raw stack (FULL=1 for the 1M-event rebuild)
 	$(BIN)/python -m bench $(if $(FULL),--full,)
 
+# mutmut mutates domain/ and projections/ in a copy (mutants/) and runs tests/unit against each mutant.
+# The tests run in a zone far from UTC (+12:45/+13:45), so a mutant that reads the machine's zone is caught.
+# MUTANTS narrows the run to mutant names (e.g. MUTANTS='projections.facts*'); MUTATION_JOBS caps the workers.
+MUTANTS ?=
+MUTATION_JOBS ?= $(shell nproc)
+mutation: $(STAMP) ## Mutation-test domain/ and projections/; print the score and the survivors
+	TZ=Pacific/Chatham HYPOTHESIS_PROFILE=mutation bash -o pipefail -c "nice -n 19 $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) | grep -v '^🎉'"
+	$(BIN)/python tests/support/mutation_score.py
+
 clean: ## Remove the virtualenv, downloaded jars and local data
-	rm -rf $(VENV) infra/local/kafka/libs tests/support/asyncapi-specs var
+	rm -rf $(VENV) infra/local/kafka/libs tests/support/asyncapi-specs var mutants

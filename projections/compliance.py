@@ -53,7 +53,7 @@ def windows(facts: EscalationFacts, calendar: RegionCalendar) -> list[Window]:
     for moment, kind, value in _moments(facts, calendar):
         _miss_until(walk, moment, found)
         if kind == "update":
-            if walk.opened is not None and walk.owed:
+            if walk.opened is not None and walk.owed and walk.cadence is not None:
                 found.append(_window(walk, len(found) + 1, met_at=moment))
             walk.since = moment
             walk.opened = moment if walk.owed else None

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 from uuid import uuid4
 
 import pytest
+from hypothesis import Phase, settings
 
 from domain.service import EscalationService
 from infra.bootstrap import build_service
@@ -21,6 +22,11 @@ from infra.local.cluster import KafkaCluster
 from infra.local.postgres import PostgresAddress, PrivatePostgres
 from infra.settings import Settings
 from tests.fakes import SteppingClock
+
+# `make mutation` only needs to know that a property fails, not its smallest example: shrinking a
+# failure of the state machine takes minutes per mutant.
+settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture
