@@ -7,11 +7,18 @@ decoded once, here, by the decoder the composition root passes in: projectors se
 the wire format stays in the one module that encodes it. A message that cannot be decoded or
 applied goes to the dead-letter topic, with the error and its origin in headers, before the
 transaction commits; the consumer keeps going.
+
+A member that the group leaves without partitions (it joined before the topic existed, or the
+coordinator loop got stuck) would otherwise sit idle, polling nothing, for as long as it runs: the
+watchdog in `run()` recreates the client when it has held no partition for `idle_bound` seconds
+while the topic has partitions to give, and `health()` says "ok" only once partitions are assigned
+and polls keep returning.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -41,6 +48,12 @@ log = structlog.get_logger(__name__)
 APPLIED = Counter("escalations_consumer_events_applied", "Events applied to a read model", ["group"])
 DEAD_LETTERED = Counter("escalations_consumer_events_dead_lettered", "Records sent to the dead-letter topic", ["group"])
 LAG = Gauge("escalations_consumer_lag", "Records behind the end of the topic", ["group", "partition"])
+DATABASE_RETRIES = Counter(
+    "escalations_consumer_database_retries", "Batches retried after the read model's database failed", ["group"]
+)
+RECREATED = Counter(
+    "escalations_consumer_recreated", "Kafka clients recreated after holding no partition too long", ["group"]
+)
 
 
 def lag_by_partition(offsets: StoredOffsets, reader: KafkaConsumer, topic: str) -> dict[int, tuple[int, int, int]]:
@@ -92,10 +105,12 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         self.runner.seek_to_stored(list(assigned))
         self.runner.assigned |= {tp.partition for tp in assigned}
+        if not self.runner.assigned:
+            log.warning("consumer.assigned_nothing", group=self.runner.group, topic=self.runner.topic)
 
 
 class ConsumerRunner:
-    def __init__(
+    def __init__(  # noqa: PLR0913 - every collaborator is passed in by the composition root
         self,
         *,
         engine: sa.Engine,
@@ -108,6 +123,9 @@ class ConsumerRunner:
         group: str,
         max_records: int = 2000,
         join_group: bool = True,
+        fault: Callable[[str], None] = lambda _point: None,
+        idle_bound: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
         self.projector = projector
@@ -123,14 +141,85 @@ class ConsumerRunner:
         # embedded broker's group join waits out a rebalance timeout).
         self.join_group = join_group
         self.stats = ConsumerStats()
+        # Test-only crash points, passed in by the composition root; they pass everything in production.
+        self._fault = fault
         self.assigned: set[int] = set()
+        # How long a member may hold no partition while the topic has some before its client is recreated.
+        self.idle_bound = idle_bound
+        self._clock = clock
+        self._running = False
+        self._last_poll: float | None = None
+        self._unassigned_since = clock()
         self._stopping = threading.Event()
+        self._database_failures = 0
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
 
     def run(self) -> None:
         """Consume until `stop()`, as one member of the consumer group."""
+        self._running = True
+        consumer = self._start_consumer()
+        try:
+            while not self._stopping.is_set():
+                batch = consumer.poll(timeout_ms=200, max_records=self.max_records)
+                self._last_poll = self._clock()
+                if batch and not self._applied_or_rewound(batch):
+                    continue
+                if batch:
+                    self._fault("consumer.between_batches")
+                if self._idle_too_long():
+                    consumer = self._recreate(consumer)
+        finally:
+            self._running = False
+            self._close(consumer)
+            if self._producer is not None:
+                self._producer.close(timeout=5)
+            log.info(
+                "consumer.stopped",
+                group=self.group,
+                applied=self.stats.applied,
+                dead_lettered=self.stats.dead_lettered,
+            )
+
+    def _applied_or_rewound(self, batch: dict[TopicPartition, list[Any]]) -> bool:
+        """Apply the batch; if the read model's database fails (locked, restarting, unreachable), nothing
+        of the batch was committed, so go back to the stored offsets, wait, and let the next poll retry."""
+        try:
+            self.apply_batch(batch)
+        except sa.exc.OperationalError as error:
+            self._database_failures += 1
+            pause = min(0.25 * 2**self._database_failures, 10.0)
+            DATABASE_RETRIES.labels(self.group).inc()
+            log.warning(
+                "consumer.database_unavailable",
+                group=self.group,
+                error=str(error.orig or error).splitlines()[0],
+                retry_in_seconds=pause,
+            )
+            assert self._consumer is not None
+            for tp, records in batch.items():
+                if records:
+                    self._consumer.seek(tp, records[0].offset)  # where this batch began: nothing of it committed
+            self._stopping.wait(pause)
+            return False
+        self._database_failures = 0
+        return True
+
+    def health(self, stalled_after: float = 5.0) -> str:
+        """ "ok", or why this member is not doing its share (for readiness)."""
+        now = self._clock()
+        if not self._running:
+            return "not running"
+        if not self.assigned:
+            return f"no partitions assigned for {now - self._unassigned_since:.0f}s"
+        if self._last_poll is None or now - self._last_poll > stalled_after:
+            return f"no poll returned for more than {stalled_after:.0f}s"
+        return "ok"
+
+    def _start_consumer(self) -> KafkaConsumer:
         consumer = self._consumer = self._new_consumer()
+        self.assigned = set()
+        self._unassigned_since = self._clock()
         if self.join_group:
             consumer.subscribe([self.topic], listener=_SeekToStoredOffsets(self))
         else:
@@ -141,21 +230,38 @@ class ConsumerRunner:
             self.seek_to_stored(partitions)
             self.assigned = {tp.partition for tp in partitions}
         log.info("consumer.started", group=self.group, topic=self.topic)
+        return consumer
+
+    def _idle_too_long(self) -> bool:
+        if self.assigned:
+            self._unassigned_since = self._clock()
+            return False
+        if self._clock() - self._unassigned_since < self.idle_bound:
+            return False
+        assert self._consumer is not None
+        # Only when the group has partitions to give; otherwise look again after another bound.
+        if self._consumer.partitions_for_topic(self.topic):
+            return True
+        self._unassigned_since = self._clock()
+        return False
+
+    def _recreate(self, consumer: KafkaConsumer) -> KafkaConsumer:
+        log.warning(
+            "consumer.recreating",
+            group=self.group,
+            topic=self.topic,
+            idle_seconds=round(self._clock() - self._unassigned_since, 1),
+            reason="no partitions assigned while the topic has some",
+        )
+        RECREATED.labels(self.group).inc()
+        self._close(consumer)
+        return self._start_consumer()
+
+    def _close(self, consumer: KafkaConsumer) -> None:
         try:
-            while not self._stopping.is_set():
-                batch = consumer.poll(timeout_ms=200, max_records=self.max_records)
-                if batch:
-                    self.apply_batch(batch)
-        finally:
             consumer.close()  # leaves the group, so its partitions move at once
-            if self._producer is not None:
-                self._producer.close(timeout=5)
-            log.info(
-                "consumer.stopped",
-                group=self.group,
-                applied=self.stats.applied,
-                dead_lettered=self.stats.dead_lettered,
-            )
+        except Exception:
+            log.exception("consumer.close_failed", group=self.group)
 
     def stop(self) -> None:
         """Safe from a signal handler: the current batch finishes and commits, then the loop ends."""
@@ -184,6 +290,7 @@ class ConsumerRunner:
             if dead:
                 self._dead_letter(dead)  # flushed before the commit: a poison message is never lost
             self.offsets.save(conn, self.topic, next_offsets)
+            self._fault("consumer.after_apply_before_commit")
         self.stats.applied += applied
         self.stats.dead_lettered += len(dead)
         self.stats.batches += 1

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from consumers.runtime import Decoded, OnError
 from projections.facts import VersionGapError
-from projections.timeline import TimelineEntry, next_entry
+from projections.timeline import TimelineEntry, Zones, next_entry
 from projections.timeline_tables import insert_entries, last_entries
 
 GROUP = "escalations.timeline"
@@ -23,6 +23,11 @@ def _checked_next(previous: TimelineEntry | None, version: int, key: str) -> Tim
 
 
 class TimelineProjector:
+    """Each entry shows the event's local time in its region's zone (`zones`, from the region calendars)."""
+
+    def __init__(self, zones: Zones) -> None:
+        self.zones = zones
+
     def apply(self, conn: sa.Connection, batch: Sequence[Decoded], on_error: OnError) -> int:
         # One query for the newest entry of every escalation in the batch.
         last: dict[str, TimelineEntry | None] = dict.fromkeys({event.escalation_id for _, event in batch})
@@ -34,7 +39,7 @@ class TimelineProjector:
             if previous is not None and event.version <= previous.version:
                 continue  # a republished duplicate
             try:
-                entry = next_entry(_checked_next(previous, event.version, key), event)
+                entry = next_entry(_checked_next(previous, event.version, key), event, self.zones)
             except Exception as error:  # noqa: BLE001 - one bad record goes to the dead-letter topic
                 on_error(record, error)
                 continue

@@ -253,6 +253,8 @@ class Runner(Protocol):
 
     def stop(self) -> None: ...
 
+    def health(self) -> str: ...
+
 
 class Watcher:
     """The consumer folding the schedule, and the firing rounds, as one part with `run()` and `stop()`."""
@@ -282,6 +284,10 @@ class Watcher:
     @property
     def assigned(self) -> set[int]:
         return self.runner.assigned
+
+    def health(self) -> str:
+        """The consumer's health (for readiness): the firing rounds need its partitions."""
+        return self.runner.health()
 
     def run(self) -> None:
         """Consume and fire until `stop()`; ends with an error if the consumer fails (the supervisor restarts it)."""

@@ -16,8 +16,22 @@ from domain.service import EscalationService
 from infra.messaging.envelope import EnvelopeError, as_recorded, decode_record
 from projections.facts import RecordedEvent
 from projections.notification_tables import create_notifier_schema, notify_subscriptions
-from projections.timeline import first_difference, timeline
-from projections.timeline_tables import entries_of, escalation_ids
+from projections.timeline import Zones, first_difference, timeline
+from projections.timeline_tables import entries_of, escalation_ids, timeline_entries
+
+
+class TimelinesMissingError(RuntimeError):
+    """The read model holds no timelines to verify: no timeline consumer has run against it."""
+
+
+def check_timelines_built(engine: sa.Engine) -> None:
+    if not sa.inspect(engine).has_table(timeline_entries.name):
+        msg = (
+            f"the read model at {engine.url.render_as_string(hide_password=True)} holds no timelines: "
+            "run the timeline consumer (`escalations serve`, `escalations consume timeline`) or "
+            "`escalations rebuild timeline`, then verify again"
+        )
+        raise TimelinesMissingError(msg)
 
 
 def history_as_recorded(service: EscalationService, escalation_id: UUID) -> list[RecordedEvent]:
@@ -25,20 +39,31 @@ def history_as_recorded(service: EscalationService, escalation_id: UUID) -> list
 
 
 def verify_timelines(
-    service: EscalationService, engine: sa.Engine, escalation_id: UUID | None = None
+    service: EscalationService, engine: sa.Engine, zones: Zones, escalation_id: UUID | None = None
 ) -> dict[str, str]:
     """{escalation id: the first entry that differs} for every stored timeline that history contradicts."""
+    check_timelines_built(engine)
     problems: dict[str, str] = {}
     with engine.connect() as conn:
         ids = [str(escalation_id)] if escalation_id else escalation_ids(conn)
+        if not ids and service.recorder.max_notification_id():
+            msg = (
+                "the timeline read model is empty while the event store holds events: run the timeline "
+                "consumer (`escalations serve`, `escalations consume timeline`) or `escalations rebuild timeline`"
+            )
+            raise TimelinesMissingError(msg)
         for key in ids:
-            difference = first_difference(entries_of(conn, key), timeline(history_as_recorded(service, UUID(key))))
+            difference = first_difference(
+                entries_of(conn, key), timeline(history_as_recorded(service, UUID(key)), zones)
+            )
             if difference:
                 problems[key] = difference
     return problems
 
 
-def read_whole_topic(reader: KafkaConsumer, topic: str) -> list[RecordedEvent]:
+def read_whole_topic(
+    reader: KafkaConsumer, topic: str, decode: Callable[[Any], RecordedEvent] = decode_record
+) -> list[RecordedEvent]:
     """Every decodable escalation event on the topic, in partition order (duplicates included).
 
     Caught up means every partition's position reached its end offset and a poll came back empty.
@@ -54,12 +79,12 @@ def read_whole_topic(reader: KafkaConsumer, topic: str) -> list[RecordedEvent]:
         for records in batch.values():
             for record in records:
                 with contextlib.suppress(EnvelopeError):  # not escalation events: the dead-letter topic's business
-                    found.append(decode_record(record))
+                    found.append(decode(record))
         if not batch and all(reader.position(tp) >= end for tp, end in reader.end_offsets(partitions).items()):
             return found
 
 
-def verify_timelines_against_topic(engine: sa.Engine, events: list[RecordedEvent]) -> dict[str, str]:
+def verify_timelines_against_topic(engine: sa.Engine, events: list[RecordedEvent], zones: Zones) -> dict[str, str]:
     """{escalation id: the first entry that differs} between the topic's history and the stored timelines."""
     by_escalation: dict[str, dict[int, RecordedEvent]] = {}
     for event in events:
@@ -68,7 +93,7 @@ def verify_timelines_against_topic(engine: sa.Engine, events: list[RecordedEvent
     with engine.connect() as conn:
         for key in sorted(set(by_escalation) | set(escalation_ids(conn))):
             history = [by_escalation.get(key, {})[v] for v in sorted(by_escalation.get(key, {}))]
-            difference = first_difference(entries_of(conn, key), timeline(history))
+            difference = first_difference(entries_of(conn, key), timeline(history, zones))
             if difference:
                 problems[key] = difference
     return problems

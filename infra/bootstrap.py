@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -9,28 +10,33 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+import orjson
 import sqlalchemy as sa
+import structlog
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from consumers.notifier import GROUP as NOTIFIER_GROUP
 from consumers.notifier import NotifierProjector
+from consumers.offsets import StoredOffsets
 from consumers.rebuild import Progress as RebuildProgress
 from consumers.rebuild import rebuild
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.reporting import ReportingProjector
-from consumers.runtime import ConsumerRunner, Projector
+from consumers.runtime import ConsumerRunner, Projector, lag_by_partition
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.timeline import TimelineProjector
 from consumers.watcher import GROUP as WATCHER_GROUP
 from consumers.watcher import Watcher, WatcherProjector
 from domain.calendar import RegionCalendar
 from domain.service import Clock, EscalationService
+from infra.faults import fault_at
+from infra.health import Check
 from infra.local.brokers import TansuBroker
-from infra.messaging.clients import connection_config, producer_config
-from infra.messaging.envelope import decode_record, structured
+from infra.messaging.clients import check_login, connection_config, producer_config
+from infra.messaging.envelope import PayloadCipher, record_decoder, structured
 from infra.messaging.relay import Relay, RelayOptions
 from infra.messaging.relay_state import Checkpoint
-from infra.messaging.topics import LOG_CONFIG, TopicSpec, ensure_topics
+from infra.messaging.topics import TopicSpec, ensure_topics, log_config, replication_health
 from infra.notify.delivery import DeliveryLoop, DigestPlan, RetryPolicy
 from infra.notify.senders import Sender, SlackSender, WebhookSender
 from infra.notify.subscriptions import destination_of
@@ -42,6 +48,8 @@ from projections.notification_tables import create_notifier_schema, reset_notifi
 from projections.tables import create_schema, drop_schema
 from projections.timeline_tables import create_timeline_schema, drop_timeline_schema
 
+log = structlog.get_logger(__name__)
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -51,6 +59,11 @@ def build_region_calendars(settings: Settings) -> dict[str, RegionCalendar]:
     """Each region's working days: its zone and week from the settings, public holidays from `holidays`."""
     chosen = DEFAULT_REGION_CALENDARS | settings.region_calendars  # a region the settings leave out keeps its default
     return {str(region): _region_calendar(str(region), each) for region, each in chosen.items()}
+
+
+def build_region_zones(settings: Settings) -> dict[str, ZoneInfo]:
+    """The zone of each region's calendar: the local time a timeline shows beside UTC."""
+    return {region: calendar.zone for region, calendar in build_region_calendars(settings).items()}
 
 
 def _region_calendar(region: str, chosen: RegionCalendarSettings) -> RegionCalendar:
@@ -91,6 +104,7 @@ def kafka_cluster(settings: Settings) -> Iterator[Settings]:
 
 
 def prepare_topics(settings: Settings) -> None:
+    check_login(settings)
     admin = KafkaAdminClient(**connection_config(settings), request_timeout_ms=10_000)
     try:
         ensure_topics(
@@ -100,9 +114,14 @@ def prepare_topics(settings: Settings) -> None:
                     settings.events_topic,
                     settings.topic_partitions,
                     settings.topic_replication_factor,
-                    LOG_CONFIG,
+                    log_config(settings.topic_min_insync_replicas),
                 ),
-                TopicSpec(settings.dead_letter_topic, 1, settings.topic_replication_factor, LOG_CONFIG),
+                TopicSpec(
+                    settings.dead_letter_topic,
+                    1,
+                    settings.topic_replication_factor,
+                    log_config(settings.topic_min_insync_replicas),
+                ),
             ],
             check_configs=settings.kafka_check_topic_configs,
         )
@@ -110,23 +129,60 @@ def prepare_topics(settings: Settings) -> None:
         admin.close()
 
 
+def payload_cipher(settings: Settings) -> PayloadCipher | None:
+    """The cipher for message values on the topic, or None when they travel as plain JSON."""
+    if settings.kafka_payload_key is None:
+        return None
+    previous = settings.kafka_payload_previous_keys
+    try:
+        older = orjson.loads(previous.get_secret_value()) if previous is not None else {}
+    except orjson.JSONDecodeError:
+        msg = 'ESCALATIONS_KAFKA_PAYLOAD_PREVIOUS_KEYS is not JSON; expected {"key id": "base64 key"}'
+        raise ValueError(msg) from None
+    return PayloadCipher.from_base64(
+        settings.kafka_payload_key_id, settings.kafka_payload_key.get_secret_value(), older
+    )
+
+
 def read_model_engine(settings: Settings) -> sa.Engine:
     if settings.read_model_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(settings.read_model)
-    create_schema(engine)
+    # SQLite serialises writers; consumers of several read models share one file, so wait for the lock
+    # (30 s, not the driver's 5 s) rather than fail a batch on a busy machine.
+    sqlite = settings.read_model.startswith("sqlite")
+    engine = sa.create_engine(settings.read_model, connect_args={"timeout": 30} if sqlite else {})
+    _create_racing_others(engine, create_schema)
     return engine
 
 
+def _create_racing_others(engine: sa.Engine, create: Callable[[sa.Engine], None], attempts: int = 5) -> None:
+    """Create a schema while other processes may be creating it too (create_all and views are not atomic)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            create(engine)
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as error:
+            if attempt == attempts:
+                raise
+            log.warning("read_model.schema_race", attempt=attempt, error=str(error).splitlines()[0])
+            time.sleep(0.2 * attempt)
+        else:
+            return
+
+
 def consumer_config(settings: Settings, group: str | None) -> dict[str, Any]:
+    """A read model's consumer; `group` is the unprefixed name (None: a reader outside any group)."""
     return connection_config(settings) | {
-        "group_id": group,
+        "group_id": settings.group_name(group) if group else None,
         "enable_auto_commit": False,  # offsets live beside the read model, in its transaction
         "auto_offset_reset": "earliest",
         "allow_auto_create_topics": False,
         "fetch_max_wait_ms": 50,
         "max_poll_interval_ms": settings.consumer_max_poll_interval_ms,
         "max_poll_records": settings.consumer_max_records,
+        "session_timeout_ms": settings.consumer_session_timeout_ms,
+        "heartbeat_interval_ms": settings.consumer_heartbeat_interval_ms,
+        # A topic created after we subscribed is seen within seconds, not kafka-python's default 5 minutes.
+        "metadata_max_age_ms": 5_000,
     }
 
 
@@ -136,14 +192,16 @@ def build_consumer(
     return ConsumerRunner(
         engine=engine,
         projector=projector,
-        decode=decode_record,
+        decode=record_decoder(payload_cipher(settings)),
         consumer_factory=lambda: KafkaConsumer(**consumer_config(settings, group)),
         dead_letters=lambda: KafkaProducer(**producer_config(settings)),
         topic=settings.events_topic,
         dead_letter_topic=settings.dead_letter_topic,
-        group=group,
+        group=settings.group_name(group),
         max_records=settings.consumer_max_records,
         join_group=join_group,
+        fault=fault_at(settings.fault_point, settings.fault_after),
+        idle_bound=settings.consumer_idle_bound,
     )
 
 
@@ -156,7 +214,8 @@ def build_reporting_consumer(
 
 def build_timeline_consumer(settings: Settings, engine: sa.Engine, *, join_group: bool = True) -> ConsumerRunner:
     create_timeline_schema(engine)
-    return build_consumer(settings, engine, TIMELINE_GROUP, TimelineProjector(), join_group=join_group)
+    projector = TimelineProjector(build_region_zones(settings))
+    return build_consumer(settings, engine, TIMELINE_GROUP, projector, join_group=join_group)
 
 
 def deadline_policy(settings: Settings) -> DeadlinePolicy:
@@ -246,6 +305,7 @@ def build_relay(settings: Settings, service: EscalationService) -> Relay:
             poll_interval=settings.relay_poll_interval,
             verify_interval=settings.relay_verify_interval,
             connect_attempts=settings.kafka_connect_attempts,
+            cipher=payload_cipher(settings),
         ),
         producer_factory=lambda: KafkaProducer(**producer_config(settings)),
         # Never let a metadata request create the topic with the broker's defaults: we create it.
@@ -253,7 +313,70 @@ def build_relay(settings: Settings, service: EscalationService) -> Relay:
             **connection_config(settings), allow_auto_create_topics=False, enable_auto_commit=False
         ),
         prepare_topics=lambda: prepare_topics(settings),
+        fault=fault_at(settings.fault_point, settings.fault_after),
     )
+
+
+PROBE_TIMEOUT_MS = 2_000  # a readiness check answers within seconds, even when the broker does not
+
+
+def broker_check(settings: Settings) -> Check:
+    """Asks the cluster for its topics with a fresh client each time: a stale connection never says "ok"."""
+
+    def check() -> str:
+        probe = {"request_timeout_ms": PROBE_TIMEOUT_MS, "bootstrap_timeout_ms": PROBE_TIMEOUT_MS}
+        admin = KafkaAdminClient(**connection_config(settings) | probe)
+        try:
+            topics = admin.list_topics()
+        finally:
+            admin.close()
+        return "ok" if settings.events_topic in topics else f"topic {settings.events_topic} missing"
+
+    return check
+
+
+def replication_check(settings: Settings) -> dict[str, Check]:
+    """{"kafka_replication": check} on a replicated topic: "ok", "degraded: ..." (a broker lost, still
+    writable) or "unavailable: ..."; nothing on a one-replica topic, where the broker check says it all."""
+    if settings.topic_replication_factor == 1:
+        return {}
+
+    def check() -> str:
+        probe = {"request_timeout_ms": PROBE_TIMEOUT_MS, "bootstrap_timeout_ms": PROBE_TIMEOUT_MS}
+        admin = KafkaAdminClient(**connection_config(settings) | probe)
+        try:
+            return replication_health(admin, settings.events_topic)
+        finally:
+            admin.close()
+
+    return {"kafka_replication": check}
+
+
+def lag_check(settings: Settings, engine: sa.Engine, groups: list[str], max_lag: int) -> Check:
+    """Records behind the end of the topic, summed over these consumer groups' read models."""
+    reader: list[KafkaConsumer] = []  # one client, made and used on the check's own thread
+
+    def check() -> str:
+        if not reader:
+            config = consumer_config(settings, None) | {"request_timeout_ms": PROBE_TIMEOUT_MS}
+            reader.append(KafkaConsumer(**config | {"bootstrap_timeout_ms": PROBE_TIMEOUT_MS}))
+        try:
+            behind = {
+                group: sum(
+                    lag
+                    for _, _, lag in lag_by_partition(
+                        StoredOffsets(engine, settings.group_name(group)), reader[0], settings.events_topic
+                    ).values()
+                )
+                for group in groups
+            }
+        except Exception:
+            reader.pop().close()  # a client that failed once is not trusted again
+            raise
+        late = {group: lag for group, lag in behind.items() if lag > max_lag}
+        return "ok" if not late else f"behind by more than {max_lag} records: {late}"
+
+    return check
 
 
 def build_notifier_consumer(

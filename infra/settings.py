@@ -9,11 +9,12 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
 from domain.values import DEFAULT_CADENCES, DEFAULT_CHANNEL_TEMPLATE, Region, Severity, UpdateCadence
+from infra.faults import FaultPoint
 
 
 class RegionCalendarSettings(BaseModel):
@@ -31,6 +32,8 @@ DEFAULT_REGION_CALENDARS = {
     Region.EMEA: RegionCalendarSettings(tz="Europe/London", country="GB"),
     Region.APAC: RegionCalendarSettings(tz="Asia/Singapore", country="SG"),
 }
+
+API_ROLES = ("manager", "engineer", "auditor", "analyst")
 
 
 class Settings(BaseSettings):
@@ -54,10 +57,36 @@ class Settings(BaseSettings):
     read_model_url: str | None = Field(default=None, description="e.g. postgresql+psycopg://user:pw@host/db")
     consumer_max_records: int = Field(default=2000, ge=1)
     consumer_max_poll_interval_ms: int = Field(default=300_000, ge=1000)
+    # A dead member's partitions move once its session expires: short, so failover takes seconds.
+    consumer_session_timeout_ms: int = Field(default=6_000, ge=1000, description="the broker allows 6000 and up")
+    consumer_heartbeat_interval_ms: int = Field(default=1_000, ge=100)
+    consumer_idle_bound: float = Field(
+        default=15.0, gt=0, description="seconds a consumer may hold no partition before its client is recreated"
+    )
 
     # The HTTP API: bearer token -> "role:name" (roles: manager, engineer, auditor, analyst).
     api_tokens: dict[str, str] = Field(default_factory=dict, description='e.g. {"s3cret": "manager:mia"}')
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    api_max_waiting_readers: int = Field(
+        default=256, ge=1, description="read-your-writes waiters at once; past it, 503 with Retry-After"
+    )
+    ready_max_lag: int = Field(default=10_000, ge=0, description="records a read model may be behind and be ready")
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _tokens_name_a_role(cls, tokens: object) -> object:
+        """Each entry is "role:name"; a refusal names the entry by its place, never by its token."""
+        if not isinstance(tokens, dict):
+            return tokens
+        for place, value in enumerate(tokens.values(), start=1):
+            role, _, name = value.partition(":") if isinstance(value, str) else ("", "", "")
+            if role not in API_ROLES or not name:
+                msg = (
+                    f'entry {place} must map a token to "role:name" with a role of {", ".join(API_ROLES)}, '
+                    f'e.g. {{"<token>": "manager:mia"}}'
+                )
+                raise ValueError(msg)
+        return tokens
 
     # Domain configuration.
     channel_template: str = DEFAULT_CHANNEL_TEMPLATE
@@ -107,11 +136,35 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
+    kafka_payload_key: SecretStr | None = Field(
+        default=None,
+        description="base64 AES-256 key: message values on the topic are encrypted (headers stay readable)",
+    )
+    kafka_payload_key_id: str = Field(default="k1", min_length=1, description="names the key in each record's header")
+    kafka_payload_previous_keys: SecretStr | None = Field(
+        default=None, description='JSON {"key id": "base64 key"}: older keys that still decrypt after a rotation'
+    )
     events_topic: str = "escalations.events.v1"
     dead_letter_topic: str = "escalations.events.v1.dlq"
     topic_partitions: int = Field(default=6, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
+    topic_min_insync_replicas: int = Field(
+        default=1, ge=1, description="brokers that must hold an event before it counts as published (RF 3: 2)"
+    )
     event_source: str = Field(default="urn:escalation-ledger:escalations", description="CloudEvents source")
+    kafka_name_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="prefixed to consumer group names and the client id, so deployments sharing a cluster stay apart",
+    )
+
+    def group_name(self, group: str) -> str:
+        """A consumer group's name in this deployment."""
+        return f"{self.kafka_name_prefix}{group}"
+
+    @property
+    def client_id(self) -> str:
+        return f"{self.kafka_name_prefix}escalation-ledger"
 
     # The relay from the event store to Kafka.
     relay_batch_size: int = Field(default=2000, ge=1, description="notifications read per round")
@@ -131,6 +184,10 @@ class Settings(BaseSettings):
     notify_timeout_seconds: float = Field(default=10.0, gt=0)
     notify_poll_interval: float = Field(default=0.5, gt=0)
     notify_allow_plain_http: bool = Field(default=False, description="webhooks over http beyond loopback")
+
+    # Test-only: the relay or a consumer SIGKILLs itself at this point (infra/faults.py). Never in production.
+    fault_point: FaultPoint | None = None
+    fault_after: int = Field(default=1, ge=1, description="fire on this pass through the fault point")
 
     @property
     def bootstrap_servers(self) -> str:
@@ -197,3 +254,12 @@ class Settings(BaseSettings):
     def but(self, **changes: object) -> Settings:
         """A validated copy with some settings changed (for tests, tools and the demo)."""
         return type(self).model_validate(self.model_dump() | changes)
+
+
+def describe_invalid(error: ValidationError) -> str:
+    """What is wrong with the settings, naming each variable, never echoing a value (it may be a secret)."""
+    problems = []
+    for found in error.errors(include_input=False, include_url=False):
+        field = str(found["loc"][0]) if found["loc"] else ""
+        problems.append(f"ESCALATIONS_{field.upper()}: {found['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)

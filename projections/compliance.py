@@ -33,6 +33,7 @@ class Window:
     missed: bool
     day: str  # the region's local day it was met or fell due on
     gap_working_days: int  # working days since the last update (or since updates became owed)
+    gap_since: str  # that last update (or start of owing): the open window's gap runs from it to now
 
 
 @dataclass
@@ -52,7 +53,7 @@ def windows(facts: EscalationFacts, calendar: RegionCalendar) -> list[Window]:
     for moment, kind, value in _moments(facts, calendar):
         _miss_until(walk, moment, found)
         if kind == "update":
-            if walk.opened is not None and walk.owed:
+            if walk.opened is not None and walk.owed and walk.cadence is not None:
                 found.append(_window(walk, len(found) + 1, met_at=moment))
             walk.since = moment
             walk.opened = moment if walk.owed else None
@@ -117,6 +118,7 @@ def _window(walk: _Walk, number: int, *, met_at: datetime | None, missed: bool =
         missed=missed,
         day=walk.calendar.local_date(resolved).isoformat(),
         gap_working_days=walk.calendar.working_days_between(since, resolved),
+        gap_since=_utc(since),
     )
 
 

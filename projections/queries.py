@@ -23,6 +23,14 @@ def list_escalations(conn: sa.Connection, **filters: str | None) -> list[dict[st
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
+def positions_seen(conn: sa.Connection, escalation_ids: list[str]) -> dict[str, int]:
+    """The newest applied position of each of these escalations (absent: none applied yet)."""
+    query = sa.select(escalations.c.escalation_id, escalations.c.position).where(
+        escalations.c.escalation_id.in_(escalation_ids)
+    )
+    return {row.escalation_id: int(row.position or 0) for row in conn.execute(query)}
+
+
 def position_seen(conn: sa.Connection, escalation_id: str | None = None) -> int:
     """The newest event-store position the read model has applied (for one escalation, if given)."""
     query = sa.select(sa.func.max(escalations.c.position))

@@ -1,13 +1,12 @@
 """The questions a support organisation asks, answered from the reporting read model.
 
-Each report is a function of a connection and "now" that returns plain rows, so the command line
-can print it as a table, CSV or JSON. Aggregates that SQL dialects disagree on (medians, working
-days) are computed here, in one place.
+Each report reads the view of its name (see `docs/read-models.md`) and returns plain rows, so the
+command line and the API print what any SQL client gets; only `active` adds the ages as of the
+caller's "now", and `scope` gathers each escalation's ticket ids.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
@@ -18,12 +17,6 @@ import sqlalchemy as sa
 from domain.calendar import hours_between
 from projections.deadline_tables import overdue_updates
 from projections.facts import at
-from projections.tables import (
-    escalation_specialist_teams,
-    escalation_stalls,
-    escalation_uncertainties,
-    escalations,
-)
 
 Row = dict[str, Any]
 Report = Callable[[sa.Connection, datetime], list[Row]]
@@ -71,53 +64,12 @@ def update_compliance(conn: sa.Connection, _: datetime) -> list[Row]:
 
 
 def lifecycle_durations(conn: sa.Connection, _: datetime) -> list[Row]:
-    """Hours from opening to each milestone: median and p90 by severity, region and quarter."""
-    groups: dict[tuple[str, str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    milestones = ("hours_to_lead", "hours_to_scope", "hours_to_monitoring", "hours_to_close")
-    for e in conn.execute(sa.select(escalations)):
-        opened = at(e.opened_at)
-        key = (e.severity, e.region, f"{opened.year}-Q{(opened.month - 1) // 3 + 1}")
-        for milestone in milestones:
-            value = getattr(e, milestone)
-            if value is not None:
-                groups[key][milestone].append(value)
-    rows = []
-    for (severity, region, quarter), values in sorted(groups.items()):
-        row: Row = {"severity": severity, "region": region, "quarter": quarter}
-        for milestone in milestones:
-            row[f"{milestone}_median"] = _round(statistics.median(values[milestone])) if values[milestone] else None
-            row[f"{milestone}_p90"] = _round(_p90(values[milestone])) if values[milestone] else None
-        rows.append(row)
-    return rows
+    """Hours from opening to each milestone: median and p90 (nearest rank) by severity, region and quarter."""
+    return view(conn, "durations", "severity, region, quarter")
 
 
-def stalls_and_further_escalations(conn: sa.Connection, now: datetime) -> list[Row]:
-    stalls: dict[str, list[Any]] = defaultdict(list)
-    for s in conn.execute(sa.select(escalation_stalls)):
-        stalls[s.escalation_id].append(s)
-    teams: dict[str, list[Any]] = defaultdict(list)
-    for t in conn.execute(sa.select(escalation_specialist_teams)):
-        teams[t.escalation_id].append(t)
-    rows = []
-    for e in conn.execute(
-        sa.select(escalations.c.escalation_id, escalations.c.customer).order_by(escalations.c.customer)
-    ):
-        mine, sent = stalls[e.escalation_id], teams[e.escalation_id]
-        if not mine and not sent:
-            continue
-        stalled_hours = sum(hours_between(at(s.started_at), at(s.ended_at) if s.ended_at else now) for s in mine)
-        waits = [t.hours_since_stall for t in sent if t.hours_since_stall is not None]
-        rows.append(
-            {
-                "escalation_id": e.escalation_id,
-                "customer": e.customer,
-                "stalls": len(mine),
-                "hours_stalled": _round(stalled_hours),
-                "specialist_teams": ", ".join(t.team for t in sent),
-                "hours_from_stall_to_escalation": _round(min(waits)) if waits else None,
-            }
-        )
-    return rows
+def stalls_and_further_escalations(conn: sa.Connection, _: datetime) -> list[Row]:
+    return view(conn, "stalls", "customer, escalation_id")
 
 
 def lead_workload(conn: sa.Connection, _: datetime) -> list[Row]:
@@ -150,21 +102,8 @@ def scope(conn: sa.Connection, _: datetime) -> list[Row]:
     return rows
 
 
-def uncertainty_to_risk(conn: sa.Connection, now: datetime) -> list[Row]:
-    rows = []
-    for u in conn.execute(sa.select(escalation_uncertainties).order_by(escalation_uncertainties.c.raised_at)):
-        end = at(u.settled_at) if u.settled_at else now
-        rows.append(
-            {
-                "escalation_id": u.escalation_id,
-                "uncertainty_id": u.uncertainty_id,
-                "question": u.question,
-                "state": u.state,
-                "hours_unknown": round(hours_between(at(u.raised_at), end), 1),
-                "became_risk": u.became_risk,
-            }
-        )
-    return rows
+def uncertainty_to_risk(conn: sa.Connection, _: datetime) -> list[Row]:
+    return [r | {"became_risk": bool(r["became_risk"])} for r in view(conn, "uncertainty", "raised_at, uncertainty_id")]
 
 
 def emergencies(conn: sa.Connection, _: datetime) -> list[Row]:
@@ -200,20 +139,3 @@ REPORTS: dict[str, Report] = {
     "monitoring": monitoring,
     "follow-up-actions": follow_up_actions,
 }
-
-
-def _round(value: float) -> float:
-    return round(value, 2)
-
-
-def _p90(values: list[float]) -> float:
-    ordered = sorted(values)
-    return (
-        ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
-        if len(ordered) < 10
-        else statistics.quantiles(ordered, n=10)[-1]
-    )
-
-
-def _hours_since(moment: str | None, now: datetime) -> float | None:
-    return round(hours_between(at(moment), now), 1) if moment else None

@@ -9,17 +9,17 @@ from domain.calendar import hours_between
 from domain.uncertainties import SETTLED_BY, raised, settled
 from projections.corrected import corrected
 from projections.facts import RecordedEvent, at
-from projections.timeline import marks, summarize, timeline
+from projections.timeline import TimelineEntry, marks, summarize
 
 # What the ledger's watcher records by itself (with ProgressStalled when it carries a deadline id).
 LEDGER_NOTICED = frozenset({"UpdateOverdue", "MonitoringPeriodEnded", "RetrospectiveDue", "FollowUpActionOverdue"})
 
 
-def retrospective(recorded: list[RecordedEvent], now: datetime) -> dict[str, Any]:
+def retrospective(recorded: list[RecordedEvent], now: datetime, entries: list[TimelineEntry]) -> dict[str, Any]:
     """Everything the retro needs, as plain data (the JSON format).
 
-    Facts come from history with its corrections applied; the timeline shows what was recorded,
-    each correction beside the event it corrects.
+    Facts come from history with its corrections applied; the timeline (`entries`: the stored one,
+    or `timeline(recorded, zones)`) shows what was recorded, each correction beside the event it corrects.
     """
     events = corrected(recorded)
     by_type: dict[str, list[RecordedEvent]] = {}
@@ -102,7 +102,7 @@ def retrospective(recorded: list[RecordedEvent], now: datetime) -> dict[str, Any
                 "summary": e.summary,
                 "hash": e.hash,
             }
-            for e in timeline(recorded)
+            for e in entries
         ],
     }
 

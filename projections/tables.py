@@ -7,6 +7,7 @@ describes each column.
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import orjson
@@ -201,6 +202,7 @@ escalation_compliance_windows = sa.Table(
     sa.Column("month", sa.String(7), nullable=False),
     sa.Column("week", sa.String(10), nullable=False),
     sa.Column("gap_working_days", sa.Integer, nullable=False),
+    sa.Column("gap_since", sa.String(40), nullable=False),
 )
 
 # The working days of each region, each with the UTC instant it starts: overdue-by counts in plain SQL.
@@ -233,7 +235,7 @@ reporting_state = sa.Table(
 
 # Read models are rebuilt from history rather than migrated in place: a schema change bumps this
 # version, and a read model written by an older version asks for `escalations rebuild reporting`.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 schema_versions = sa.Table(
     "read_model_schema",
     metadata,
@@ -268,17 +270,48 @@ NOW = {
     "postgresql": "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"')",
 }
 
+# Hours from one stored instant to another (or, when that one is null, to now): HOURS_UNTIL(a, b) in a view.
+HOURS = {
+    "sqlite": "((julianday({until}) - julianday({since})) * 24.0)",
+    "postgresql": "(EXTRACT(EPOCH FROM (CAST({until} AS TIMESTAMPTZ) - CAST({since} AS TIMESTAMPTZ))) / 3600.0)",
+}
+# The specialist teams an escalation went to, in order, as one text: `{teams}` in a view.
+TEAMS = {
+    "sqlite": """(SELECT group_concat(o.team, ', ') FROM (
+        SELECT t.team FROM escalation_specialist_teams t
+        WHERE t.escalation_id = e.escalation_id ORDER BY t.number) o)""",
+    "postgresql": """(SELECT string_agg(t.team, ', ' ORDER BY t.number) FROM escalation_specialist_teams t
+        WHERE t.escalation_id = e.escalation_id)""",
+}
+# Per milestone: each escalation's hours ranked within its severity, region and quarter, for the medians
+# and 90th percentiles in `durations` (ROW_NUMBER and COUNT windows, which both dialects have).
+MILESTONES = ("hours_to_lead", "hours_to_scope", "hours_to_monitoring", "hours_to_close")
+_MILESTONE_ROWS = "\n        UNION ALL ".join(
+    f"SELECT severity, region, quarter, '{m}' AS milestone, {m} AS hours FROM quartered WHERE {m} IS NOT NULL"  # noqa: S608
+    for m in MILESTONES
+)
+# The median averages the middle one or two; the 90th percentile is the nearest rank, ceil(0.9 n).
+_MILESTONE_COLUMNS = ",\n               ".join(
+    f"ROUND2(AVG(CASE WHEN milestone = '{m}' AND rn IN ((n + 1) / 2, (n + 2) / 2) THEN hours END)) AS {m}_median, "
+    f"ROUND2(MAX(CASE WHEN milestone = '{m}' AND rn = (9 * n + 9) / 10 THEN hours END)) AS {m}_p90"
+    for m in MILESTONES
+)
+
 # One view per report, named after it; `{now}` is filled in per dialect. Booleans are compared with
 # TRUE/FALSE and counted through CASE, shares are integer arithmetic cast to DOUBLE PRECISION at the
 # end, so SQLite and PostgreSQL return the same rows.
 VIEWS = {
     "compliance_windows_now": """
         SELECT w.escalation_id, w.window_number, w.region, w.lead_engineer, w.cadence_days, w.opened_at,
-               w.due_at, w.met_at, w.day, w.month, w.week, w.gap_working_days,
+               w.due_at, w.met_at, w.day, w.month, w.week,
+               CASE WHEN w.is_open = TRUE THEN (
+                   SELECT COUNT(*) FROM region_working_days c
+                   WHERE c.region = w.region AND c.starts_at > w.gap_since AND c.starts_at <= {now})
+               ELSE w.gap_working_days END AS gap_working_days,
+               CASE WHEN w.is_open = FALSE OR w.due_at <= {now} THEN 1 ELSE 0 END AS due,
                CASE WHEN w.met_at IS NOT NULL THEN 1 ELSE 0 END AS met,
-               CASE WHEN w.is_open = TRUE THEN 1 ELSE 0 END AS overdue_now
-        FROM escalation_compliance_windows w
-        WHERE w.is_open = FALSE OR w.due_at <= {now}""",
+               CASE WHEN w.is_open = TRUE AND w.due_at <= {now} THEN 1 ELSE 0 END AS overdue_now
+        FROM escalation_compliance_windows w""",
     "active": """
         SELECT e.escalation_id, e.customer, e.region, e.severity, e.status, e.lead_engineer, e.dri_manager,
                e.escalation_dri, e.backup_engineer, e.product_dri, e.channel, e.opened_at, e.last_update_at,
@@ -294,28 +327,28 @@ VIEWS = {
     "active_escalations": """
         SELECT * FROM active""",
     "compliance": """
-        SELECT lead_engineer, region, month, week, COUNT(*) AS due_windows, SUM(met) AS met_windows,
-               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+        SELECT lead_engineer, region, month, week, SUM(due) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + SUM(due)) / NULLIF(2 * SUM(due), 0) AS DOUBLE PRECISION) / 1000 AS share_met,
                MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
         FROM compliance_windows_now GROUP BY lead_engineer, region, month, week""",
     "compliance_by_month": """
-        SELECT lead_engineer, region, month, COUNT(*) AS due_windows, SUM(met) AS met_windows,
-               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+        SELECT lead_engineer, region, month, SUM(due) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + SUM(due)) / NULLIF(2 * SUM(due), 0) AS DOUBLE PRECISION) / 1000 AS share_met,
                MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
         FROM compliance_windows_now GROUP BY lead_engineer, region, month""",
     "compliance_by_week": """
-        SELECT lead_engineer, region, week, COUNT(*) AS due_windows, SUM(met) AS met_windows,
-               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+        SELECT lead_engineer, region, week, SUM(due) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + SUM(due)) / NULLIF(2 * SUM(due), 0) AS DOUBLE PRECISION) / 1000 AS share_met,
                MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
         FROM compliance_windows_now GROUP BY lead_engineer, region, week""",
     "compliance_by_escalation": """
-        SELECT escalation_id, region, COUNT(*) AS due_windows, SUM(met) AS met_windows,
-               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+        SELECT escalation_id, region, SUM(due) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + SUM(due)) / NULLIF(2 * SUM(due), 0) AS DOUBLE PRECISION) / 1000 AS share_met,
                MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
         FROM compliance_windows_now GROUP BY escalation_id, region""",
     "compliance_by_region": """
-        SELECT region, COUNT(*) AS due_windows, SUM(met) AS met_windows,
-               CAST((SUM(met) * 2000 + COUNT(*)) / (2 * COUNT(*)) AS DOUBLE PRECISION) / 1000 AS share_met,
+        SELECT region, SUM(due) AS due_windows, SUM(met) AS met_windows,
+               CAST((SUM(met) * 2000 + SUM(due)) / NULLIF(2 * SUM(due), 0) AS DOUBLE PRECISION) / 1000 AS share_met,
                MAX(gap_working_days) AS longest_gap_working_days, SUM(overdue_now) AS overdue_now
         FROM compliance_windows_now GROUP BY region""",
     "workload": """
@@ -361,6 +394,38 @@ VIEWS = {
                SUM(CASE WHEN x.out_of_hours = TRUE AND x.reviewed = FALSE THEN 1 ELSE 0 END) AS unreviewed
         FROM escalation_emergencies x JOIN escalations e ON e.escalation_id = x.escalation_id
         GROUP BY x.escalation_id, e.customer""",
+    "durations_ranked": f"""
+        WITH quartered AS (
+            SELECT severity, region, hours_to_lead, hours_to_scope, hours_to_monitoring, hours_to_close,
+                   SUBSTR(opened_at, 1, 4) || '-Q' || CAST((CAST(SUBSTR(opened_at, 6, 2) AS INTEGER) + 2) / 3 AS TEXT)
+                       AS quarter
+            FROM escalations),
+        milestones AS (
+            {_MILESTONE_ROWS})
+        SELECT severity, region, quarter, milestone, hours,
+               ROW_NUMBER() OVER (PARTITION BY severity, region, quarter, milestone ORDER BY hours) AS rn,
+               COUNT(*) OVER (PARTITION BY severity, region, quarter, milestone) AS n
+        FROM milestones""",  # noqa: S608 - the milestones are our column names
+    "durations": f"""
+        SELECT severity, region, quarter,
+               {_MILESTONE_COLUMNS}
+        FROM durations_ranked GROUP BY severity, region, quarter""",  # noqa: S608 - our column names
+    "stalls": """
+        SELECT e.escalation_id, e.customer,
+               (SELECT COUNT(*) FROM escalation_stalls s WHERE s.escalation_id = e.escalation_id) AS stalls,
+               COALESCE((SELECT ROUND2(SUM(HOURS_UNTIL(s.started_at, s.ended_at))) FROM escalation_stalls s
+                         WHERE s.escalation_id = e.escalation_id), 0.0) AS hours_stalled,
+               COALESCE({teams}, '') AS specialist_teams,
+               (SELECT ROUND2(MIN(t.hours_since_stall)) FROM escalation_specialist_teams t
+                WHERE t.escalation_id = e.escalation_id) AS hours_from_stall_to_escalation
+        FROM escalations e
+        WHERE EXISTS (SELECT 1 FROM escalation_stalls s WHERE s.escalation_id = e.escalation_id)
+           OR EXISTS (SELECT 1 FROM escalation_specialist_teams t WHERE t.escalation_id = e.escalation_id)""",
+    "uncertainty": """
+        SELECT u.escalation_id, e.customer, u.uncertainty_id, u.question, u.state, u.raised_at, u.settled_at,
+               ROUND1(HOURS_UNTIL(u.raised_at, u.settled_at)) AS hours_unknown,
+               CASE WHEN u.became_risk = TRUE THEN 1 ELSE 0 END AS became_risk
+        FROM escalation_uncertainties u JOIN escalations e ON e.escalation_id = u.escalation_id""",
     "follow_up_actions": """
         SELECT a.escalation_id, e.customer, a.action_id, a.what, a.owner, a.due_on, a.ticket, a.outcome,
                a.settled_at,
@@ -370,7 +435,28 @@ VIEWS = {
 
 
 def view_sql(name: str, dialect: str) -> str:
-    return VIEWS[name].format(now=NOW.get(dialect, NOW["sqlite"]))
+    """The view's SQL for this dialect: "now", hours between instants, the teams, and rounding filled in."""
+    chosen = dialect if dialect in NOW else "sqlite"
+    sql = re.sub(
+        r"HOURS_UNTIL\(([\w.]+), ([\w.]+)\)",
+        lambda m: HOURS[chosen].format(since=m[1], until=f"COALESCE({m[2]}, {{now}})"),
+        VIEWS[name],
+    )
+    return _expand_rounding(sql).format(now=NOW[chosen], teams=TEAMS[chosen])
+
+
+def _expand_rounding(sql: str) -> str:
+    """ROUNDn(x) -> CAST(ROUND(CAST(x AS NUMERIC), n) AS DOUBLE PRECISION): PostgreSQL rounds NUMERIC to
+    digits, not DOUBLE PRECISION; both dialects then return the same floats."""
+    while found := re.search(r"ROUND([12])\(", sql):
+        start, digits, depth, end = found.start(), found[1], 0, found.end() - 1
+        for end in range(found.end() - 1, len(sql)):
+            depth += {"(": 1, ")": -1}.get(sql[end], 0)
+            if depth == 0:
+                break
+        inner = sql[found.end() : end]
+        sql = f"{sql[:start]}CAST(ROUND(CAST({inner} AS NUMERIC), {digits}) AS DOUBLE PRECISION){sql[end + 1 :]}"
+    return sql
 
 
 def create_schema(engine: sa.Engine) -> None:
@@ -513,6 +599,7 @@ def _window_rows(f: EscalationFacts, calendar: RegionCalendar) -> list[dict[str,
             "month": w.day[:7],
             "week": _week_start(w.day),
             "gap_working_days": w.gap_working_days,
+            "gap_since": w.gap_since,
         }
         for w in found
     ]

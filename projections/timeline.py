@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -18,8 +19,10 @@ from domain.calendar import hours_between, working_days_between
 from projections.facts import RecordedEvent
 
 GENESIS = "0" * 64
-# The local time shown beside UTC: one representative zone per customer region.
-REGION_ZONES = {"AMER": "America/New_York", "EMEA": "Europe/London", "APAC": "Asia/Singapore"}
+UTC_ZONE = ZoneInfo("UTC")
+# The local time shown beside UTC is the customer region's: the zones of the region calendars the
+# composition root builds from the settings (`ESCALATIONS_REGION_CALENDARS`), passed in.
+Zones = Mapping[str, ZoneInfo]
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,11 @@ def chain_hash(prev_hash: str, event: RecordedEvent) -> str:
     return hashlib.sha256(prev_hash.encode() + canonical_bytes(event)).hexdigest()
 
 
-def next_entry(previous: TimelineEntry | None, event: RecordedEvent) -> TimelineEntry:
+def next_entry(previous: TimelineEntry | None, event: RecordedEvent, zones: Zones) -> TimelineEntry:
     region = event.data["region"] if event.name == "EscalationOpened" else (previous.region if previous else "")
     prev_hash = previous.hash if previous else GENESIS
     moment = event.occurred_at
-    zone = ZoneInfo(REGION_ZONES.get(region, "UTC"))
+    zone = zones.get(region, UTC_ZONE)
     return TimelineEntry(
         escalation_id=event.escalation_id,
         version=event.version,
@@ -66,7 +69,7 @@ def next_entry(previous: TimelineEntry | None, event: RecordedEvent) -> Timeline
         event_type=event.name,
         actor=event.data.get("actor", ""),
         region=region,
-        occurred_at_utc=moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC"),
+        occurred_at_utc=moment.astimezone(UTC_ZONE).strftime("%Y-%m-%d %H:%M UTC"),
         occurred_at_local=moment.astimezone(zone).strftime(f"%Y-%m-%d %H:%M {zone.key}"),
         summary=summarize(event),
         tickets=", ".join(tickets_of(event)),
@@ -75,10 +78,10 @@ def next_entry(previous: TimelineEntry | None, event: RecordedEvent) -> Timeline
     )
 
 
-def timeline(events: list[RecordedEvent]) -> list[TimelineEntry]:
+def timeline(events: list[RecordedEvent], zones: Zones) -> list[TimelineEntry]:
     entries: list[TimelineEntry] = []
     for event in events:
-        entries.append(next_entry(entries[-1] if entries else None, event))
+        entries.append(next_entry(entries[-1] if entries else None, event, zones))
     return entries
 
 

@@ -13,13 +13,20 @@ from urllib.parse import urlparse
 from uuid import uuid4
 
 import pytest
+from hypothesis import Phase, settings
 
 from domain.service import EscalationService
 from infra.bootstrap import build_service
 from infra.local.brokers import ApacheKafka
+from infra.local.cluster import KafkaCluster
 from infra.local.postgres import PostgresAddress, PrivatePostgres
 from infra.settings import Settings
 from tests.fakes import SteppingClock
+
+# `make mutation` only needs to know that a property fails, not its smallest example: shrinking a
+# failure of the state machine takes minutes per mutant.
+settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture
@@ -116,3 +123,10 @@ def kafka_settings(store_settings: Settings, kafka_bootstrap: str) -> Settings:
         topic_partitions=3,
         relay_verify_interval=0.5,
     )
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[KafkaCluster]:
+    """Three KRaft brokers with PLAINTEXT and SASL_SSL listeners, started once for the `cluster` tests."""
+    with KafkaCluster() as cluster:
+        yield cluster

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from projections.facts import RecordedEvent
+    from projections.timeline import Zones
 
 
 class SteppingClock:
@@ -15,3 +22,22 @@ class SteppingClock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
+
+
+def project(engine: sa.Engine, events: list[RecordedEvent], zones: Zones | None = None) -> None:
+    """Fold events into the reporting and timeline read models as their consumers would, without a broker."""
+    from consumers.reporting import ReportingProjector  # noqa: PLC0415
+    from consumers.runtime import Decoded  # noqa: PLC0415
+    from consumers.timeline import TimelineProjector  # noqa: PLC0415
+    from projections.tables import create_schema  # noqa: PLC0415
+    from projections.timeline_tables import create_timeline_schema  # noqa: PLC0415
+
+    def refuse(_: object, error: Exception) -> None:
+        raise error
+
+    create_schema(engine)
+    create_timeline_schema(engine)
+    batch = [Decoded(None, event) for event in events]
+    with engine.begin() as conn:
+        ReportingProjector().apply(conn, batch, refuse)
+        TimelineProjector(zones or {}).apply(conn, batch, refuse)

@@ -21,6 +21,7 @@ from prometheus_client import start_http_server
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, TaskID, TextColumn
 from rich.table import Table
 
@@ -36,6 +37,7 @@ from domain.events import EscalationEvent, event_fields
 from infra.audit import (
     WATCHER_COMPARED,
     Compared,
+    TimelinesMissingError,
     copy_subscriptions,
     history_as_recorded,
     notifier_compared,
@@ -47,12 +49,15 @@ from infra.audit import (
 from infra.bootstrap import (
     build_delivery_loop,
     build_notifier_consumer,
+    build_region_zones,
     build_relay,
     build_reporting_consumer,
     build_service,
     build_timeline_consumer,
     build_watcher,
     consumer_config,
+    payload_cipher,
+    prepare_topics,
     read_model_engine,
     rebuild_notifier,
     rebuild_reporting,
@@ -64,6 +69,8 @@ from infra.cli.serve import serve, serve_demo
 from infra.http.app import ROUTES
 from infra.local.demo import run_demo
 from infra.logs import configure_logging
+from infra.messaging.clients import KafkaLoginError
+from infra.messaging.envelope import record_decoder
 from infra.messaging.relay import BrokerUnavailableError
 from infra.messaging.relay_state import Checkpoint, RelayLock, RelayLockedError
 from infra.messaging.topics import TopicMismatchError
@@ -76,22 +83,24 @@ from infra.notify.subscriptions import (
     set_paused,
 )
 from infra.notify.urls import OutboundUrlError
-from infra.settings import Settings
+from infra.settings import Settings, describe_invalid
 from projections.notification_tables import STATES as DELIVERY_STATES
 from projections.notification_tables import create_notifier_schema
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
 from projections.tables import READ_MODEL_TABLES, ReadModelOutdatedError
+from projections.timeline import timeline
 
 app = typer.Typer(help="Escalation Ledger: run customer account escalations, event-sourced.", no_args_is_help=True)
 # Reports are wide: off a terminal (pipes, CI logs) print them at full width rather than 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
 
 EXIT_USAGE = 2
-EXIT_AUDIT_FAILED = 6
 EXIT_DOMAIN_ERROR = 3
 EXIT_UNAVAILABLE = 4  # a broker or database could not be reached
 EXIT_CONFLICT = 5  # another relay holds the lock, or a topic exists with the wrong settings
+EXIT_AUDIT_FAILED = 6  # a stored read model differs from history
+EXIT_NOT_BUILT = 7  # a read model the command reads has not been built yet
 
 
 @app.callback()
@@ -160,6 +169,7 @@ def consume(
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1")
     engine = read_model_engine(settings)
+    prepare_topics(settings)  # a member that subscribes before the topic exists would be given nothing
     if name == "notifier":
         _consume_notifier(settings, engine)
         return
@@ -261,7 +271,7 @@ def status() -> None:
     reader = KafkaConsumer(**consumer_config(settings, None))
     try:
         lags = {
-            name: lag_by_partition(StoredOffsets(engine, group), reader, settings.events_topic)
+            name: lag_by_partition(StoredOffsets(engine, settings.group_name(group)), reader, settings.events_topic)
             for name, group in (
                 ("reporting", REPORTING_GROUP),
                 ("timeline", TIMELINE_GROUP),
@@ -290,7 +300,9 @@ def retro(
     output: str = typer.Option("md", "--format", help="md or json."),
 ) -> None:
     """Print the escalation's retrospective, in the shape of a retro issue (from the event store)."""
-    document = retrospective(history_as_recorded(build_service(Settings()), escalation_id), utc_now())
+    settings = Settings()
+    events = history_as_recorded(build_service(settings), escalation_id)
+    document = retrospective(events, utc_now(), timeline(events, build_region_zones(settings)))
     if output == "json":
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
     else:
@@ -299,19 +311,25 @@ def retro(
 
 @audit.command("verify")
 def audit_verify(escalation_id: UUID | None = typer.Argument(None, help="One escalation (default: all).")) -> None:
-    """Recompute every timeline's hash chain from the event store and compare it with the stored one."""
+    """Recompute every timeline's hash chain from the event store (and the topic, with Kafka configured)
+    and compare it with the stored one. Exit 6 when one differs, 7 when no timeline was ever built."""
     settings = Settings()
     engine = read_model_engine(settings)
-    problems = {"event store": verify_timelines(build_service(settings), engine, escalation_id)}
+    zones = build_region_zones(settings)
+    try:
+        problems = {"event store": verify_timelines(build_service(settings), engine, zones, escalation_id)}
+    except TimelinesMissingError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(EXIT_NOT_BUILT) from None
     if settings.kafka_bootstrap_servers:
         reader = KafkaConsumer(**consumer_config(settings, None))
         try:
-            events = read_whole_topic(reader, settings.events_topic)
+            events = read_whole_topic(reader, settings.events_topic, record_decoder(payload_cipher(settings)))
         finally:
             reader.close()
         if escalation_id is not None:
             events = [e for e in events if e.escalation_id == str(escalation_id)]
-        found = verify_timelines_against_topic(engine, events)
+        found = verify_timelines_against_topic(engine, events, zones)
         problems["topic"] = {k: v for k, v in found.items() if escalation_id is None or k == str(escalation_id)}
     else:
         console.print("No ESCALATIONS_KAFKA_BOOTSTRAP_SERVERS: checked against the event store only.")
@@ -631,10 +649,14 @@ def run() -> None:
     except EscalationError as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_DOMAIN_ERROR)
-    except (ValidationError, SettingsError) as error:
+    except ValidationError as error:
+        console.print(f"[red]error:[/red] invalid settings: {escape(describe_invalid(error))}", highlight=False)
+        sys.exit(EXIT_USAGE)
+    except SettingsError as error:
+        # Its message names the variable that is not valid JSON; the value itself stays out of it.
         console.print(f"[red]error:[/red] invalid settings ({error}); fix the ESCALATIONS_* variable it names")
         sys.exit(EXIT_USAGE)
-    except BrokerUnavailableError as error:
+    except (BrokerUnavailableError, KafkaLoginError) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_UNAVAILABLE)
     except (SubscriptionError, OutboundUrlError) as error:

@@ -1,7 +1,8 @@
-"""`escalations serve`: the API, the relay, the reporting consumer and the watcher in one supervised process.
+"""`escalations serve`: the API, the relay, every consumer (reporting, timeline, notifier) and the
+watcher in one supervised process.
 
 With no Kafka configured it runs on the embedded broker and SQLite, so one command gives a
-working system; in production each part can also run alone (`relay`, `consume reporting`).
+working system; in production each part can also run alone (`relay`, `consume reporting|timeline|notifier`, `watch`).
 """
 
 from __future__ import annotations
@@ -15,17 +16,25 @@ import httpx
 import structlog
 import uvicorn
 
+from consumers.notifier import GROUP as NOTIFIER_GROUP
+from consumers.reporting import GROUP as REPORTING_GROUP
+from consumers.watcher import GROUP as WATCHER_GROUP
 from domain.commands import Command, CommandResult
 from infra.bootstrap import (
+    broker_check,
     build_delivery_loop,
     build_notifier_consumer,
+    build_region_zones,
     build_relay,
     build_reporting_consumer,
     build_service,
+    build_timeline_consumer,
     build_watcher,
     kafka_cluster,
+    lag_check,
     prepare_topics,
     read_model_engine,
+    replication_check,
 )
 from infra.http.app import create_app
 from infra.http.client import ApiCommands
@@ -76,6 +85,7 @@ def serve(
         relay = build_relay(cluster, service)
         embedded = settings.kafka_bootstrap_servers is None
         consumer = build_reporting_consumer(cluster, engine, join_group=not embedded)
+        timelines = build_timeline_consumer(cluster, engine, join_group=not embedded)
         watcher = build_watcher(cluster, engine, service, join_group=not embedded)
         notifier = build_notifier_consumer(cluster, engine, join_group=not embedded)
         delivery = build_delivery_loop(cluster, engine)
@@ -83,6 +93,7 @@ def serve(
         runs: dict[str, Callable[[], None]] = {
             "relay": lambda: relay.run(RelayLock(cluster.event_store_url), standby=True),
             "consumer": consumer.run,
+            "timeline": timelines.run,
             "watcher": watcher.run,
             "notifier": notifier.run,
             "delivery": delivery.run,
@@ -94,21 +105,26 @@ def serve(
         for thread in parts.values():
             thread.start()
 
-        def readiness() -> dict[str, str]:
-            checks = {name: "ok" if thread.is_alive() else "stopped" for name, thread in parts.items()}
-            checks["broker"] = "ok" if relay.connected else f"unreachable at {cluster.bootstrap_servers}"
-            checks["consumer_partitions"] = "ok" if consumer.assigned else "none assigned yet"
-            checks["watcher_partitions"] = "ok" if watcher.assigned else "none assigned yet"
-            checks["notifier_partitions"] = "ok" if notifier.assigned else "none assigned yet"
-            return checks
-
+        readiness = {
+            "relay": lambda: "ok" if parts["relay"].is_alive() else "stopped",
+            "delivery": lambda: "ok" if parts["delivery"].is_alive() else "stopped",
+            # Every consumer group: its partitions assigned and its polls returning, not merely its thread alive.
+            "consumer": consumer.health,
+            "watcher": watcher.health,
+            "notifier": notifier.health,
+            "broker": broker_check(cluster),
+            **replication_check(cluster),
+            "lag": lag_check(cluster, engine, [REPORTING_GROUP, WATCHER_GROUP, NOTIFIER_GROUP], settings.ready_max_lag),
+        }
         app = create_app(
             service,
             engine,
             tokens,
             max_body_bytes=settings.api_max_body_bytes,
             readiness=readiness,
+            max_waiters=settings.api_max_waiting_readers,
             notify_allow_plain_http=settings.notify_allow_plain_http,
+            zones=build_region_zones(cluster),
         )
         announce(f"Escalation Ledger API on http://{host}:{port} (Kafka at {cluster.bootstrap_servers})")
         # uvicorn stops on SIGINT/SIGTERM and then re-raises the signal to the handler it found: make
@@ -123,6 +139,7 @@ def serve(
             stopping.set()
             relay.stop()
             consumer.stop()
+            timelines.stop()
             watcher.stop()
             notifier.stop()
             delivery.stop()

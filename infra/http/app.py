@@ -1,12 +1,17 @@
 """The HTTP API: one endpoint per command of the handbook, queries over the read models, health, metrics.
 
 Every escalation response carries its version as an ETag; commands on an escalation require
-`If-Match` with it (412 when stale, 428 when missing). Errors are RFC 9457 problem documents.
-Endpoints are plain functions, so FastAPI runs the blocking store calls in its thread pool.
+`If-Match` with it (412 when stale, 428 when missing; `*` for whatever version is current). Every
+error, the framework's own included, is an RFC 9457 problem document. Command endpoints are plain
+functions, so FastAPI runs the blocking store calls in its thread pool; a reader waiting for
+read-your-writes waits on the event loop instead (`waiting.py`), so no reader holds a thread a
+command needs. Readiness is read from checks that run on their own threads (`infra/health.py`).
 """
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -14,24 +19,32 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain import commands as c
 from domain.errors import EscalationError
 from domain.service import EscalationService
-from infra.audit import history_as_recorded
+from infra.health import Check, ReadinessMonitor
 from infra.http import bodies
+from infra.http.contract import IF_MATCH_PATTERN, document
 from infra.http.notifications import mount_notifications
 from infra.http.pages import mount_pages
-from infra.http.problems import domain_error, problem, validation_error
+from infra.http.problems import domain_error, framework_error, problem, validation_error
+from infra.http.waiting import NotCaughtUpError, PositionWaiters, TooManyWaitersError
+from infra.messaging.schemas import bundled_asyncapi
 from projections import queries
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
-from projections.timeline import timeline
+from projections.tables import load_events
+from projections.timeline import TimelineEntry, Zones
+from projections.timeline_tables import entries_of, timeline_entries
 
 MANAGER, ENGINEER, AUDITOR, ANALYST = "manager", "engineer", "auditor", "analyst"
 ROLES = (MANAGER, ENGINEER, AUDITOR, ANALYST)
@@ -149,9 +162,12 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def expected_version(if_match: str | None) -> int:
+def expected_version(if_match: str | None) -> int | None:
+    """The version If-Match names; None for `*`, which matches whatever version is current."""
     if if_match is None:
         raise _Precondition("commands need If-Match with the escalation's ETag; GET it first and send its ETag")
+    if if_match.strip() == "*":
+        return None
     try:
         return int(if_match.strip().removeprefix("W/").strip('"'))
     except ValueError:
@@ -159,10 +175,6 @@ def expected_version(if_match: str | None) -> int:
 
 
 class _Precondition(Exception):  # noqa: N818 - an HTTP condition, not an error of the domain
-    pass
-
-
-class _NotCaughtUp(Exception):  # noqa: N818
     pass
 
 
@@ -191,23 +203,53 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
     tokens: dict[str, str],
     *,
     max_body_bytes: int = 64 * 1024,
-    readiness: Callable[[], dict[str, str]] = dict,
+    readiness: Mapping[str, Check] | None = None,
+    max_waiters: int = 256,
     notify_allow_plain_http: bool = False,
+    zones: Zones | None = None,
 ) -> FastAPI:
-    """`tokens` maps a bearer token to "role:name" (the name becomes each event's actor)."""
+    """`tokens` maps a bearer token to "role:name" (the name becomes each event's actor); `zones` are the
+    region calendars' zones, for the local times the pages show (UTC when not given).
+
+    `readiness` adds checks (name: callable answering "ok" or why not) to the event store's; they
+    run on their own threads, never in a request.
+    """
+
+    def event_store() -> str:
+        service.recorder.max_notification_id()
+        return "ok"
+
+    monitor = ReadinessMonitor({"event_store": event_store, **(readiness or {})})
+    waiters = PositionWaiters(read_model, limit=max_waiters)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        monitor.start()
+        yield
+        monitor.stop()
+
     # /docs is served by the pages from vendored assets (sites run air-gapped); ReDoc would need a CDN.
-    app = FastAPI(title="Escalation Ledger", version="1.0.0", description=__doc__, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Escalation Ledger",
+        version="1.0.0",
+        description=__doc__,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
     app.add_middleware(BodySizeLimit, limit=max_body_bytes)
     app.add_exception_handler(EscalationError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, framework_error)
     for condition, handler in HANDLERS.items():
         app.add_exception_handler(condition, handler)
     principals = {token: Principal(*reversed(value.split(":", 1))) for token, value in tokens.items()}
+    bearer = HTTPBearer(auto_error=False, description="a token from ESCALATIONS_API_TOKENS")
 
     def authorised(roles: frozenset[str]) -> Callable[..., Awaitable[Principal]]:
-        async def check(authorization: Annotated[str | None, Header()] = None) -> Principal:
-            token = (authorization or "").removeprefix("Bearer ").strip()
-            principal = principals.get(token)
+        async def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+            # The scheme is case-insensitive (RFC 9110); a token without it is refused.
+            principal = principals.get(credentials.credentials.strip()) if credentials else None
             if principal is None:
                 raise _Unauthorised
             if principal.role not in roles:
@@ -264,22 +306,59 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
         return JSONResponse(jsonable_encoder(events))
 
     @app.get("/escalations/{escalation_id}/timeline", tags=["queries"])
-    def get_timeline(escalation_id: UUID, _: Annotated[Principal, Depends(authorised(READERS))]) -> JSONResponse:
-        return JSONResponse([asdict(entry) for entry in timeline(history_as_recorded(service, escalation_id))])
+    async def get_timeline(
+        escalation_id: UUID,
+        _: Annotated[Principal, Depends(authorised(READERS))],
+        timeout: Annotated[float, Query(ge=0, le=30, description="how long to wait for the read model")] = 5.0,  # noqa: ASYNC109 - the API's parameter
+    ) -> JSONResponse:
+        """The stored, hash-chained timeline, once it holds every event the store has recorded (else 503)."""
+        entries = await caught_up_timeline(escalation_id, timeout)
+        return JSONResponse([asdict(entry) for entry in entries])
 
-    @app.get("/escalations/{escalation_id}/retrospective", tags=["queries"])
-    def get_retrospective(
+    @app.get(
+        "/escalations/{escalation_id}/retrospective",
+        tags=["queries"],
+        responses={200: {"content": {"application/json": {}, "text/markdown": {"schema": {"type": "string"}}}}},
+    )
+    async def get_retrospective(
         escalation_id: UUID,
         _: Annotated[Principal, Depends(authorised(READERS))],
         output: Annotated[str, Query(alias="format", pattern="^(md|json)$")] = "md",
+        timeout: Annotated[float, Query(ge=0, le=30, description="how long to wait for the read models")] = 5.0,  # noqa: ASYNC109 - the API's parameter
     ) -> Response:
-        document = retrospective(history_as_recorded(service, escalation_id), datetime.now(UTC))
+        """From the read models (the reporting model's events, the stored timeline), once both caught up."""
+        entries = await caught_up_timeline(escalation_id, timeout)
+        await waiters.wait(entries[-1].position, timeout, escalation_id)  # the reporting model has it too
+
+        def events() -> list[Any]:
+            with read_model.connect() as conn:
+                return load_events(conn, [str(escalation_id)])[str(escalation_id)]
+
+        document = retrospective(await run_in_threadpool(events), datetime.now(UTC), entries)
         if output == "json":
             return JSONResponse(jsonable_encoder(document))
         return PlainTextResponse(render_markdown(document), media_type="text/markdown")
 
+    async def caught_up_timeline(escalation_id: UUID, timeout: float) -> list[TimelineEntry]:  # noqa: ASYNC109
+        """The stored timeline once it holds the version the event store has now (read-your-writes for
+        every writer), or 503 with Retry-After. Waits on the event loop, reading on the thread pool."""
+        version = (await run_in_threadpool(service.state, escalation_id))["version"]
+        key, deadline = str(escalation_id), time.monotonic() + timeout
+        while True:
+            entries = await run_in_threadpool(_stored_timeline, read_model, key)
+            if entries and entries[-1].version >= version:
+                return [e for e in entries if e.version <= version]
+            if time.monotonic() >= deadline:
+                have = entries[-1].version if entries else 0
+                msg = (
+                    f"the timeline read model holds {have} of this escalation's {version} events after {timeout}s "
+                    "(is the timeline consumer running? `escalations status` shows its lag); retry shortly"
+                )
+                raise NotCaughtUpError(msg)
+            await asyncio.sleep(0.05)
+
     @app.get("/escalations", tags=["queries"])
-    def list_escalations(
+    async def list_escalations(
         _: Annotated[Principal, Depends(authorised(READERS))],
         status: str | None = None,
         customer: str | None = None,
@@ -287,52 +366,75 @@ def create_app(  # noqa: C901, PLR0915 - the endpoints are closures over the app
         lead: str | None = None,
         after: Annotated[int | None, Query(description="wait until the read model has this position")] = None,
         after_escalation: Annotated[UUID | None, Query(description="the escalation of that position")] = None,
-        timeout: Annotated[float, Query(ge=0, le=30)] = 5.0,
+        timeout: Annotated[float, Query(ge=0, le=30)] = 5.0,  # noqa: ASYNC109 - the API's parameter
     ) -> JSONResponse:
-        _wait_for(read_model, after, timeout, after_escalation)
-        with read_model.connect() as conn:
-            rows = queries.list_escalations(conn, status=status, customer=customer, region=region, lead_engineer=lead)
-        return JSONResponse(jsonable_encoder(rows))
+        if after is not None:
+            await waiters.wait(after, timeout, after_escalation)
+
+        def rows() -> list[dict[str, Any]]:
+            with read_model.connect() as conn:
+                filters = {"status": status, "customer": customer, "region": region, "lead_engineer": lead}
+                return queries.list_escalations(conn, **filters)
+
+        return JSONResponse(jsonable_encoder(await run_in_threadpool(rows)))
 
     @app.get("/reports/{name}", tags=["queries"])
-    def get_report(
+    async def get_report(
         name: str,
         _: Annotated[Principal, Depends(authorised(READERS))],
         after: int | None = None,
         after_escalation: UUID | None = None,
-        timeout: Annotated[float, Query(ge=0, le=30)] = 5.0,
+        timeout: Annotated[float, Query(ge=0, le=30)] = 5.0,  # noqa: ASYNC109 - the API's parameter
     ) -> JSONResponse:
         if name not in REPORTS:
             return problem(
                 404, "unknown-report", "Unknown report", f"no report {name!r}; use one of: {', '.join(REPORTS)}"
             )
-        _wait_for(read_model, after, timeout, after_escalation)
-        with read_model.connect() as conn:
-            return JSONResponse(jsonable_encoder(REPORTS[name](conn, datetime.now(UTC))))
+        if after is not None:
+            await waiters.wait(after, timeout, after_escalation)
 
-    mount_pages(app, service, read_model, principals, {route.command.__name__: route.roles for route in ROUTES})
+        def report() -> Any:
+            with read_model.connect() as conn:
+                return REPORTS[name](conn, datetime.now(UTC))
+
+        return JSONResponse(jsonable_encoder(await run_in_threadpool(report)))
+
+    mount_pages(
+        app,
+        service,
+        read_model,
+        principals,
+        {route.command.__name__: route.roles for route in ROUTES},
+        zones or {},
+    )
     mount_notifications(app, read_model, authorised(MANAGERS), allow_plain_http=notify_allow_plain_http)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
-    def readyz() -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            service.recorder.max_notification_id()
-            checks["event_store"] = "ok"
-        except Exception as error:  # noqa: BLE001 - any failure means not ready; the reason is reported
-            checks["event_store"] = f"unavailable: {error}"
-        checks |= readiness()
-        ready = all(value == "ok" for value in checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "not ready; the checks say why"}})
+    async def readyz() -> JSONResponse:
+        """Ready when every latest answer (at most a few seconds old) is "ok" or "degraded: ..."; never waits."""
+        checks = monitor()
+        # A degraded part (a lost broker, with enough replicas left) still serves: ready, and said so.
+        ready = all(value == "ok" or value.startswith("degraded") for value in checks.values())
+        degraded = sorted(name for name, value in checks.items() if value.startswith("degraded"))
+        body = {"ready": ready, "checks": checks} | ({"degraded": degraded} if degraded else {})
+        return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get("/asyncapi.json", tags=["operations"])
+    def asyncapi_document() -> JSONResponse:
+        """The events this system publishes, as one self-contained AsyncAPI document."""
+        return JSONResponse(bundled_asyncapi())
+
+    app.state.readiness = monitor
+    app.state.waiters = waiters
+    app.openapi = lambda: document(app, [route.path for route in ROUTES])  # type: ignore[method-assign]
     return app
 
 
@@ -342,6 +444,12 @@ async def _precondition(_: Request, error: Exception) -> JSONResponse:
 
 async def _not_caught_up(_: Request, error: Exception) -> JSONResponse:
     response = problem(503, "read-model-behind", "Read model behind", str(error))
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+async def _too_many_waiters(_: Request, error: Exception) -> JSONResponse:
+    response = problem(503, "too-many-waiting-readers", "Too many waiting readers", str(error))
     response.headers["Retry-After"] = "1"
     return response
 
@@ -374,7 +482,8 @@ async def _not_on_escalation(_: Request, error: Exception) -> JSONResponse:
 
 HANDLERS: dict[type[Exception], Callable[[Request, Exception], Any]] = {
     _Precondition: _precondition,
-    _NotCaughtUp: _not_caught_up,
+    NotCaughtUpError: _not_caught_up,
+    TooManyWaitersError: _too_many_waiters,
     _Unauthorised: _unauthorised,
     _Forbidden: _forbidden,
     _NotOnEscalation: _not_on_escalation,
@@ -394,7 +503,8 @@ def _add_command(
         escalation_id: UUID,
         body: bodies.CommandBody,
         who: Annotated[Principal, Depends(authorise)],
-        if_match: Annotated[str | None, Header()] = None,
+        # Required in the OpenAPI document; optional here so that a missing one gets 428, not 422.
+        if_match: Annotated[str | None, Header(pattern=IF_MATCH_PATTERN)] = None,
     ) -> JSONResponse:
         if who.role == ENGINEER:
             engineers = service.engineers_on(escalation_id)
@@ -413,20 +523,8 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _wait_for(read_model: sa.Engine, position: int | None, timeout: float, escalation_id: UUID | None = None) -> None:
-    """Read-your-writes: wait until the read model has applied a command's position.
-
-    With the command's escalation id the wait is exact for that escalation; without it, it waits
-    until the read model has seen that position anywhere.
-    """
-    if position is None:
-        return
-    deadline = time.monotonic() + timeout
-    while True:
-        with read_model.connect() as conn:
-            seen = queries.position_seen(conn, str(escalation_id) if escalation_id else None)
-        if seen >= position:
-            return
-        if time.monotonic() > deadline:
-            raise _NotCaughtUp(f"the read model has not reached position {position} within {timeout}s; retry shortly")
-        time.sleep(0.02)
+def _stored_timeline(read_model: sa.Engine, escalation_id: str) -> list[TimelineEntry]:
+    if not sa.inspect(read_model).has_table(timeline_entries.name):
+        return []  # no timeline consumer has run against this read model yet
+    with read_model.connect() as conn:
+        return entries_of(conn, escalation_id)

@@ -7,16 +7,49 @@ the command. So a new fact on a command needs no change here.
 
 from dataclasses import MISSING, fields
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from domain.commands import Command, Name, Text, Tickets
-from domain.values import ExitCriterionData, TaskData
+from domain.values import (
+    ActionOutcome,
+    ExitCriterionData,
+    HandedOverRole,
+    HelperKind,
+    Level,
+    Outcome,
+    Region,
+    RiskOutcome,
+    Severity,
+    Source,
+    TaskData,
+)
+
+# The commands name their choices as strings (the aggregate parses them, for every caller); on the
+# wire they are enums, so the OpenAPI document lists the allowed values. By field, or by
+# (command, field) where one name means different choices.
+CHOICES: dict[str, type[StrEnum]] = {
+    "region": Region,
+    "engineer_region": Region,
+    "source": Source,
+    "severity": Severity,
+    "likelihood": Level,
+    "impact": Level,
+    "kind": HelperKind,
+    "role": HandedOverRole,
+}
+CHOICES_BY_COMMAND: dict[tuple[str, str], type[StrEnum]] = {
+    ("CloseEscalation", "outcome"): Outcome,
+    ("SettleRisk", "outcome"): RiskOutcome,
+    ("SettleFollowUpAction", "outcome"): ActionOutcome,
+}
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Enum values reach the command as the plain strings the domain expects.
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
 
 class ExitCriterion(Body):
@@ -45,9 +78,13 @@ def body_of(command_type: type[Command]) -> type[CommandBody]:
     hints = get_type_hints(command_type, include_extras=True)
     definitions: dict[str, Any] = {}
     for field in fields(command_type):
+        choice = CHOICES_BY_COMMAND.get((command_type.__name__, field.name)) or CHOICES.get(field.name)
         if field.name == "escalation_id":  # in the path, or chosen by the server when opening
             continue
-        if field.name == "occurred_at":
+        if choice is not None:
+            default = ... if field.default is MISSING else field.default
+            definitions[field.name] = (choice, default)
+        elif field.name == "occurred_at":
             definitions[field.name] = (datetime | None, OCCURRED_AT)
         elif field.default is not MISSING:
             definitions[field.name] = (_wire_type(hints[field.name]), field.default)

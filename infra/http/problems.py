@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from domain.errors import (
     EscalationError,
@@ -15,6 +19,12 @@ from domain.errors import (
 )
 
 PROBLEM = "application/problem+json"
+# What the framework's own refusals (before any endpoint runs) mean, and what to do instead.
+FRAMEWORK_FIXES = {
+    400: "the body could not be read as JSON (invalid UTF-8, or nested too deeply); send a valid JSON object",
+    404: "no such resource; see /openapi.json for the API's paths",
+    405: "this path does not take that method; the Allow header lists those it takes",
+}
 STATUS_BY_ERROR: dict[type[EscalationError], tuple[int, str]] = {
     EscalationNotFoundError: (404, "escalation-not-found"),
     VersionConflictError: (412, "stale-version"),
@@ -46,3 +56,25 @@ async def validation_error(_: Request, error: Exception) -> JSONResponse:
     return problem(
         422, "invalid-request", "Invalid request", f"{detail}; fix the request body and retry", errors=errors
     )
+
+
+async def framework_error(request: Request, error: Exception) -> JSONResponse:
+    """The framework's own refusals (unreadable body, unknown path, wrong method) as problem documents."""
+    assert isinstance(error, HTTPException)
+    phrase = HTTPStatus(error.status_code).phrase
+    detail = FRAMEWORK_FIXES.get(error.status_code) or f"{error.detail}"
+    response = problem(error.status_code, phrase.lower().replace(" ", "-"), phrase, detail)
+    response.headers.update(error.headers or {})
+    if error.status_code == 405:
+        # The router names only the first route on the path; a path can have one route per method.
+        response.headers["Allow"] = ", ".join(sorted(_methods_on(request)))
+    return response
+
+
+def _methods_on(request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return methods

@@ -55,6 +55,7 @@ class _Broker:
     def __init__(self, work_dir: Path | None = None) -> None:
         self._owns_dir = work_dir is None
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix=f"ledger-{self.name}-"))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.started_in: float | None = None
@@ -83,6 +84,7 @@ class _Broker:
         """Anything to do once before the first start."""
 
     def start(self, timeout: float = 90.0) -> None:
+        """Start, or start again after `stop()`: the same port, and (Apache Kafka) the same data."""
         began = time.monotonic()
         self.prepare()
         with self.log_file.open("ab") as output:
@@ -162,22 +164,7 @@ class ApacheKafka(_Broker):
         return [*self._java(), "kafka.Kafka", str(self.config_file)]
 
     def _java(self) -> list[str]:
-        java = shutil.which("java")
-        if java is None:
-            msg = "java not found; Apache Kafka 4 needs Java 17+ (apt-get install openjdk-17-jre-headless)"
-            raise FileNotFoundError(msg)
-        return [
-            java,
-            "-Xms256m",
-            "-Xmx512m",
-            "-XX:+UseG1GC",
-            "-XX:+ExitOnOutOfMemoryError",
-            "-XX:TieredStopAtLevel=1",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}",
-            "-cp",
-            f"{self.libs}/*",
-        ]
+        return java_command(self.libs)
 
     def _server_properties(self) -> str:
         settings = {
@@ -229,6 +216,27 @@ class TansuBroker(_Broker):
             "--storage-engine",
             "memory://tansu/",
         ]
+
+
+def java_command(libs: Path, heap: str = "512m", extra: list[str] | None = None) -> list[str]:
+    """`java ... -cp libs/*` for a Kafka main class: small heap, quick start-up, our log4j2 file."""
+    java = shutil.which("java")
+    if java is None:
+        msg = "java not found; Apache Kafka 4 needs Java 17+ (apt-get install openjdk-17-jre-headless)"
+        raise FileNotFoundError(msg)
+    return [
+        java,
+        "-Xms128m",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-XX:TieredStopAtLevel=1",
+        "-Djava.awt.headless=true",
+        *(extra or []),
+        f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}",
+        "-cp",
+        f"{libs}/*",
+    ]
 
 
 def _kafka_cluster_id() -> str:

@@ -26,6 +26,7 @@ from domain.service import EscalationService
 from infra.audit import history_as_recorded
 from infra.bootstrap import (
     build_delivery_loop,
+    build_region_zones,
     build_relay,
     build_service,
     build_watcher,
@@ -34,6 +35,7 @@ from infra.bootstrap import (
     read_model_engine,
     rebuild_notifier,
     rebuild_reporting,
+    rebuild_timeline,
     utc_now,
 )
 from infra.http.app import create_app
@@ -46,7 +48,7 @@ from infra.notify.delivery import delivery_counts
 from infra.settings import Settings
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
-from projections.timeline import summarize
+from projections.timeline import Zones, summarize, timeline
 
 log = structlog.get_logger(__name__)
 
@@ -75,7 +77,7 @@ def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
         )
         publisher.start()
         try:
-            with _api(service, read_model_engine(cluster)) as commands:
+            with _api(service, read_model_engine(cluster), build_region_zones(cluster)) as commands:
                 story, others = demo_stories(commands)
             recorded = sum(service.state(e)["version"] for e in (story, *others))
             deadline = time.monotonic() + publish_timeout
@@ -89,7 +91,8 @@ def run_demo(settings: Settings, *, publish_timeout: float = 60.0) -> DemoRun:
             relay.stop()
             publisher.join(timeout=30)
         reports = _read_reports(cluster)
-        retro = render_markdown(retrospective(history_as_recorded(service, story), utc_now()))
+        events = history_as_recorded(service, story)
+        retro = render_markdown(retrospective(events, utc_now(), timeline(events, build_region_zones(cluster))))
         return DemoRun(
             service,
             story,
@@ -150,10 +153,10 @@ DEMO_PEOPLE = {
 
 
 @contextmanager
-def _api(service: EscalationService, read_model: sa.Engine) -> Iterator[CommandHandler]:
+def _api(service: EscalationService, read_model: sa.Engine, zones: Zones) -> Iterator[CommandHandler]:
     """The real HTTP API on a loopback port, and a client of it that handles commands."""
     tokens = {person: secrets.token_urlsafe(16) for person in DEMO_PEOPLE}
-    app = create_app(service, read_model, {tokens[p]: f"{role}:{p}" for p, role in DEMO_PEOPLE.items()})
+    app = create_app(service, read_model, {tokens[p]: f"{role}:{p}" for p, role in DEMO_PEOPLE.items()}, zones=zones)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="api", daemon=True)
@@ -187,13 +190,15 @@ def _notifications(settings: Settings, timeout: float = 60.0) -> list[dict[str, 
 
 
 def _read_reports(settings: Settings) -> dict[str, list[dict[str, Any]]]:
-    """Consume the topic into the reporting read model, then ask it the managers' questions.
+    """Consume the topic into the reporting and timeline read models (so `escalations audit verify` and
+    `audit rebuild` work on the demo's data directory), then ask the managers' questions.
 
     The demo assigns the partitions itself instead of joining a consumer group: the embedded
     broker's group join waits out a rebalance timeout, which a demo should not.
     """
     engine = read_model_engine(settings)
     rebuild_reporting(settings, engine)
+    rebuild_timeline(settings, engine)
     with engine.connect() as conn:
         now = utc_now()
         return {name: REPORTS[name](conn, now) for name in ("active", "compliance")}

@@ -5,11 +5,21 @@ This is the only module that knows orjson and the header names. Headers:
 (`escalations.<EventName>.v<class_version>`), `ce_time` (when it occurred), `ce_subject` (the
 escalation id), `content-type`, and the extensions `ce_aggregateversion` and `ce_position` (the
 event store's global position). The value is the event's data as a JSON object.
+
+Optionally the value is encrypted (AES-256-GCM, `PayloadCipher`): the headers stay readable, so
+brokers, routers and audit tools still see what each record is and where it belongs, and two
+extension headers say how to read the value: `ce_dataencryption` (`A256GCM`) and `ce_datakeyid`.
+The value is then a 12-byte nonce followed by the ciphertext and tag; the event id is the
+additional authenticated data, so a value moved onto another record's headers does not decrypt.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -17,6 +27,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID
 
 import orjson
+from Crypto.Cipher import AES
 
 from domain.events import ALL_EVENT_TYPES, EscalationEvent, event_fields
 from projections.facts import RecordedEvent
@@ -37,6 +48,7 @@ REQUIRED_HEADERS = (
 )
 _REQUIRED = frozenset(REQUIRED_HEADERS)
 _SPEC_VERSION, _CONTENT_TYPE = SPEC_VERSION.encode(), CONTENT_TYPE.encode()
+_SCHEME = b"A256GCM"
 _URL_NAMESPACE = NAMESPACE_URL.bytes
 EVENT_CLASSES: dict[str, type[EscalationEvent]] = {cls.__name__: cls for cls in ALL_EVENT_TYPES}
 
@@ -49,6 +61,71 @@ class EnvelopeError(ValueError):
 
 class NewerSchemaError(EnvelopeError):
     """An event type we know, from a newer schema version than this consumer understands."""
+
+
+ENCRYPTION_SCHEME = "A256GCM"
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+_KEY_BYTES = 32  # AES-256
+
+
+class PayloadCipher:
+    """AES-256-GCM for message values, named by a key id that travels in the `ce_datakeyid` header.
+
+    `previous` keys (by id) still decrypt, so a key can be rotated without re-publishing history.
+    """
+
+    def __init__(self, key_id: str, key: bytes, previous: dict[str, bytes] | None = None) -> None:
+        self.key_id = key_id
+        # pycryptodome (already here for the event store's cipher), not another crypto library.
+        self._keys = {kid: _check_key(kid, raw) for kid, raw in {**(previous or {}), key_id: key}.items()}
+        self.header_key_id = key_id.encode()
+
+    @classmethod
+    def from_base64(cls, key_id: str, key: str, previous: dict[str, str] | None = None) -> PayloadCipher:
+        return cls(key_id, _b64_key(key_id, key), {kid: _b64_key(kid, raw) for kid, raw in (previous or {}).items()})
+
+    def encrypt(self, plaintext: bytes, event_id: bytes) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        aead = AES.new(self._keys[self.key_id], AES.MODE_GCM, nonce=nonce)
+        aead.update(event_id)
+        ciphertext, tag = aead.encrypt_and_digest(plaintext)
+        return nonce + ciphertext + tag
+
+    def decrypt(self, key_id: str, value: bytes, event_id: str) -> bytes:
+        key = self._keys.get(key_id)
+        if key is None:
+            msg = (
+                f"the value is encrypted with key {key_id!r}, which this consumer does not have (it has "
+                f"{', '.join(sorted(self._keys))}); add it to ESCALATIONS_KAFKA_PAYLOAD_PREVIOUS_KEYS"
+            )
+            raise EnvelopeError(msg)
+        aead = AES.new(key, AES.MODE_GCM, nonce=value[:_NONCE_BYTES])
+        aead.update(event_id.encode())
+        try:
+            plaintext: bytes = aead.decrypt_and_verify(value[_NONCE_BYTES:-_TAG_BYTES], value[-_TAG_BYTES:])
+        except ValueError:
+            msg = (
+                f"the value does not decrypt with key {key_id!r}: a different key under that id, "
+                "or a value that was changed or moved from another record"
+            )
+            raise EnvelopeError(msg) from None
+        return plaintext
+
+
+def _b64_key(key_id: str, text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        msg = f"payload key {key_id!r} is not base64; make one with: openssl rand -base64 32"
+        raise ValueError(msg) from None
+
+
+def _check_key(key_id: str, raw: bytes) -> bytes:
+    if len(raw) != _KEY_BYTES:
+        msg = f"payload key {key_id!r} has {len(raw)} bytes; AES-256-GCM needs 32 (base64 of 32 random bytes)"
+        raise ValueError(msg)
+    return raw
 
 
 @dataclass(frozen=True)
@@ -94,12 +171,15 @@ def event_data(event: EscalationEvent) -> dict[str, Any]:
     }
 
 
-def encode(event: EscalationEvent, position: int, source: str) -> tuple[bytes, bytes, Headers]:
-    """Key, value and headers of the Kafka record for one recorded event."""
+def encode(
+    event: EscalationEvent, position: int, source: str, cipher: PayloadCipher | None = None
+) -> tuple[bytes, bytes, Headers]:
+    """Key, value and headers of the Kafka record for one recorded event; the value encrypted with a cipher."""
     subject = str(event.originator_id).encode()
+    ce_id = event_id(event.originator_id, event.originator_version).encode()
     headers: Headers = [
         ("ce_specversion", _SPEC_VERSION),
-        ("ce_id", event_id(event.originator_id, event.originator_version).encode()),
+        ("ce_id", ce_id),
         ("ce_source", source.encode()),
         ("ce_type", type_name(type(event)).encode()),
         ("ce_time", _rfc3339(event.occurred_at).encode()),
@@ -109,6 +189,9 @@ def encode(event: EscalationEvent, position: int, source: str) -> tuple[bytes, b
         ("ce_position", str(position).encode()),
     ]
     value = orjson.dumps(event_data(event), option=orjson.OPT_UTC_Z)
+    if cipher is not None:
+        value = cipher.encrypt(value, ce_id)
+        headers += [("ce_dataencryption", _SCHEME), ("ce_datakeyid", cipher.header_key_id)]
     return subject, value, headers
 
 
@@ -142,9 +225,10 @@ def structured(event: RecordedEvent, source: str) -> dict[str, Any]:
     }
 
 
-def decode(headers: Headers | None, value: bytes | None) -> Envelope:
-    """The envelope of one record, or an EnvelopeError that names what is wrong."""
+def decode(headers: Headers | None, value: bytes | None, cipher: PayloadCipher | None = None) -> Envelope:
+    """The envelope of one record, or an EnvelopeError that names what is wrong (an encrypted value needs `cipher`)."""
     attributes = _headers(headers)
+    value = _plaintext(attributes, value, cipher)
     if attributes["ce_specversion"] != SPEC_VERSION:
         msg = f"ce_specversion is {attributes['ce_specversion']!r}; only CloudEvents {SPEC_VERSION} is read"
         raise EnvelopeError(msg)
@@ -178,15 +262,37 @@ def decode(headers: Headers | None, value: bytes | None) -> Envelope:
         raise EnvelopeError(msg) from None
 
 
-def decode_record(record: Any) -> RecordedEvent:
+def decode_record(record: Any, cipher: PayloadCipher | None = None) -> RecordedEvent:
     """A consumed Kafka record as the projections read it, or an EnvelopeError that names what is wrong.
 
     The consumers receive this as their decoder, so they never learn the wire format.
     """
-    decoded = decode(record.headers, record.value)
+    decoded = decode(record.headers, record.value, cipher)
     return RecordedEvent(
         decoded.name, str(decoded.escalation_id), decoded.aggregate_version, decoded.position, decoded.data, decoded.id
     )
+
+
+def record_decoder(cipher: PayloadCipher | None) -> Callable[[Any], RecordedEvent]:
+    """`decode_record` bound to the consumers' cipher (or none)."""
+    return lambda record: decode_record(record, cipher)
+
+
+def _plaintext(attributes: dict[str, str], value: bytes | None, cipher: PayloadCipher | None) -> bytes | None:
+    scheme = attributes.get("ce_dataencryption")
+    if scheme is None:
+        return value
+    if scheme != ENCRYPTION_SCHEME:
+        msg = f"the value is encrypted with {scheme!r}; only {ENCRYPTION_SCHEME} is read"
+        raise EnvelopeError(msg)
+    key_id = attributes.get("ce_datakeyid", "")
+    if cipher is None:
+        msg = (
+            f"the value is encrypted ({scheme}, key {key_id!r}) and this consumer has no payload key; "
+            "set ESCALATIONS_KAFKA_PAYLOAD_KEY (and _KEY_ID) as the relay has them"
+        )
+        raise EnvelopeError(msg)
+    return cipher.decrypt(key_id, value or b"", attributes["ce_id"])
 
 
 def _headers(headers: Headers | None) -> dict[str, str]:

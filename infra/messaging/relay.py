@@ -21,6 +21,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from domain.events import EscalationEvent
+from infra.faults import Fault, no_fault
 from infra.messaging import envelope
 from infra.messaging.relay_state import Checkpoint, RelayLock
 
@@ -41,6 +42,7 @@ class RelayOptions:
     verify_interval: float = 5.0
     connect_attempts: int = 5
     retry_backoff: float = 1.0
+    cipher: envelope.PayloadCipher | None = None
 
 
 class Relay:
@@ -53,6 +55,7 @@ class Relay:
         producer_factory: Callable[[], KafkaProducer],
         consumer_factory: Callable[[], KafkaConsumer],
         prepare_topics: Callable[[], None] = lambda: None,
+        fault: Fault = no_fault,
     ) -> None:
         # Held, not just its recorder: the application closes its connections when it is collected.
         self.application = application
@@ -64,6 +67,7 @@ class Relay:
         self._new_producer = producer_factory
         self._new_consumer = consumer_factory
         self._prepare_topics = prepare_topics
+        self._fault = fault  # test-only crash points (infra/faults.py); passes everything in production
         self._producer: KafkaProducer | None = None
         self._offsets_reader: KafkaConsumer | None = None
         self._stopping = threading.Event()
@@ -121,6 +125,7 @@ class Relay:
         while not lock.try_acquire():
             if self._stopping.wait(1.0):
                 return False
+        log.info("relay.took_over")
         return True
 
     def _publish_until_stopped(self) -> None:
@@ -167,13 +172,15 @@ class Relay:
         for notification in notifications:
             event = self.mapper.to_domain_event(notification)
             assert isinstance(event, EscalationEvent)
-            key, value, headers = envelope.encode(event, notification.id, self.options.source)
+            key, value, headers = envelope.encode(event, notification.id, self.options.source, self.options.cipher)
             futures.append(producer.send(self.options.topic, key=key, value=value, headers=headers))
+        self._fault("relay.after_produce_before_flush")
         producer.flush()
         flush_starts: dict[int, int] = {}
         for future in futures:
             metadata = future.get(timeout=0)  # raises the delivery error, if any: nothing is skipped
             flush_starts.setdefault(metadata.partition, metadata.offset)
+        self._fault("relay.after_flush_before_checkpoint")
         self.checkpoint.save(notifications[-1].id, self.options.topic, flush_starts)
         self.published += len(notifications)
         log.debug("relay.published", count=len(notifications), position=notifications[-1].id)

@@ -1,8 +1,10 @@
 """JSON Schemas for every event type and an AsyncAPI document for the topic, generated from the
 domain event definitions, so that a team consuming the stream needs nothing from our code.
 
-`python -m infra.messaging.schemas` rewrites `docs/schemas/` and `docs/asyncapi.json`; a test fails when the
-checked-in files are not what this module generates.
+`python -m infra.messaging.schemas` rewrites `docs/schemas/`, `docs/asyncapi.json` (payloads by
+reference to those files) and `docs/asyncapi.bundled.json` (every schema inline, for registries and
+catalogues that are given the document's text alone; the API serves it at /asyncapi.json); a test
+fails when the checked-in files are not what this module generates.
 """
 
 from __future__ import annotations
@@ -102,10 +104,38 @@ def asyncapi(topic: str = "escalations.events.v1") -> dict[str, Any]:
     }
 
 
+def bundled_asyncapi(topic: str = "escalations.events.v1") -> dict[str, Any]:
+    """The AsyncAPI document with every payload inline: no reference leaves the document."""
+    document = asyncapi(topic)
+    shared = document["components"]["schemas"]
+    for cls in ALL_EVENT_TYPES:
+        payload = event_schema(cls)
+        del payload["$schema"]  # an AsyncAPI Schema Object, in the document's own dialect
+        for name, definition in payload.pop("$defs", {}).items():
+            if shared.setdefault(name, definition) != definition:
+                msg = f"two events define {name} differently; rename one of them"
+                raise ValueError(msg)
+        document["components"]["messages"][cls.__name__]["payload"] = _local_refs(payload)
+    return document
+
+
+def _local_refs(node: Any) -> Any:
+    """Pydantic's "#/$defs/X" references, pointed at the document's components instead."""
+    if isinstance(node, dict):
+        return {
+            key: value.replace("#/$defs/", "#/components/schemas/") if key == "$ref" else _local_refs(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_local_refs(item) for item in node]
+    return node
+
+
 def rendered() -> dict[Path, str]:
     """Every generated document, by its path under docs/."""
     files = {DOCS / "schemas" / f"{type_name(cls)}.json": _json(event_schema(cls)) for cls in ALL_EVENT_TYPES}
     files[DOCS / "asyncapi.json"] = _json(asyncapi())
+    files[DOCS / "asyncapi.bundled.json"] = _json(bundled_asyncapi())
     return files
 
 

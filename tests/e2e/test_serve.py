@@ -7,13 +7,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from infra.local.ports import free_port
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.tansu
 
@@ -30,13 +30,7 @@ def test_serve_takes_a_command_and_the_read_model_reflects_it(tmp_path: Path) ->
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_for(lambda: ready(f"{base}/readyz"), what=f"`escalations serve` to answer 200 on {base}/readyz")
         auth = {"Authorization": "Bearer t0k"}
 
         opened = httpx.post(
@@ -59,6 +53,9 @@ def test_serve_takes_a_command_and_the_read_model_reflects_it(tmp_path: Path) ->
             params={"after": body["position"], "after_escalation": body["escalation_id"], "timeout": 20},
             timeout=30,
         )
+        entries = httpx.get(
+            f"{base}/escalations/{body['escalation_id']}/timeline", headers=auth, params={"timeout": 20}, timeout=30
+        )
     finally:
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=60)
@@ -66,5 +63,14 @@ def test_serve_takes_a_command_and_the_read_model_reflects_it(tmp_path: Path) ->
     assert opened.status_code == 201, opened.text
     assert listed.status_code == 200, listed.text
     assert [row["customer"] for row in listed.json()] == ["Initech"]
+    assert entries.status_code == 200, entries.text  # the timeline consumer runs in serve too
+    assert [(e["event_type"], e["position"]) for e in entries.json()] == [("EscalationOpened", body["position"])]
     assert code == 0, out.read_text()
     assert re.search(r"Escalation Ledger API on http://127\.0\.0\.1:\d+", out.read_text())
+
+
+def ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False

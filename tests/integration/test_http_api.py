@@ -18,9 +18,10 @@ from domain import commands as c
 from domain.service import EscalationService
 from infra.bootstrap import build_service
 from infra.http.app import OPENING_ROLES, ROLES, ROUTES, create_app
+from infra.messaging.envelope import as_recorded
 from infra.settings import Settings
 from projections.tables import create_schema
-from tests.fakes import SteppingClock
+from tests.fakes import SteppingClock, project
 
 TOKENS = {
     "m-token": "manager:mia.manager",
@@ -70,12 +71,29 @@ def service(store_settings: Settings, clock: SteppingClock) -> EscalationService
 
 
 @pytest.fixture
-async def api(service: EscalationService, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    read_model = sa.create_engine(f"sqlite:///{tmp_path / 'reporting.db'}")
-    create_schema(read_model)
+def read_model(tmp_path: Path) -> sa.Engine:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'reporting.db'}")
+    create_schema(engine)
+    return engine
+
+
+@pytest.fixture
+async def api(service: EscalationService, read_model: sa.Engine) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(service, read_model, TOKENS, max_body_bytes=8 * 1024)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ledger") as client:
         yield client
+
+
+async def until_ready(api: httpx.AsyncClient, within: float = 10.0) -> httpx.Response:
+    """/readyz once its checks (on their own threads) have answered; the last answer if they never do."""
+    deadline = asyncio.get_running_loop().time() + within
+    ready = await api.get("/readyz")
+    for _ in range(int(within / 0.05)):
+        if ready.status_code == 200 or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+        ready = await api.get("/readyz")
+    return ready
 
 
 async def opened(api: httpx.AsyncClient) -> tuple[str, str]:
@@ -278,7 +296,7 @@ async def test_an_engineer_posts_updates_but_cannot_close(api: httpx.AsyncClient
 
 async def test_health_readiness_metrics_and_the_openapi_document(api: httpx.AsyncClient) -> None:
     assert (await api.get("/healthz")).json() == {"status": "ok"}
-    ready = await api.get("/readyz")
+    ready = await until_ready(api)
     assert ready.status_code == 200
     assert ready.json()["checks"]["event_store"] == "ok"
     assert "escalations_http_requests" in (await api.get("/metrics")).text
@@ -295,14 +313,25 @@ async def test_read_your_writes_waits_and_then_says_the_read_model_is_behind(api
     assert response.headers["Retry-After"] == "1"
 
 
-async def test_the_timeline_and_retrospective_are_served_as_json_and_markdown(api: httpx.AsyncClient) -> None:
+async def test_the_timeline_and_retrospective_come_from_the_read_models_once_they_caught_up(
+    api: httpx.AsyncClient, service: EscalationService, read_model: sa.Engine
+) -> None:
     escalation_id, _ = await opened(api)
+    quick = {"timeout": 0.1}
 
+    behind = await api.get(f"/escalations/{escalation_id}/timeline", params=quick, headers=AUDITOR)
+    retro_behind = await api.get(f"/escalations/{escalation_id}/retrospective", params=quick, headers=AUDITOR)
+    (event,) = service.history(UUID(escalation_id))
+    project(read_model, [as_recorded(event, 41)])
     entries = (await api.get(f"/escalations/{escalation_id}/timeline", headers=AUDITOR)).json()
     markdown = await api.get(f"/escalations/{escalation_id}/retrospective", headers=AUDITOR)
     as_json = await api.get(f"/escalations/{escalation_id}/retrospective", params={"format": "json"}, headers=AUDITOR)
 
+    assert (behind.status_code, behind.headers["Retry-After"]) == (503, "1")
+    assert "holds 0 of this escalation's 1 events" in behind.json()["detail"]
+    assert retro_behind.status_code == 503
     assert [e["summary"] for e in entries] == ["Escalation opened for Globex (EMEA, critical): Sign-in fails"]
+    assert entries[0]["position"] == 41  # the stored entry's real position in the log
     assert len(entries[0]["hash"]) == 64
     assert markdown.headers["content-type"].startswith("text/markdown")
     assert markdown.text.startswith("# Retrospective: Globex account escalation")

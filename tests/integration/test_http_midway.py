@@ -13,6 +13,7 @@ from tests.integration.test_http_api import (  # noqa: F401 - the fixtures are s
     api,
     command,
     opened,
+    read_model,
     service,
     store_settings,
 )

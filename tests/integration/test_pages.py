@@ -124,7 +124,7 @@ async def test_an_analyst_sees_no_commands_a_manager_sees_the_managers(site: htt
     assert "StartMonitoring" in as_manager.text
 
 
-async def test_columns_the_report_adds_later_appear_and_missing_ones_show_nothing(
+async def test_the_next_update_due_and_how_far_overdue_show_and_missing_ones_show_nothing(
     site: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base = {
@@ -145,8 +145,8 @@ async def test_columns_the_report_adds_later_appear_and_missing_ones_show_nothin
             **base,
             "escalation_id": "e2",
             "customer": "Hooli",
-            "next_update_due": "2026-05-04 17:00 CET",
-            "overdue": True,
+            "next_update_due": "2026-05-04T17:00:00+00:00",
+            "overdue_by_working_days": 2,
         },
     ]
     monkeypatch.setitem(REPORTS, "active", lambda _conn, _now: rows)
@@ -155,8 +155,8 @@ async def test_columns_the_report_adds_later_appear_and_missing_ones_show_nothin
     everything = await site.get("/")
     overdue_only = await site.get("/", params={"overdue": "1"})
 
-    assert "2026-05-04 17:00 CET" in everything.text
-    assert everything.text.count("⚠ overdue") == 1
+    assert "2026-05-04 17:00 UTC" in everything.text
+    assert everything.text.count("⚠ overdue by 2 working days") == 1
     assert '<progress max="3" value="1"' in everything.text
     assert "Hooli" in overdue_only.text
     assert "Initech" not in overdue_only.text

@@ -7,9 +7,7 @@ import json
 import signal
 import subprocess
 import threading
-import time
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
@@ -30,6 +28,7 @@ from infra.settings import Settings
 from tests.fakes import SteppingClock
 from tests.support.processes import escalations_process
 from tests.support.topic_reader import Record, read_topic
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kafka
 REGIONS = ("AMER", "EMEA", "APAC")
@@ -218,15 +217,6 @@ def test_an_unreachable_broker_at_start_is_a_clear_error_not_a_hang(store_settin
     assert f"cannot reach Kafka at {nowhere} after 2 attempts" in output
     assert "ESCALATIONS_KAFKA_BOOTSTRAP_SERVERS" in output
     assert "Traceback" not in output
-
-
-def wait_for(condition: Callable[[], bool], *, what: str, timeout: float = 60, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def test_the_checkpoint_lives_in_the_event_store_database(kafka_settings: Settings, clock: SteppingClock) -> None:

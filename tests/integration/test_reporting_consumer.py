@@ -8,8 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from consumers.offsets import StoredOffsets
 from consumers.reporting import GROUP, ReportingProjector
-from consumers.runtime import ConsumerRunner, lag_by_partition
+from consumers.runtime import ConsumerRunner, Decoded, OnError, lag_by_partition
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from domain.service import EscalationService
 from infra.bootstrap import (
@@ -40,6 +39,7 @@ from tests.fakes import SteppingClock
 from tests.integration.test_relay import publish_until_caught_up as publish
 from tests.support.processes import escalations_process
 from tests.support.topic_reader import read_topic
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -87,12 +87,11 @@ def rows_of(url: str) -> dict[str, list[tuple[Any, ...]]]:
 def consume_until(runner: ConsumerRunner, done: Callable[[], bool], timeout: float = 90) -> None:
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + timeout
-    while not done() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    runner.stop()
-    thread.join(timeout=30)
-    assert done(), f"consumer did not finish: {runner.stats}"
+    try:
+        wait_for(done, what=f"the {runner.group} consumer to finish (so far: {runner.stats})", timeout=timeout)
+    finally:
+        runner.stop()
+        thread.join(timeout=30)
 
 
 def fresh_rebuild(settings: Settings, url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -178,6 +177,29 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_applied(
     assert tuple(row) == (str(story), 24, "closed")
 
 
+deliveries = sa.Table(
+    "test_deliveries",
+    sa.MetaData(),
+    sa.Column("partition", sa.Integer, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+)
+
+
+class CountingProjector:
+    """The reporting projector, and one row per record it is handed, in the batch's own transaction.
+
+    The fold ignores versions it has seen, so the read model alone cannot show a record that was
+    applied twice; these rows can: a committed batch leaves one row per record, a rolled-back one none.
+    """
+
+    def __init__(self) -> None:
+        self.inner = ReportingProjector()
+
+    def apply(self, conn: sa.Connection, batch: Sequence[Decoded], on_error: OnError) -> int:
+        conn.execute(deliveries.insert(), [{"partition": r.partition, "offset": r.offset} for r, _ in batch])
+        return self.inner.apply(conn, batch, on_error)
+
+
 def test_two_instances_in_one_group_share_the_partitions_and_apply_every_event_once(
     reporting_settings: Settings, clock: SteppingClock
 ) -> None:
@@ -185,28 +207,34 @@ def test_two_instances_in_one_group_share_the_partitions_and_apply_every_event_o
     prepare_topics(reporting_settings)
     engine = sa.create_engine(reporting_settings.read_model)
     create_schema(engine)
-    first = build_reporting_consumer(reporting_settings, engine)
-    second = build_reporting_consumer(reporting_settings, engine)
+    deliveries.create(engine)
+    first = build_reporting_consumer(reporting_settings, engine, CountingProjector())
+    second = build_reporting_consumer(reporting_settings, engine, CountingProjector())
     threads = [threading.Thread(target=r.run, daemon=True) for r in (first, second)]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + 60
-    while not (first.assigned and second.assigned) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: bool(first.assigned and second.assigned), what="both instances to be assigned partitions")
     assert first.assigned.isdisjoint(second.assigned)
     assert first.assigned | second.assigned == {0, 1, 2}
 
     many_escalations(service, clock, 60)
     total = publish(reporting_settings, service)
-    deadline = time.monotonic() + 90
-    while first.stats.applied + second.stats.applied < total and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1)  # anything applied twice would show up now
+    stored = StoredOffsets(engine, GROUP)
+    wait_for(
+        lambda: sum(stored.load(reporting_settings.events_topic).values()) >= total,
+        what=f"the two instances to store offsets past all {total} records",
+        timeout=90,
+    )
     first.stop()
     second.stop()
     for thread in threads:
         thread.join(timeout=30)
 
+    with engine.connect() as conn:
+        handed = conn.execute(sa.select(sa.func.count()).select_from(deliveries)).scalar()
+        distinct = conn.execute(sa.select(deliveries.c.partition, deliveries.c.offset).distinct()).all()
+    assert handed == len(distinct) == total  # every record in exactly one committed batch
+    assert sum(stored.load(reporting_settings.events_topic).values()) == total
     assert first.stats.applied + second.stats.applied == total
     assert first.stats.applied > 0
     assert second.stats.applied > 0
@@ -218,27 +246,31 @@ def test_a_consumer_killed_at_random_points_ends_equal_to_a_fresh_rebuild(
 ) -> None:
     service = build_service(reporting_settings, clock=clock)
     prepare_topics(reporting_settings)
-    settings = reporting_settings.but(consumer_max_records=50)
+    # A short poll interval: a restarted member waits at most that long for the killed one to leave.
+    settings = reporting_settings.but(consumer_max_records=50, consumer_max_poll_interval_ms=5000)
+    engine = sa.create_engine(settings.read_model)
+    stored = StoredOffsets(engine, GROUP)
     log = tmp_path / "consumer.log"
     rng = random.Random(7)
     written = 0
     for round_number in range(4):
         many_escalations(service, clock, 150, offset=round_number * 150)
         written += publish(settings, service)
-        consumer = escalations_process(settings, log, "consume", "reporting")
-        time.sleep(rng.uniform(1.5, 4.0))
-        consumer.send_signal(signal.SIGKILL)
-        consumer.wait()
+        # A random batch of this round, inside its transaction or just after its commit.
+        point = ("consumer.after_apply_before_commit", "consumer.between_batches")[round_number % 2]
+        faulty = settings.but(fault_point=point, fault_after=rng.randint(2, 12))
+        consumer = escalations_process(faulty, log, "consume", "reporting")
+        assert consumer.wait(timeout=120) == -signal.SIGKILL, log.read_text()
+        assert log.read_text().count("fault: killing process") == round_number + 1
+        assert sum(stored.load(settings.events_topic).values()) < written, "the kill must land mid-stream"
     final = escalations_process(settings, log, "consume", "reporting")
-    engine = sa.create_engine(settings.read_model)
-    deadline = time.monotonic() + 120
     try:
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                done = conn.execute(sa.text("select count(*) from escalations where version = 5")).scalar()
-            if done == 600:
-                break
-            time.sleep(0.5)
+        wait_for(
+            lambda: sum(stored.load(settings.events_topic).values()) == written,
+            what=f"the restarted consumer to store offsets past all {written} records",
+            timeout=120,
+            interval=0.5,
+        )
     finally:
         final.send_signal(signal.SIGTERM)
         assert final.wait(timeout=30) == 0

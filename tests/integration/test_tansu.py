@@ -4,7 +4,6 @@ it restarts empty (it keeps everything in memory) the relay notices and republis
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from infra.local.stories import ldap_proxy_story, quiet_escalation
 from infra.settings import Settings
 from tests.fakes import SteppingClock
 from tests.support.topic_reader import read_topic
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.tansu
 
@@ -61,17 +61,13 @@ def test_a_broker_that_restarts_empty_gets_everything_republished(
     relay = build_relay(settings, service)
     runner = threading.Thread(target=relay.run, daemon=True)
     runner.start()
-    deadline = time.monotonic() + 30
-    while relay.published < 24 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: relay.published >= 24, what="the story's 24 events published", timeout=30)
 
     tansu.stop()
     tansu.start()  # same port, nothing in memory
     later = quiet_escalation(service, clock.now - timedelta(days=1), customer="Initech", region="AMER", lead="ana")
 
-    deadline = time.monotonic() + 120
-    while relay.published < 24 + 29 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: relay.published >= 24 + 29, what="everything republished to the emptied broker", timeout=120)
     records = read_topic(tansu.bootstrap_servers, settings.events_topic, expect_at_least=29, timeout=30)
     relay.stop()
     runner.join(timeout=30)

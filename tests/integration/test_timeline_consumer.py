@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from consumers.offsets import StoredOffsets
+from consumers.reporting import GROUP as REPORTING_GROUP
+from consumers.timeline import GROUP as TIMELINE_GROUP
 from domain import commands as c
 from infra.bootstrap import build_service, build_timeline_consumer, prepare_topics, read_model_engine
 from infra.local.ports import free_port
@@ -20,6 +23,7 @@ from infra.settings import Settings
 from tests.fakes import SteppingClock
 from tests.integration.test_relay import publish_until_caught_up
 from tests.support.processes import escalations_cli, escalations_process
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -41,11 +45,11 @@ def test_the_stored_timelines_verify_and_a_tampered_entry_is_named(
     runner = build_timeline_consumer(kafka_settings, engine)
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
-    while runner.stats.applied < total and time.monotonic() < deadline:
-        time.sleep(0.1)
-    runner.stop()
-    thread.join(timeout=30)
+    try:
+        wait_for(lambda: runner.stats.applied >= total, what=f"the timeline consumer to apply {total} events")
+    finally:
+        runner.stop()
+        thread.join(timeout=30)
 
     verified = escalations_cli(kafka_settings, "audit", "verify")
     with engine.begin() as conn:
@@ -57,6 +61,19 @@ def test_the_stored_timelines_verify_and_a_tampered_entry_is_named(
         )
     tampered = escalations_cli(kafka_settings, "audit", "verify")
     only_other = escalations_cli(kafka_settings, "audit", "verify", str(other))
+    # The hash columns alone: every other column of these entries still matches history.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("update timeline_entries set hash = :h where escalation_id = :e and version = 3"),
+            {"e": str(other), "h": "f" * 64},
+        )
+    hash_tampered = escalations_cli(kafka_settings, "audit", "verify", str(other))
+    with engine.begin() as conn:  # an earlier entry, so it is the first difference
+        conn.execute(
+            sa.text("update timeline_entries set prev_hash = :h where escalation_id = :e and version = 2"),
+            {"e": str(other), "h": "0" * 64},
+        )
+    previous_hash_tampered = escalations_cli(kafka_settings, "audit", "verify", str(other))
 
     assert runner.stats.applied == total == 29
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -67,6 +84,10 @@ def test_the_stored_timelines_verify_and_a_tampered_entry_is_named(
     assert "(against the event store)" in tampered.stdout
     assert "(against the topic)" in tampered.stdout
     assert only_other.returncode == 0
+    assert hash_tampered.returncode == 6
+    assert "entry v3 (LeadEngineerAssigned) differs from history in hash;" in hash_tampered.stdout
+    assert previous_hash_tampered.returncode == 6
+    assert "entry v2 (PreparationCompleted) differs from history in prev_hash;" in previous_hash_tampered.stdout
 
 
 def test_as_of_shows_the_escalation_as_it_was(kafka_settings: Settings, clock: SteppingClock) -> None:
@@ -97,24 +118,31 @@ def test_audit_rebuild_finds_the_live_read_models_equal_after_consumers_crashed(
     clock.now = datetime.now(UTC) + timedelta(days=365)
     service = build_service(kafka_settings, clock=clock)
     prepare_topics(kafka_settings)
-    settings = kafka_settings.but(consumer_max_records=40, notify_max_attempts=1)
+    # A short poll interval: a restarted member waits at most that long for the killed one to leave.
+    settings = kafka_settings.but(consumer_max_records=40, consumer_max_poll_interval_ms=5000, notify_max_attempts=1)
     engine = read_model_engine(settings)  # before four processes race to create it (create_all is not atomic)
     # Nothing listens there: the delivery loop's attempts change only the log's delivery-time state.
     hook = f"http://127.0.0.1:{free_port()}/hook"
     add_subscription(engine, hook, datetime.now(UTC), "sam.manager", event_types=["EscalationOpened"])
     log = tmp_path / "consumers.log"
-    names = ("reporting", "timeline", "watcher", "notifier")  # the first two are also killed along the way
+    rng = random.Random(11)
     for round_number in range(3):
         for i in range(60):
             n = round_number * 60 + i
             quiet_escalation(service, clock.now - timedelta(days=2), customer=f"C{n}", region="EMEA", lead=f"l{n % 4}")
-        publish_until_caught_up(settings, service)
-        consumers = [escalations_process(settings, log, "consume", name) for name in names[:2]]
-        time.sleep(2.5 + round_number)
-        for consumer in consumers:
-            consumer.send_signal(signal.SIGKILL)
-            consumer.wait()
-    finals = [escalations_process(settings, log, "consume", name) for name in names]
+        written = publish_until_caught_up(settings, service) + round_number * 300
+        # Each killed at a random batch of this round: inside its transaction, or just after its commit.
+        point = ("consumer.after_apply_before_commit", "consumer.between_batches")[round_number % 2]
+        for name in ("reporting", "timeline"):
+            faulty = settings.but(fault_point=point, fault_after=rng.randint(2, 7))
+            consumer = escalations_process(faulty, log, "consume", name)
+            assert consumer.wait(timeout=120) == -signal.SIGKILL, log.read_text()
+        for group in (REPORTING_GROUP, TIMELINE_GROUP):
+            assert sum(StoredOffsets(engine, group).load(settings.events_topic).values()) < written
+    assert log.read_text().count("fault: killing process") == 6
+    finals = [
+        escalations_process(settings, log, "consume", name) for name in ("reporting", "timeline", "watcher", "notifier")
+    ]
     caught_up = {
         "select count(*) from escalations where version = 5": 180,
         "select count(*) from timeline_entries": 900,
@@ -122,14 +150,12 @@ def test_audit_rebuild_finds_the_live_read_models_equal_after_consumers_crashed(
         "select count(*) from notify_context where version = 5": 180,
         "select count(*) from notify_deliveries where state = 'dead'": 180,
     }
-    deadline = time.monotonic() + 180
     try:
-        while True:
-            counts = {query: count_of(engine, query) for query in caught_up}
-            if counts == caught_up:
-                break
-            assert time.monotonic() < deadline, f"timed out waiting for the consumers to catch up ({log}): {counts}"
-            time.sleep(0.5)
+        wait_for(
+            lambda: {query: count_of(engine, query) for query in caught_up} == caught_up,
+            what=f"the four restarted consumers to apply all 900 events ({log})",
+            timeout=180,
+        )
     finally:
         for final in finals:
             final.send_signal(signal.SIGTERM)

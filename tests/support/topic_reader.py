@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 
@@ -18,7 +19,7 @@ class Record:
 
 
 def read_topic(bootstrap: str, topic: str, *, expect_at_least: int = 0, timeout: float = 30.0) -> list[Record]:
-    """Every record on the topic, in partition order; waits until `expect_at_least` have arrived."""
+    """Every record on the topic, in partition order; waits until `expect_at_least` have arrived, or fails."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -43,7 +44,11 @@ def read_topic(bootstrap: str, topic: str, *, expect_at_least: int = 0, timeout:
             for tp_records in batch.values():
                 records.extend(Record(r.partition, r.offset, r.key, r.value, dict(r.headers)) for r in tp_records)
             if not batch and len(records) >= expect_at_least:
-                break
-        return records
+                return records
+        if len(records) >= expect_at_least:
+            return records  # still arriving at the deadline, but as many as asked for
+        pytest.fail(
+            f"timed out after {timeout:.0f}s waiting for {expect_at_least} records on {topic}; got {len(records)}"
+        )
     finally:
         consumer.close()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from domain.calendar import RegionCalendar
+from domain.service import EscalationService
+from infra.local.stories import quiet_escalation
+from infra.messaging.envelope import as_recorded
 from projections.compliance import windows
 from projections.facts import EscalationFacts, Mark, Update
 from projections.tables import create_schema, write_facts
+from tests.fakes import SteppingClock, project
 
 LONDON = RegionCalendar("EMEA", ZoneInfo("Europe/London"), holidays={date(2024, 5, 6)})
 UTC_ONLY = RegionCalendar("EMEA")
@@ -142,3 +146,109 @@ def test_the_views_give_the_share_met_and_the_overdue_escalation_in_plain_sql() 
     assert [(r["due_windows"], r["met_windows"], r["share_met"], r["overdue_now"]) for r in rows] == [(5, 2, 0.4, 1)]
     assert active["next_update_due"] == "2024-05-17T23:00:00+00:00"  # the end of Friday in London
     assert active["overdue_by_working_days"] > 0
+
+
+def test_the_longest_gap_includes_the_open_gap_up_to_now() -> None:
+    now = datetime.now(UTC)
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=SteppingClock(now))
+    escalation_id = quiet_escalation(service, now - timedelta(days=30), customer="Initech", region="AMER", lead="ana")
+    events = [as_recorded(e, n) for n, e in enumerate(service.history(escalation_id), start=1)]
+    (updated,) = [e.occurred_at for e in events if e.name == "UpdatePosted"]
+    engine = sa.create_engine("sqlite://")
+    project(engine, events)
+
+    with engine.connect() as conn:
+        (gap,) = conn.execute(sa.text("SELECT longest_gap_working_days FROM compliance_by_escalation")).scalars()
+
+    assert gap == RegionCalendar("AMER").working_days_between(updated, datetime.now(UTC))
+
+
+def test_updates_paused_until_a_date_are_owed_again_from_the_start_of_that_day_in_the_region() -> None:
+    # Daily; paused on Monday 13 May until Thursday 16th: nothing owed on Tuesday or Wednesday. From
+    # Thursday's London midnight an update is due by the end of Friday; none comes until Monday 20th.
+    facts = escalation(
+        1,
+        Mark("2024-05-13T09:00:00+00:00", "owed"),
+        Mark("2024-05-13T15:00:00+00:00", "paused", "2024-05-16"),
+        Mark("2024-05-20T18:00:00+00:00", "not_owed"),
+        updates=("2024-05-13T12:00:00+00:00", "2024-05-20T12:00:00+00:00"),
+    )
+
+    found = windows(facts, LONDON)
+
+    assert met(found) == (2, 3)
+    assert [(w.opened_at, w.day, w.missed) for w in found[1:]] == [
+        ("2024-05-15T23:00:00+00:00", "2024-05-17", True),
+        ("2024-05-17T22:59:59+00:00", "2024-05-20", False),
+    ]
+
+
+def test_a_pause_whose_date_comes_after_monitoring_began_owes_nothing() -> None:
+    # Paused until Thursday, but monitoring starts on Wednesday: Thursday resumes nothing.
+    facts = escalation(
+        1,
+        Mark("2024-05-13T09:00:00+00:00", "owed"),
+        Mark("2024-05-13T15:00:00+00:00", "paused", "2024-05-16"),
+        Mark("2024-05-15T09:00:00+00:00", "not_owed"),
+        updates=("2024-05-13T12:00:00+00:00",),
+    )
+
+    found = windows(facts, LONDON)
+
+    assert [(w.opened_at[:10], w.met_at is not None) for w in found] == [("2024-05-13", True)]
+
+
+def test_a_window_met_at_its_last_moment_is_met_and_one_a_moment_later_is_missed() -> None:
+    # Daily from Monday 13 May 09:00 London (08:00 UTC): the window allows all of Tuesday.
+    def updated_at(moment: str) -> list:  # type: ignore[type-arg]
+        facts = escalation(
+            1,
+            Mark("2024-05-13T08:00:00+00:00", "owed"),
+            Mark("2024-05-15T12:00:00+00:00", "not_owed"),
+            updates=(moment,),
+        )
+        return [(w.missed, w.day) for w in windows(facts, LONDON)]
+
+    assert updated_at("2024-05-14T22:59:59+00:00") == [(False, "2024-05-14")]
+    assert updated_at("2024-05-14T23:00:00+00:00") == [(True, "2024-05-14"), (False, "2024-05-15")]
+
+
+def test_a_low_severity_escalation_on_standard_communication_owes_no_windows() -> None:
+    # Low has no cadence: a week without an update, still owing updates at the end, misses nothing.
+    facts = EscalationFacts(
+        escalation_id="e1",
+        region="EMEA",
+        opened_at="2024-05-13T08:00:00+00:00",
+        marks=(
+            Mark("2024-05-13T08:00:00+00:00", "cadence", None),
+            Mark("2024-05-13T08:00:00+00:00", "lead", "ana"),
+            Mark("2024-05-13T09:00:00+00:00", "owed"),
+        ),
+        updates=(Update(1, "2024-05-20T12:00:00+00:00", "ana", "ana"),),
+    )
+
+    assert windows(facts, LONDON) == []
+
+
+def test_lowering_the_severity_to_low_drops_the_open_window_and_later_updates_count_for_nothing() -> None:
+    facts = escalation(
+        1,
+        Mark("2024-05-13T09:00:00+00:00", "owed"),
+        Mark("2024-05-14T09:00:00+00:00", "cadence", None),
+        updates=("2024-05-13T12:00:00+00:00", "2024-05-20T12:00:00+00:00"),
+    )
+
+    found = windows(facts, LONDON)
+
+    assert [(w.opened_at[:10], w.met_at is not None) for w in found] == [("2024-05-13", True)]
+
+
+def test_an_update_posted_at_the_moment_monitoring_starts_still_meets_its_window() -> None:
+    facts = escalation(
+        1,
+        Mark("2024-05-13T09:00:00+00:00", "owed"),
+        Mark("2024-05-14T12:00:00+00:00", "not_owed"),
+        updates=("2024-05-14T12:00:00+00:00",),
+    )
+
+    assert met(windows(facts, LONDON)) == (1, 1)

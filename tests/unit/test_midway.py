@@ -508,6 +508,8 @@ def test_a_correction_after_closing_shows_in_the_timeline_and_the_retro_uses_the
     memory_service: EscalationService, clock: SteppingClock
 ) -> None:
     from infra.audit import history_as_recorded  # noqa: PLC0415
+    from infra.bootstrap import build_region_zones  # noqa: PLC0415
+    from infra.settings import Settings  # noqa: PLC0415
     from projections.retro import render_markdown, retrospective  # noqa: PLC0415
     from projections.timeline import timeline  # noqa: PLC0415
 
@@ -529,8 +531,8 @@ def test_a_correction_after_closing_shows_in_the_timeline_and_the_retro_uses_the
     clock.advance(days=2)
     history = history_as_recorded(memory_service, escalation_id)
 
-    entries = timeline(history)
-    retro = retrospective(history, clock.now)
+    entries = timeline(history, build_region_zones(Settings()))
+    retro = retrospective(history, clock.now, entries)
 
     assert "Escalation opened" in entries[0].summary
     assert entries[-2].summary == (
@@ -539,3 +541,81 @@ def test_a_correction_after_closing_shows_in_the_timeline_and_the_retro_uses_the
     assert retro["people"]["account_owner"] == "dan.owner"
     assert retro["follow_up_actions"][0]["overdue"] is True
     assert "- [ ] Fix the runbook: o, due 2026-11-02 (OVERDUE)" in render_markdown(retro)
+
+
+def test_the_state_as_recorded_at_a_moment_includes_what_was_recorded_at_that_very_moment(
+    memory_service: EscalationService, clock: SteppingClock
+) -> None:
+    opened_at = clock.now
+    escalation_id = escalation_in(memory_service, "opened")
+    clock.advance(hours=1)
+    memory_service.handle(
+        c.CompletePreparation(escalation_id=escalation_id, cs_process_followed=True, tickets_reviewed=[]),
+        actor="m",
+    )
+
+    then, now = (
+        memory_service.state_as_of(escalation_id, opened_at),
+        memory_service.state_as_of(escalation_id, clock.now),
+    )
+
+    assert (then["version"], then["phase"]) == (1, "opened")
+    assert (now["version"], now["phase"]) == (2, "prepared")
+    assert memory_service.state(escalation_id, version=1)["phase"] == "opened"
+    with pytest.raises(Exception, match=r"was not yet recorded at .*; give a later time"):
+        memory_service.state_as_of(escalation_id, opened_at - timedelta(seconds=1))
+
+
+def test_the_state_as_occurred_at_the_opening_moment_as_known_at_it_is_the_opened_escalation(
+    memory_service: EscalationService, clock: SteppingClock
+) -> None:
+    opened_at = clock.now
+    escalation_id = escalation_in(memory_service, "opened")
+
+    state = memory_service.state_as_occurred(escalation_id, opened_at, known_at=opened_at)
+
+    assert state["version"] == 1
+    with pytest.raises(Exception, match=r"was not yet open at .* as known at .*; give a later time"):
+        memory_service.state_as_occurred(escalation_id, opened_at - timedelta(minutes=1), known_at=opened_at)
+
+
+def test_the_history_of_an_unknown_escalation_is_refused_with_how_to_find_the_id(
+    memory_service: EscalationService,
+) -> None:
+    with pytest.raises(Exception, match=r"no escalation has id .*; check the id"):
+        memory_service.history(UUID(int=7))
+
+
+def test_the_relays_topic_filter_selects_every_escalation_event_and_nothing_else(
+    memory_service: EscalationService,
+) -> None:
+    escalation_id = escalation_in(memory_service, "active")  # the customer's channel register is saved too
+
+    selected = memory_service.recorder.select_notifications(start=None, limit=100, topics=memory_service.event_topics())
+
+    assert {n.originator_id for n in selected} == {escalation_id}
+    assert len(selected) == memory_service.state(escalation_id)["version"]
+
+
+def test_a_commands_result_gives_the_log_position_of_its_escalations_last_event_for_reading_it_back(
+    memory_service: EscalationService,
+) -> None:
+    # Opening also saves the customer's channel register: the position to wait for is the escalation's.
+    opened = memory_service.handle(c.OpenEscalation(**OPENING), actor="mia.manager")
+    closed = memory_service.handle(
+        c.CloseEscalation(escalation_id=opened.escalation_id, override_reason="opened by mistake", **CLOSING),
+        actor="m",
+    )
+
+    log = memory_service.recorder.select_notifications(start=None, limit=100)
+    own = [n.id for n in log if n.originator_id == opened.escalation_id]
+    assert (opened.position, closed.position) == (own[0], own[-1])
+
+
+def test_an_escalation_opened_with_an_id_chosen_by_the_caller_keeps_that_id(memory_service: EscalationService) -> None:
+    chosen = UUID("6f1c1f55-6a6e-4b8e-9d1a-2f4f0b3c9a10")
+
+    opened = memory_service.handle(c.OpenEscalation(escalation_id=chosen, **OPENING), actor="mia.manager")
+
+    assert opened.escalation_id == chosen
+    assert memory_service.state(chosen)["customer"] == "Globex"

@@ -62,3 +62,10 @@ def test_the_default_calendars_keep_each_regions_public_holidays() -> None:
 def test_an_unknown_holiday_country_is_refused_with_the_fix() -> None:
     with pytest.raises(ValueError, match="does not know"):
         build_region_calendars(Settings(region_calendars={"EMEA": {"tz": "Europe/London", "country": "XX"}}))
+
+
+def test_a_region_without_working_days_has_no_deadline_and_the_error_says_what_to_check() -> None:
+    no_week = RegionCalendar("APAC", working_week=frozenset())
+
+    with pytest.raises(ValueError, match=r"APAC has no 2 working days .* check its working week"):
+        no_week.working_days_after(datetime(2024, 5, 13, 9, tzinfo=UTC), 2)

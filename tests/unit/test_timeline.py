@@ -11,8 +11,10 @@ import pytest
 
 from domain.service import EscalationService
 from infra.audit import history_as_recorded
+from infra.bootstrap import build_region_zones
 from infra.local.stories import ldap_proxy_story
 from infra.messaging.envelope import event_id
+from infra.settings import Settings
 from projections.facts import RecordedEvent
 from projections.retro import render_markdown, retrospective
 from projections.timeline import GENESIS, TimelineEntry, first_difference, marks, timeline
@@ -20,6 +22,7 @@ from tests.fakes import SteppingClock
 
 MONDAY = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+ZONES = build_region_zones(Settings())
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,7 @@ def ldap_events() -> list[RecordedEvent]:
 
 
 def test_each_event_becomes_one_readable_entry_with_both_times(ldap_events: list[RecordedEvent]) -> None:
-    entries = timeline(ldap_events)
+    entries = timeline(ldap_events, ZONES)
 
     assert len(entries) == 24
     assert entries[0].summary.startswith("Escalation opened for Globex (EMEA, critical)")
@@ -42,7 +45,7 @@ def test_each_event_becomes_one_readable_entry_with_both_times(ldap_events: list
 
 
 def test_entries_form_a_hash_chain(ldap_events: list[RecordedEvent]) -> None:
-    entries = timeline(ldap_events)
+    entries = timeline(ldap_events, ZONES)
 
     assert entries[0].prev_hash == GENESIS
     assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(entries))
@@ -64,7 +67,7 @@ def test_the_marks_show_the_durations_and_what_went_slow(ldap_events: list[Recor
 
 
 def test_the_retrospective_reads_like_a_retro_issue(ldap_events: list[RecordedEvent]) -> None:
-    text = render_markdown(retrospective(ldap_events, NOW))
+    text = render_markdown(retrospective(ldap_events, NOW, timeline(ldap_events, ZONES)))
 
     assert text.startswith("# Retrospective: Globex account escalation")
     assert "- [x] All users can sign in through LDAP (Customer confirmed all groups sign in)" in text
@@ -80,7 +83,7 @@ def test_the_retrospective_reads_like_a_retro_issue(ldap_events: list[RecordedEv
 
 
 def test_a_changed_entry_is_named(ldap_events: list[RecordedEvent]) -> None:
-    entries = timeline(ldap_events)
+    entries = timeline(ldap_events, ZONES)
     stored = [*entries[:6], replace(entries[6], summary="Nothing to see"), *entries[7:]]
 
     assert first_difference(stored, entries) == (
@@ -89,8 +92,19 @@ def test_a_changed_entry_is_named(ldap_events: list[RecordedEvent]) -> None:
     )
 
 
+@pytest.mark.parametrize("column", ["hash", "prev_hash"])
+def test_a_changed_hash_column_alone_is_named(ldap_events: list[RecordedEvent], column: str) -> None:
+    entries = timeline(ldap_events, ZONES)
+    stored = [*entries[:4], replace(entries[4], **{column: "f" * 64}), *entries[5:]]
+
+    problem = first_difference(stored, entries)
+
+    assert problem is not None
+    assert problem.startswith(f"entry v5 ({entries[4].event_type}) differs from history in {column};")
+
+
 def test_a_deleted_entry_is_named(ldap_events: list[RecordedEvent]) -> None:
-    entries = timeline(ldap_events)
+    entries = timeline(ldap_events, ZONES)
     stored = [*entries[:9], *entries[10:]]
 
     problem = first_difference(stored, entries)
@@ -101,7 +115,7 @@ def test_a_deleted_entry_is_named(ldap_events: list[RecordedEvent]) -> None:
 
 
 def test_reordered_entries_are_named(ldap_events: list[RecordedEvent]) -> None:
-    entries = timeline(ldap_events)
+    entries = timeline(ldap_events, ZONES)
     stored = [*entries[:3], entries[4], entries[3], *entries[5:]]
 
     problem = first_difference(stored, entries)
@@ -115,13 +129,13 @@ def test_a_rewritten_event_breaks_every_hash_after_it(ldap_events: list[Recorded
     tampered = [*ldap_events]
     tampered[4] = replace(tampered[4], data={**tampered[4].data, "agreed_with": "someone.else"})
 
-    original, rewritten = timeline(ldap_events), timeline(tampered)
+    original, rewritten = timeline(ldap_events, ZONES), timeline(tampered, ZONES)
 
     assert [a.hash == b.hash for a, b in zip(original, rewritten, strict=True)] == [True] * 4 + [False] * 20
 
 
 def test_an_untouched_timeline_has_no_difference(ldap_events: list[RecordedEvent]) -> None:
-    entries = timeline(ldap_events)
+    entries = timeline(ldap_events, ZONES)
     moved = [replace(e, position=e.position + 100) for e in entries]  # where it sits in the log is not history
 
     assert first_difference(moved, entries) is None
@@ -133,6 +147,14 @@ def test_an_untouched_timeline_has_no_difference(ldap_events: list[RecordedEvent
 def test_times_are_shown_in_the_customer_region(ldap_events: list[RecordedEvent]) -> None:
     apac = replace(ldap_events[0], data={**ldap_events[0].data, "region": "APAC"})
 
-    (entry,) = timeline([apac])
+    (entry,) = timeline([apac], ZONES)
 
     assert entry.occurred_at_local == (MONDAY + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M Asia/Singapore")
+
+
+def test_the_local_time_is_the_zone_the_region_calendars_are_set_to(ldap_events: list[RecordedEvent]) -> None:
+    berlin = build_region_zones(Settings(region_calendars={"EMEA": {"tz": "Europe/Berlin"}}))
+
+    first = timeline(ldap_events[:1], berlin)[0]
+
+    assert first.occurred_at_local == (MONDAY + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M Europe/Berlin")

@@ -29,7 +29,7 @@ from projections import queries
 from projections.reports import REPORTS
 from projections.retro import retrospective
 from projections.tables import escalations
-from projections.timeline import timeline
+from projections.timeline import Zones, timeline
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "ledger_session"
@@ -105,6 +105,7 @@ def mount_pages(  # noqa: C901, PLR0915 - the routes are closures over the app's
     read_model: sa.Engine,
     principals: Mapping[str, Principal],
     commands: Mapping[str, frozenset[str]],
+    zones: Zones,
 ) -> None:
     """Add the dashboard, its assets and a CDN-free `/docs` to the API's app.
 
@@ -197,13 +198,22 @@ def mount_pages(  # noqa: C901, PLR0915 - the routes are closures over the app's
         choices = {
             key: sorted({str(r.get(key) or "") for r in rows} - {""}) for key in ("region", "severity", "lead_engineer")
         }
-        shown = [
-            {**r, "emergency": emergencies.get(r["escalation_id"])}
+        marked = [
+            # Overdue by the cadence in the customer's working days, or noticed so by the ledger's watcher.
+            {
+                **r,
+                "emergency": emergencies.get(r["escalation_id"]),
+                "overdue": bool(r.get("overdue_by_working_days") or r.get("update_overdue_since")),
+            }
             for r in rows
+        ]
+        shown = [
+            r
+            for r in marked
             if (not region or r.get("region") == region)
             and (not severity or r.get("severity") == severity)
             and (not lead or r.get("lead_engineer") == lead)
-            and (not overdue or r.get("overdue"))
+            and (not overdue or r["overdue"])
         ]
         sort = sort if sort in SORTABLE else "days_open"
         shown.sort(key=lambda r: _sort_key(r, sort), reverse=order == "desc")
@@ -231,7 +241,7 @@ def mount_pages(  # noqa: C901, PLR0915 - the routes are closures over the app's
             events = []
         if not events:
             return page(request, "error.html", 404, message=f"No escalation {escalation_id}; pick one from the list.")
-        now = datetime.now(UTC)
+        now, entries = datetime.now(UTC), timeline(events, zones)
         with read_model.connect() as conn:
             seen = queries.position_seen(conn)  # the live stream compares with the overall position
             row = conn.execute(sa.select(escalations).where(escalations.c.escalation_id == str(escalation_id))).first()
@@ -239,8 +249,8 @@ def mount_pages(  # noqa: C901, PLR0915 - the routes are closures over the app's
         return page(
             request,
             "escalation.html",
-            retro=retrospective(events, now),
-            entries=timeline(events),
+            retro=retrospective(events, now, entries),
+            entries=entries,
             picture=charts.swimlane(events, now),
             scopes=[e for e in events if e.name == "ScopeDefined"],
             retro_opened=[e.data for e in events if e.name == "RetrospectiveOpened"],
