@@ -832,6 +832,8 @@ class Escalation(Aggregate):
         self._check_deadline(deadline_id, due_at, stamp)
         if self.phase not in WORKING_PHASES:
             self._no_longer_due(deadline_id, f"the escalation is {self.phase}")
+        if self.cadence.max_working_days_between_updates is None:
+            self._no_longer_due(deadline_id, f"a {self.severity} escalation has no update cadence")
         if self.last_update_at is not None and self.last_update_at > gap_started_at:
             self._no_longer_due(deadline_id, f"an update was posted at {self.last_update_at.isoformat()}")
         paused = self.updates_paused_until

@@ -31,14 +31,23 @@ from hypothesis.stateful import (
 )
 
 from domain import commands as c
-from domain.errors import EscalationError, IllegalTransitionError, InvalidCommandError
+from domain.corrections import corrected_history, replay
+from domain.errors import (
+    DeadlineAlreadyFiredError,
+    DeadlineNoLongerDueError,
+    EscalationError,
+    IllegalTransitionError,
+    InvalidCommandError,
+)
 from domain.escalation import Escalation
 from domain.events import (
     CorrectionRecorded,
     EscalationEvent,
     FollowUpActionAdded,
+    FollowUpActionOverdue,
     FollowUpActionSettled,
     RetrospectiveCompleted,
+    RetrospectiveDue,
     RetrospectiveOpened,
 )
 from domain.service import ACTIONS, EscalationService
@@ -95,12 +104,29 @@ EVENT_OF = {
     "AddFollowUpAction": "FollowUpActionAdded",
     "SettleFollowUpAction": "FollowUpActionSettled",
     "CompleteRetrospective": "RetrospectiveCompleted",
+    "RecordUpdateOverdue": "UpdateOverdue",
+    "NoticeStall": "ProgressStalled",
+    "EndMonitoringPeriod": "MonitoringPeriodEnded",
+    "RecordRetrospectiveDue": "RetrospectiveDue",
+    "RecordFollowUpActionOverdue": "FollowUpActionOverdue",
 }
+# What shows progress (handbook step 4): work starting, a criterion met, an update with nothing
+# blocking it, a stall resumed, a specialist team brought in, the customer back to active work.
+PROGRESS = ("ExitCriterionMet", "ProgressResumed", "EscalatedToSpecialistTeam", "MonitoringInterrupted")
+# How many working days without progress make a stall, per severity (the watcher's default policy).
+STALL_DAYS = {"critical": 2, "high": 3, "medium": 10, "low": 10}
 SUMMARISED = ("EscalationOpened", "EscalationClosed")  # the events with a summary (a fact a correction may fix)
 RETROSPECTIVE_WORK = (c.AddFollowUpAction, c.SettleFollowUpAction, c.CompleteRetrospective)
 BLANKS = ("", "  ")
 
 Refusal = tuple[type[EscalationError], str]
+WatcherCommand = (
+    c.RecordUpdateOverdue
+    | c.NoticeStall
+    | c.EndMonitoringPeriod
+    | c.RecordRetrospectiveDue
+    | c.RecordFollowUpActionOverdue
+)
 
 
 def mostly(valid: Any, *invalid: Any, weight: int = 6) -> st.SearchStrategy[Any]:
@@ -125,6 +151,9 @@ HALF_THE_TIME = seldom(1)
 EARLY = seldom(12)  # now and then a time before the escalation was opened
 # How far along the handbook an escalation starts: mostly active, where most commands are allowed.
 HEAD_START = st.sampled_from([0, 1, 2, 3, 3, 3, 3, 3, 4, 4, 5, 6])
+LEDGER = "escalation-ledger"  # the watcher's actor
+WHICH_DEADLINE = mostly("due", "not yet", "stale", "blank", weight=8)
+AGAIN = st.sampled_from([None] * 6 + ["same", "moved", "moved"])
 
 
 def blank(value: object) -> bool:
@@ -146,6 +175,49 @@ def tickets_refusal(tickets: list[str], name: str) -> Refusal | None:
 
 def first(*checks: Refusal | None) -> Refusal | None:
     return next((check for check in checks if check is not None), None)
+
+
+def later(current: datetime | None, moment: datetime) -> datetime:
+    return moment if current is None else max(current, moment)
+
+
+@dataclass
+class Watched:
+    """What the watcher's deadlines depend on, as the history (corrected or as recorded) says."""
+
+    last_update: datetime | None = None
+    progress: datetime | None = None
+    paused_until: date | None = None
+    monitoring_ends: datetime | None = None
+    closed_at: datetime | None = None
+    overdue_since: datetime | None = None
+    overdue_noticed: datetime | None = None  # an unanswered gap is recorded overdue once
+    period_ended: bool = False  # a monitoring period ends once
+    retrospective_due: bool = False  # a closing makes the retrospective due once
+    fired: list[str] = field(default_factory=list)
+
+    def see(self, name: str, at: datetime, facts: dict[str, Any]) -> None:
+        if "deadline_id" in facts:
+            self.fired.append(facts["deadline_id"])
+        if name in PROGRESS or facts.get("progress"):
+            self.progress = later(self.progress, at)
+        match name:
+            case "UpdatePosted":
+                self.last_update, self.paused_until, self.overdue_since = at, None, None
+            case "MonitoringStarted":
+                self.monitoring_ends, self.period_ended = at + timedelta(days=facts["days"]), False
+            case "UpdatesPaused":
+                self.paused_until, self.overdue_since = facts["resume_on"], None
+            case "MonitoringInterrupted":
+                self.monitoring_ends, self.paused_until = None, None
+            case "EscalationClosed":
+                self.closed_at, self.overdue_since = at, None
+            case "UpdateOverdue":
+                self.overdue_since, self.overdue_noticed = facts["due_at"], later(self.overdue_noticed, at)
+            case "MonitoringPeriodEnded":
+                self.period_ended = True
+            case "RetrospectiveDue":
+                self.retrospective_due = True
 
 
 @dataclass
@@ -176,10 +248,22 @@ class Handbook:
     actions: dict[str, str] = field(default_factory=dict)  # follow-up action id: its state
     events: list[str] = field(default_factory=lambda: ["EscalationOpened"])
     corrections: list[int] = field(default_factory=list)
+    # Each version's time and the facts the watcher's deadlines depend on, and corrected times by version.
+    timeline: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
+    corrected_times: dict[int, datetime] = field(default_factory=dict)
+
+    def watched(self, *, corrected: bool = True) -> Watched:
+        """The watcher's facts; corrected, as the ledger judges a watcher's command once there are corrections."""
+        seen = Watched()
+        for version, (name, (at, facts)) in enumerate(zip(self.events[1:], self.timeline, strict=True), start=2):
+            seen.see(name, self.corrected_times.get(version, at) if corrected else at, facts)
+        return seen
 
     # -- What the handbook refuses -----------------------------------------------------------------
 
     def refusal(self, command: c.Command, when: datetime, now: datetime, actor: str) -> Refusal | None:
+        if isinstance(command, c.WATCHER_COMMANDS):  # the ledger notices a closed escalation's retrospective too
+            return self._deadline(command, when, now)  # type: ignore[arg-type]
         if isinstance(command, c.OpenRetrospective):  # a closed escalation still takes its retrospective
             return first(self._not_early(when), self._retrospective(command))
         if isinstance(command, RETROSPECTIVE_WORK):  # and the retrospective's follow-ups
@@ -500,6 +584,52 @@ class Handbook:
             *(self._corrected_fact(corrected, name, value, now) for name, value in command.corrected_facts.items()),
         )
 
+    def _deadline(self, command: WatcherCommand, when: datetime, now: datetime) -> Refusal | None:  # noqa: C901, PLR0911, PLR0912 - one case per command
+        if blank(command.deadline_id):
+            return InvalidCommandError, "deadline_id must not be empty"
+        if refused := self._not_early(when):
+            return refused
+        seen = self.watched()
+        if command.deadline_id in seen.fired:
+            return DeadlineAlreadyFiredError, f"deadline {command.deadline_id} already recorded its event"
+        due = getattr(command, "due_at", None) or getattr(command, "no_progress_since", None)
+        due = due or getattr(command, "closed_at", None)
+        if due is not None and due > now:
+            return InvalidCommandError, "not yet; fire it from then on"
+        gone, already = DeadlineNoLongerDueError, DeadlineAlreadyFiredError
+        match command:
+            case c.RecordUpdateOverdue():
+                if self.phase not in ("active", "monitoring"):
+                    return gone, f"is no longer due: the escalation is {self.phase}"
+                if CADENCES[self.severity][1] is None:
+                    return gone, f"a {self.severity} escalation has no update cadence"
+                if seen.last_update is not None and seen.last_update > command.gap_started_at:
+                    return gone, "an update was posted at"
+                if seen.paused_until is not None and when.date() < seen.paused_until:
+                    return gone, "updates are paused until"
+                if seen.overdue_noticed is not None and seen.overdue_noticed >= command.gap_started_at:
+                    return already, "was recorded overdue at"
+            case c.NoticeStall():
+                if self.phase != "active" or self.stalled:
+                    return gone, f"is no longer due: the escalation is {self.phase}"
+                assert seen.progress is not None  # work started when the escalation became active
+                if seen.progress > command.no_progress_since:
+                    return gone, "progress showed at"
+            case c.EndMonitoringPeriod():
+                if self.phase != "monitoring" or seen.monitoring_ends != command.due_at:
+                    return gone, "its monitoring period not ending then"
+                if seen.period_ended:
+                    return already, "this monitoring period was recorded ended"
+            case c.RecordRetrospectiveDue():
+                if seen.closed_at != command.closed_at or self.retrospective:
+                    return gone, "the retrospective is open, or the escalation is not closed then"
+                if seen.retrospective_due:
+                    return already, "the retrospective was recorded due"
+            case c.RecordFollowUpActionOverdue():
+                if self.actions.get(command.action_id) != "open":
+                    return gone, f"follow-up action {command.action_id} is not open"
+        return None
+
     @staticmethod
     def _corrected_fact(event: str, name: str, value: object, now: datetime) -> Refusal | None:
         # Every event happened at some time, which may be corrected, never into the future; a summary
@@ -543,6 +673,7 @@ class Handbook:
     def accept(self, command: c.Command, when: datetime) -> None:  # noqa: C901, PLR0912, PLR0915 - one case per command
         self.version += 1
         self.events.append(EVENT_OF[type(command).__name__])
+        self.timeline.append((when, self._watched_facts(command)))
         match command:
             case c.CompletePreparation():
                 self.phase = "prepared"
@@ -586,6 +717,11 @@ class Handbook:
                 self.retrospective = True
             case c.RecordCorrection():
                 self.corrections.append(command.corrects_version)
+                if "occurred_at" in command.corrected_facts:
+                    moment = datetime.fromisoformat(command.corrected_facts["occurred_at"])
+                    self.corrected_times[command.corrects_version] = moment
+            case c.NoticeStall():
+                self.stalled = True
             case c.ChangeSeverity():
                 raised = command.severity in ("high", "critical")
                 named = None if blank(command.product_dri) else str(command.product_dri).strip()
@@ -607,6 +743,22 @@ class Handbook:
                 self.actions[command.action_id] = command.outcome
             case c.CompleteRetrospective():
                 self.retrospective_completed = command.completed_on
+
+    def _watched_facts(self, command: c.Command) -> dict[str, Any]:  # noqa: PLR0911 - one case per command
+        match command:
+            case c.DefineScope():
+                return {"progress": self.phase == "lead_assigned"}  # the work starts
+            case c.PostUpdate():
+                return {"progress": not command.blockers}
+            case c.StartMonitoring():
+                return {"days": command.period_days}
+            case c.PauseUpdates():
+                return {"resume_on": command.resume_on}
+            case c.RecordUpdateOverdue():
+                return {"deadline_id": command.deadline_id, "due_at": command.due_at}
+            case _ if isinstance(command, c.WATCHER_COMMANDS):
+                return {"deadline_id": command.deadline_id}  # type: ignore[attr-defined]
+        return {}
 
 
 ACCEPTED: Counter[str] = Counter()
@@ -634,8 +786,12 @@ class EscalationLifecycle(RuleBasedStateMachine):
         version_before = self.escalation.version
         refused: EscalationError | None = None
         settings = {"cadences": self.service.cadences} if isinstance(command, c.ChangeSeverity) else {}
+        # As the service does: the watcher's commands are judged on the history with its corrections applied.
+        judged = self.escalation
+        if isinstance(command, c.WATCHER_COMMANDS) and self.escalation.corrections:
+            judged = replay(corrected_history(self.recorded))
         try:
-            ACTIONS[type(command)](self.escalation, Stamp(actor, when, self.now), **command.facts(), **settings)
+            ACTIONS[type(command)](judged, Stamp(actor, when, self.now), **command.facts(), **settings)
         except EscalationError as error:
             refused = error
         if refused is not None:
@@ -644,14 +800,19 @@ class EscalationLifecycle(RuleBasedStateMachine):
                 f"{name} was refused with {type(refused).__name__}({refused}); "
                 f"the handbook expects {expected[0].__name__} saying {expected[1]!r}"
             )
-            assert self.escalation.version == version_before
+            assert (self.escalation.version, judged.version) == (version_before, version_before)
             assert not self.escalation.pending_events
+            assert not judged.pending_events
             REFUSED[name] += 1
             event(f"refused {name}")
             return
         assert expected is None, f"{name} was accepted, but the handbook refuses it ({expected[1]!r}): {command}"
         self.model.accept(command, when)
-        self.recorded.extend(self.escalation.collect_events())  # type: ignore[arg-type]
+        new = judged.collect_events()
+        if judged is not self.escalation:  # only the new event is saved; the stored history stays as recorded
+            for recorded in new:
+                recorded.mutate(self.escalation)
+        self.recorded.extend(new)  # type: ignore[arg-type]
         ACCEPTED[name] += 1
         event(f"accepted {name}")
         self.reached.add(self.model.phase)
@@ -727,7 +888,10 @@ class EscalationLifecycle(RuleBasedStateMachine):
         if model.phase == "opened":
             self.attempt(c.CompletePreparation(escalation_id=self.id, cs_process_followed=True, tickets_reviewed=[]))
         elif model.phase == "prepared":
-            self.attempt(c.AssignLeadEngineer(escalation_id=self.id, engineer="priya", engineer_region=model.region))
+            # Someone who is not a helper already ("the lead" is priya while there is none): the walks
+            # along the handbook loop on this step until it is taken.
+            lead = "priya" if "priya" not in model.helpers else "ravi"
+            self.attempt(c.AssignLeadEngineer(escalation_id=self.id, engineer=lead, engineer_region=model.region))
         elif model.phase == "lead_assigned":
             self.attempt(c.DefineScope(escalation_id=self.id, **valid_scope()))
         elif model.phase == "active" and model.stalled:
@@ -847,6 +1011,7 @@ class EscalationLifecycle(RuleBasedStateMachine):
         early=EARLY,
     )
     def define_risk(self, data: st.DataObject, likelihood: str, impact: str, mitigation: str, early: bool) -> None:
+        self.open_another_after_closing_now_and_then(data)
         self.raise_an_uncertainty_if_none_is_open(data)
         command = c.DefineRisk(
             escalation_id=self.id,
@@ -1203,7 +1368,7 @@ class EscalationLifecycle(RuleBasedStateMachine):
 
     @rule(data=st.data(), outcome=mostly("done", "dropped", "later", weight=2), note=TEXT, early=EARLY)
     def settle_follow_up_action(self, data: st.DataObject, outcome: str, note: str, early: bool) -> None:
-        self.bring_to_the_retrospective_now_and_then(data, odds=HALF_THE_TIME)
+        self.bring_to_the_retrospective_now_and_then(data, odds=often(2))
         still_open = [key for key, state in self.model.actions.items() if state == "open"]
         if self.model.retrospective and not still_open and data.draw(often(6)):
             self.attempt(
@@ -1242,6 +1407,165 @@ class EscalationLifecycle(RuleBasedStateMachine):
             while not self.model.retrospective:
                 self.take_the_next_handbook_step()
 
+    # -- What the ledger's watcher notices by itself ---------------------------------------------------
+    # Each deadline is fired as the watcher computes it from the (corrected) history, mostly when due;
+    # now and then too early, for a moment that is no longer the one it waits on, with a blank id, or
+    # again: a retry with the same id, or after a correction moved it (a new id for the same thing).
+
+    @rule(data=st.data(), which=WHICH_DEADLINE, again=AGAIN, early=EARLY)
+    def record_update_overdue(self, data: st.DataObject, which: str, again: str | None, early: bool) -> None:
+        if self.model.phase != "monitoring":
+            self.bring_to_active_now_and_then(data)
+        if self.model.severity == "low" and data.draw(often(3)):  # a low escalation has no update cadence
+            self.attempt(
+                c.ChangeSeverity(escalation_id=self.id, severity="medium", reason="the customer is losing data")
+            )
+        if self.model.phase == "monitoring" and data.draw(seldom(2)):  # a schedule behind may not see it
+            resume_on = self.now.date() + timedelta(days=3)
+            self.attempt(c.PauseUpdates(escalation_id=self.id, resume_on=resume_on, reason="customer holiday"))
+            which = "stale" if data.draw(often(1)) else "due"  # from a schedule that has not seen the pause, or has
+        elif self.model.scope_version and data.draw(HALF_THE_TIME):  # a new gap, which a correction can move
+            update = c.PostUpdate(
+                escalation_id=self.id,
+                progress="proxy found",
+                status="investigating",
+                current_tasks=[],
+                next_steps=["read the config"],
+                next_steps_owner="priya",
+                blockers=[],
+            )
+            self.attempt(update)
+        self.fire(which, again, early, "UpdatePosted", self.update_overdue)
+
+    def update_overdue(self, which: str) -> c.RecordUpdateOverdue:
+        seen = self.model.watched()
+        gap = seen.last_update or self.model.opened_at
+        allowed = CADENCES[self.model.severity][1] or 10  # a schedule that has not seen the severity lowered
+        if which == "stale":  # from a schedule behind the ledger: an older gap, or one that has not seen a pause
+            gap = gap + timedelta(minutes=1) if seen.paused_until is not None else gap - timedelta(hours=1)
+            due = min(gap + timedelta(days=allowed), self.now)
+        else:
+            if seen.paused_until is not None:  # the gap starts afresh when updates resume
+                gap = max(gap, datetime.combine(seen.paused_until, datetime.min.time(), UTC))
+            due = self.when_due(gap + timedelta(days=allowed), which)
+        return c.RecordUpdateOverdue(
+            escalation_id=self.id,
+            deadline_id=self.deadline_id("update_overdue", gap.isoformat(), which),
+            due_at=due,
+            gap_started_at=gap,
+            working_days_overdue=1,
+            allowed_working_days=allowed,
+        )
+
+    @rule(data=st.data(), which=WHICH_DEADLINE, again=AGAIN, early=EARLY)
+    def notice_stall(self, data: st.DataObject, which: str, again: str | None, early: bool) -> None:
+        self.bring_to_active_now_and_then(data)
+        if self.model.stalled and data.draw(HALF_THE_TIME):
+            self.take_the_next_handbook_step()  # resumes progress
+        self.fire(which, again, early, self.last_progress_event(), self.stall)
+
+    def stall(self, which: str) -> c.NoticeStall:
+        since = self.model.watched().progress or self.model.opened_at
+        since = since - timedelta(hours=1) if which == "stale" else since
+        days = STALL_DAYS[self.model.severity]
+        self.when_due(since + timedelta(days=days), which)
+        return c.NoticeStall(
+            escalation_id=self.id,
+            deadline_id=self.deadline_id("progress_stalled", since.isoformat(), which),
+            no_progress_since=self.now + timedelta(hours=1) if which == "not yet" else since,
+            working_days=days,
+        )
+
+    def last_progress_event(self) -> str | None:
+        # Progress that a correction can move: an exit criterion met (the work starting is moved too often
+        # already); the gap of an overdue update, likewise, starts at the last update.
+        return "ExitCriterionMet" if "ExitCriterionMet" in self.model.events else None
+
+    @rule(data=st.data(), which=WHICH_DEADLINE, again=AGAIN, early=EARLY)
+    def end_monitoring_period(self, data: st.DataObject, which: str, again: str | None, early: bool) -> None:
+        self.start_monitoring_if_active(data)
+        self.fire(which, again, early, "MonitoringStarted", self.monitoring_end)
+
+    def monitoring_end(self, which: str) -> c.EndMonitoringPeriod:
+        ends = self.model.watched().monitoring_ends or self.now
+        ends = ends - timedelta(hours=1) if which == "stale" else ends
+        return c.EndMonitoringPeriod(
+            escalation_id=self.id,
+            deadline_id=self.deadline_id("monitoring_ended", ends.isoformat(), which),
+            due_at=self.when_due(ends, which),
+        )
+
+    @rule(data=st.data(), which=WHICH_DEADLINE, again=AGAIN, early=EARLY)
+    def record_retrospective_due(self, data: st.DataObject, which: str, again: str | None, early: bool) -> None:
+        if self.model.retrospective and data.draw(HALF_THE_TIME):
+            self.open_an_escalation("EMEA", data.draw(st.sampled_from(SEVERITIES)), None, head_start=3)
+        if self.model.phase != "closed" and data.draw(NOW_AND_THEN):
+            while self.model.phase != "closed":
+                self.take_the_next_handbook_step()
+        self.fire(which, again, early, "EscalationClosed", self.retrospective_due)
+
+    def retrospective_due(self, which: str) -> c.RecordRetrospectiveDue:
+        closed = self.model.watched().closed_at or self.now
+        closed = closed - timedelta(hours=1) if which == "stale" else closed
+        self.when_due(closed + timedelta(days=5), which)
+        return c.RecordRetrospectiveDue(
+            escalation_id=self.id,
+            deadline_id=self.deadline_id("retrospective_due", closed.isoformat(), which),
+            closed_at=self.now + timedelta(hours=1) if which == "not yet" else closed,
+            working_days_since_closing=5,
+        )
+
+    @rule(data=st.data(), which=WHICH_DEADLINE, again=AGAIN, early=EARLY)
+    def record_follow_up_action_overdue(self, data: st.DataObject, which: str, again: str | None, early: bool) -> None:
+        self.bring_to_the_retrospective_now_and_then(data, odds=HALF_THE_TIME)
+        still_open = [key for key, state in self.model.actions.items() if state == "open"]
+        if self.model.retrospective and not still_open and data.draw(often(6)):
+            self.attempt(
+                c.AddFollowUpAction(escalation_id=self.id, what="fix the runbook", owner="o", due_on=self.now.date())
+            )
+            still_open = [key for key, state in self.model.actions.items() if state == "open"]
+        action = data.draw(st.sampled_from([*still_open * 4, *list(self.model.actions), "A99"]))
+        if which == "stale":  # one settled meanwhile
+            action = next((key for key, state in self.model.actions.items() if state != "open"), action)
+
+        def overdue(which: str) -> c.RecordFollowUpActionOverdue:
+            deadline = self.deadline_id("follow_up_overdue", action, which)
+            return c.RecordFollowUpActionOverdue(escalation_id=self.id, deadline_id=deadline, action_id=action)
+
+        self.fire(which, again, early, None, overdue)
+
+    def fire(self, which: str, again: str | None, early: bool, moved_by: str | None, deadline: Any) -> None:
+        command = deadline(which)
+        self.attempt(command, early=early, actor=LEDGER)
+        if again == "same":  # a retry, a second watcher, a rebuild
+            self.attempt(command, actor=LEDGER)
+        elif again == "moved" and moved_by in self.model.events:
+            # A correction moves what the deadline waits on earlier: a new id, for what already fired.
+            version = len(self.model.events) - self.model.events[::-1].index(moved_by)
+            # Not to the opening itself: the gap from the opening is often the one that fired first.
+            moved = {"occurred_at": (self.model.opened_at + timedelta(minutes=1)).isoformat()}
+            self.attempt(
+                c.RecordCorrection(
+                    escalation_id=self.id,
+                    corrects_version=version,
+                    reason="recorded late",
+                    correction="it happened earlier",
+                    corrected_facts=moved,
+                )
+            )
+            self.attempt(deadline("due"), actor=LEDGER)
+
+    def when_due(self, due: datetime, which: str) -> datetime:
+        """`due`, with the clock moved on to it (the watcher fires once it is due), or later than now."""
+        if which == "not yet":
+            return max(due, self.now + timedelta(hours=1))
+        self.now = max(self.now, due)
+        return due
+
+    @staticmethod
+    def deadline_id(kind: str, basis: str, which: str) -> str:
+        return "  " if which == "blank" else f"{kind}/{basis}"
+
     # -- Invariants -------------------------------------------------------------------------------
 
     @invariant()
@@ -1279,6 +1603,26 @@ class EscalationLifecycle(RuleBasedStateMachine):
         assert {key: action["state"] for key, action in e.follow_up_actions.items()} == model.actions
         completed = model.retrospective_completed
         assert e.retrospective_completed_on == (completed.isoformat() if completed else None)
+
+    @invariant()
+    def the_watchers_bookkeeping_is_what_the_model_says(self) -> None:
+        e, seen = self.escalation, self.model.watched(corrected=False)
+        paused = seen.paused_until.isoformat() if seen.paused_until else None
+        assert (e.last_update_at, e.progress_at, e.updates_paused_until, e.closed_at) == (
+            seen.last_update,
+            seen.progress,
+            paused,
+            seen.closed_at,
+        )
+        assert (e.update_overdue_since, e.update_overdue_noticed_at, e.fired_deadlines) == (
+            seen.overdue_since,
+            seen.overdue_noticed,
+            seen.fired,
+        )
+        assert (e.monitoring_period_ended_at is not None, e.retrospective_due_noticed_at is not None) == (
+            seen.period_ended,
+            seen.retrospective_due,
+        )
 
     @invariant()
     def nothing_but_the_retrospective_and_corrections_follow_closing(self) -> None:
@@ -1322,6 +1666,8 @@ AFTER_CLOSING = (
     FollowUpActionSettled,
     RetrospectiveCompleted,
     CorrectionRecorded,
+    RetrospectiveDue,
+    FollowUpActionOverdue,
 )
 
 
@@ -1329,16 +1675,7 @@ def valid_scope() -> dict[str, Any]:
     return {**VALID_SCOPE, "exit_criteria": [dict(criterion) for criterion in VALID_SCOPE["exit_criteria"]]}
 
 
-# The watcher's deadline commands came to main after this model was written; not driven yet (see the
-# xfail below). Modelling them needs the aggregate's progress and fired-deadline bookkeeping in the model.
-NOT_YET_MODELLED = {
-    "RecordUpdateOverdue",
-    "NoticeStall",
-    "EndMonitoringPeriod",
-    "RecordRetrospectiveDue",
-    "RecordFollowUpActionOverdue",
-}
-COMMAND_TYPES = ["OpenEscalation", *(cmd.__name__ for cmd in ACTIONS if cmd.__name__ not in NOT_YET_MODELLED)]
+COMMAND_TYPES = ["OpenEscalation", *(cmd.__name__ for cmd in ACTIONS)]
 PHASES = [
     "opened",
     "prepared",
@@ -1366,7 +1703,7 @@ def test_every_command_is_accepted_and_refused_often_and_every_phase_is_reached(
     REFUSED.clear()
     PHASES_REACHED.clear()
 
-    run_state_machine_as_test(EscalationLifecycle, settings=settings(SETTINGS, max_examples=250, derandomize=True))
+    run_state_machine_as_test(EscalationLifecycle, settings=settings(SETTINGS, max_examples=300, derandomize=True))
 
     counts = f"accepted {dict(ACCEPTED)}, refused {dict(REFUSED)}, runs reaching each phase {dict(PHASES_REACHED)}"
     rarely_accepted = [name for name in COMMAND_TYPES if ACCEPTED[name] < MIN_ACCEPTED]
@@ -1378,10 +1715,9 @@ def test_every_command_is_accepted_and_refused_often_and_every_phase_is_reached(
 
 
 def test_the_escalation_agrees_with_the_handbook_model_on_fresh_random_runs() -> None:
-    run_state_machine_as_test(EscalationLifecycle, settings=settings(SETTINGS, max_examples=100))
+    run_state_machine_as_test(EscalationLifecycle, settings=settings(SETTINGS, max_examples=75))
 
 
-@pytest.mark.xfail(strict=True, reason=f"the model does not drive {sorted(NOT_YET_MODELLED)} yet")
 def test_the_counted_commands_are_every_command_there_is() -> None:
     defined = {cls for cls in vars(c).values() if isinstance(cls, type) and issubclass(cls, c.Command)}
 
