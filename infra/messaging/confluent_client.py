@@ -83,7 +83,8 @@ def consumer_config(settings: Settings, group: str | None) -> dict[str, Any]:
         "auto.offset.reset": "earliest",
         "allow.auto.create.topics": False,
         "fetch.wait.max.ms": 50,
-        "max.poll.interval.ms": settings.consumer_max_poll_interval_ms,
+        # librdkafka refuses a poll interval below the session timeout; kafka-python takes either.
+        "max.poll.interval.ms": max(settings.consumer_max_poll_interval_ms, settings.consumer_session_timeout_ms),
         "session.timeout.ms": settings.consumer_session_timeout_ms,
         "heartbeat.interval.ms": settings.consumer_heartbeat_interval_ms,
     }
@@ -102,12 +103,16 @@ def _scrubbed(error: Exception, config: dict[str, Any]) -> str:
     return text
 
 
+class ClientConfigError(ValueError):
+    """librdkafka refused the configuration: no retry can help, so it is not a `LogClientError`."""
+
+
 def _created(kind: Callable[[dict[str, Any]], Any], config: dict[str, Any]) -> Any:
     try:
         return kind(config)
     except (KafkaException, ValueError, TypeError) as error:
         msg = f"confluent-kafka refused the client configuration: {_scrubbed(error, config)}"
-        raise LogClientError(msg) from None
+        raise ClientConfigError(msg) from None
 
 
 def _theirs(partition: TopicPartition, offset: int | None = None) -> confluent_kafka.TopicPartition:
