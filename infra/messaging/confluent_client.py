@@ -37,7 +37,7 @@ def connection_config(settings: Settings) -> dict[str, Any]:
         "bootstrap.servers": settings.bootstrap_servers,
         "security.protocol": settings.kafka_security_protocol.lower(),
         "client.id": settings.client_id,
-        "socket.connection.setup.timeout.ms": settings.kafka_bootstrap_timeout_ms,
+        "socket.connection.setup.timeout.ms": max(settings.kafka_bootstrap_timeout_ms, 1_000),  # librdkafka's floor
         # A topic created after we subscribed, or a new leader, is seen within seconds.
         "topic.metadata.refresh.interval.ms": 5_000,
         "logger": _log,  # through Python logging, not straight to stderr
@@ -189,7 +189,7 @@ class ConfluentConsumer:
 
     def seek_to_beginning(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
-            self._positions.pop(tp, None)
+            self._positions.pop(tp, None)  # the first `position` asks for the start, once
             if self._pending is not None and tp in self._pending:
                 self._pending[tp] = confluent_kafka.OFFSET_BEGINNING
             else:
@@ -230,6 +230,7 @@ class ConfluentConsumer:
             low, _ = self._consumer.get_watermark_offsets(_theirs(partition), timeout=self._timeout)
         except KafkaException as error:
             raise LogClientError(str(error)) from error
+        self._positions[partition] = int(low)  # nothing read yet: the next record is the first one kept
         return int(low)
 
     def highwater(self, partition: TopicPartition) -> int | None:
@@ -289,6 +290,14 @@ class ConfluentProducer:
     def __init__(self, config: dict[str, Any]) -> None:
         self._client_id = config.get("client.id")
         self._producer: Producer = _created(Producer, config)
+        # librdkafka connects in the background; reach the cluster now, as kafka-python's producer does,
+        # so that an unreachable broker is the relay's clear error at connect, not a first flush that waits.
+        try:
+            self._producer.list_topics(timeout=config.get("socket.connection.setup.timeout.ms", 10_000) / 1000)
+        except KafkaException as error:
+            self._producer.close()
+            msg = f"no answer from {config.get('bootstrap.servers')}: {error}"
+            raise LogClientError(msg) from error
 
     def __repr__(self) -> str:
         return f"ConfluentProducer(client_id={self._client_id!r})"
