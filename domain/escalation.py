@@ -834,6 +834,13 @@ class Escalation(Aggregate):
             self._no_longer_due(deadline_id, f"the escalation is {self.phase}")
         if self.cadence.max_working_days_between_updates is None:
             self._no_longer_due(deadline_id, f"a {self.severity} escalation has no update cadence")
+        if allowed_working_days != self.cadence.max_working_days_between_updates:
+            # Computed before a severity change: the watcher recomputes the deadline with the new cadence.
+            self._no_longer_due(
+                deadline_id,
+                f"the {self.severity} cadence now allows {self.cadence.max_working_days_between_updates} working "
+                f"days between updates, not {allowed_working_days}",
+            )
         if self.last_update_at is not None and self.last_update_at > gap_started_at:
             self._no_longer_due(deadline_id, f"an update was posted at {self.last_update_at.isoformat()}")
         paused = self.updates_paused_until
