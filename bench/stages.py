@@ -241,7 +241,8 @@ def _raw_confluent_consume(settings: Settings, expected: int) -> int:
         raw.assign([confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING) for p in found])
         seen = 0
         while seen < expected:
-            for message in raw.consume(settings.consumer_max_records, timeout=0.5):
+            # consume waits for a full batch until its timeout: a short one, or the last batch waits it out.
+            for message in raw.consume(settings.consumer_max_records, timeout=0.05):
                 if message.error() is None:
                     orjson.loads(message.value() or b"")
                     seen += 1
