@@ -85,11 +85,12 @@ def _notes(f: Figure) -> str:
     n = f.notes
     if "empty_round_trips_per_s" in n:
         return f"one request per event; an empty GET /healthz round trip alone: {n['empty_round_trips_per_s']:,}/s"
+    own = f"own {n['own_us_per_event']} µs/event" if "own_us_per_event" in n else ""
     if "seconds" not in n:
-        return ""
+        return own
     return (
         f"{n['events']:,} events in {n['seconds']} s, peak {n['peak_mb']} MB "
-        f"(raw: {n['raw_seconds']} s, {n['raw_peak_mb']} MB)"
+        f"(raw: {n['raw_seconds']} s, {n['raw_peak_mb']} MB){'; ' + own if own else ''}"
     )
 
 
