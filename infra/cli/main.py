@@ -29,6 +29,7 @@ from consumers.notifier import GROUP as NOTIFIER_GROUP
 from consumers.rebuild import Progress as RebuildProgress
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.runtime import ConsumerRunner, StoredOffsets, lag_by_partition
+from consumers.switch import StagingError
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.watcher import GROUP as WATCHER_GROUP
 from consumers.watcher import pending_summary
@@ -671,7 +672,7 @@ def run() -> None:
     except (BrokerUnavailableError, KafkaLoginError) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_UNAVAILABLE)
-    except (SubscriptionError, OutboundUrlError) as error:
+    except (SubscriptionError, OutboundUrlError, StagingError) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_USAGE)
     except (RelayLockedError, TopicMismatchError, ReadModelOutdatedError) as error:
