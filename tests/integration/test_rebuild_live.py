@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from kafka import KafkaConsumer, TopicPartition
 
+from consumers.log_client import TopicPartition
 from consumers.runtime import ConsumerRunner
 from consumers.switch import staged_sqlite_path
 from domain.service import EscalationService
@@ -20,7 +20,7 @@ from infra.bootstrap import (
     build_reporting_consumer,
     build_service,
     build_timeline_consumer,
-    consumer_config,
+    log_consumer,
     prepare_topics,
     rebuild_live,
 )
@@ -171,7 +171,7 @@ def test_the_timeline_rebuild_switches_in_and_its_hash_chain_verifies(
     with engine.connect() as conn:
         entries = conn.exec_driver_sql("SELECT count(*) FROM timeline_entries").scalar_one()
     assert entries == total_of(settings)
-    reader = KafkaConsumer(**consumer_config(settings, None))
+    reader = log_consumer(settings, None)
     events = read_whole_topic(reader, settings.events_topic)
     reader.close()
     assert verify_timelines_against_topic(engine, events, build_region_zones(settings)) == {}
@@ -179,7 +179,7 @@ def test_the_timeline_rebuild_switches_in_and_its_hash_chain_verifies(
 
 def total_of(settings: Settings) -> int:
     """Records on the topic (one per event: the relay publishes each once)."""
-    reader = KafkaConsumer(**consumer_config(settings, None))
+    reader = log_consumer(settings, None)
     try:
         partitions = [
             TopicPartition(settings.events_topic, p) for p in reader.partitions_for_topic(settings.events_topic) or []
