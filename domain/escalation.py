@@ -89,6 +89,16 @@ from domain.values import (
 WORKING_PHASES = (Phase.ACTIVE, Phase.MONITORING)
 
 
+def _thawed(value: Any) -> Any:
+    """A copy of the lists and dicts in `value`, nested ones too; anything else is immutable and shared."""
+    kind = type(value)
+    if kind is list:
+        return [_thawed(item) for item in value]
+    if kind is dict:
+        return {key: _thawed(item) for key, item in value.items()}
+    return value
+
+
 class Escalation(Aggregate):
     def __init__(self) -> None:
         self.customer = ""
@@ -149,13 +159,10 @@ class Escalation(Aggregate):
         # The repository's aggregate cache hands every command a deep copy. Only the lists and dicts
         # of this state are mutable (the rest are str, int, enum, datetime, UUID or frozen values),
         # so copying just those is enough, and several times cheaper than a generic deepcopy.
+        # A plain recursive copy of those: the generic deepcopy's memo bookkeeping costs more than the copying.
         copied = object.__new__(type(self))
-        copied.__dict__.update(
-            {
-                name: deepcopy(value, memo) if isinstance(value, list | dict) else value
-                for name, value in vars(self).items()
-            }
-        )
+        copied.__dict__.update({name: _thawed(value) for name, value in vars(self).items()})
+        memo[id(self)] = copied
         return copied
 
     # -- Opening ---------------------------------------------------------------------------------

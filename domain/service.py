@@ -3,22 +3,30 @@
 A command loads the escalation, checks the caller's expected version (optimistic concurrency),
 calls one aggregate method and saves. The event store's own uniqueness on (escalation, version)
 turns a lost race between two writers into a `VersionConflictError` too, so nothing is overwritten.
+
+A command first decides on the escalation as this process last saw it (the aggregate cache), with
+no read at all, and writes. If another writer saved something meanwhile, that write is refused by
+the store's version check; and a refusal by the handbook's rules may have been judged on old facts.
+Either way the command is decided once more on what the store holds now, and only that outcome
+counts. So every command is judged against the latest version, as if it had read first, and the
+common case (one writer per escalation at a time) costs one write and no read.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import IntegrityError
 
 from domain import commands as c
 from domain.channels import CustomerChannels
 from domain.corrections import corrected_history, replay
-from domain.errors import EscalationNotFoundError, VersionConflictError
+from domain.errors import EscalationError, EscalationNotFoundError, VersionConflictError
 from domain.escalation import Escalation
 from domain.events import ALL_EVENT_TYPES, EscalationEvent, EscalationOpened
 from domain.values import (
@@ -97,15 +105,26 @@ class EscalationService(Application[UUID]):
     def handle(self, command: c.Command, *, actor: str, expected_version: int | None = None) -> c.CommandResult:
         """Check the command against the escalation at `expected_version` (any, if None) and record it."""
         stamp = self._stamp(actor, command.occurred_at)
+        try:
+            return self._decide(command, stamp, expected_version, fresh=False)
+        except EscalationError:
+            # Judged on what this process last saw, which another writer may have moved on since.
+            return self._decide(command, stamp, expected_version, fresh=True)
+
+    def _decide(
+        self, command: c.Command, stamp: Stamp, expected_version: int | None, *, fresh: bool
+    ) -> c.CommandResult:
         if isinstance(command, c.OpenEscalation):
-            return self._open(command, stamp)
+            return self._open(command, stamp, fresh=fresh)
         assert isinstance(command, c.EscalationCommand)
-        escalation = self._load_expected(command.escalation_id, expected_version)
+        escalation = self._load_expected(command.escalation_id, expected_version, fresh=fresh)
         if isinstance(command, c.WATCHER_COMMANDS) and escalation.corrections:
             escalation = self._as_corrected(escalation)
         settings = {"cadences": self.cadences} if isinstance(command, c.ChangeSeverity) else {}
         created = ACTIONS[type(command)](escalation, stamp, **command.facts(), **settings)
-        released = self._released_channel(escalation, stamp) if isinstance(command, c.CloseEscalation) else ()
+        released = (
+            self._released_channel(escalation, stamp, fresh=fresh) if isinstance(command, c.CloseEscalation) else ()
+        )
         return self._save(escalation, *released, created=created)
 
     # -- Queries -----------------------------------------------------------------------------------
@@ -156,8 +175,8 @@ class EscalationService(Application[UUID]):
 
     # -- Plumbing ----------------------------------------------------------------------------------
 
-    def _open(self, command: c.OpenEscalation, stamp: Stamp) -> c.CommandResult:
-        channels = self._channels_of(command.customer, stamp.recorded_at)
+    def _open(self, command: c.OpenEscalation, stamp: Stamp, *, fresh: bool = True) -> c.CommandResult:
+        channels = self._channels_of(command.customer, stamp.recorded_at, fresh=fresh)
         facts = command.facts()
         escalation = Escalation.open(
             stamp,
@@ -170,8 +189,8 @@ class EscalationService(Application[UUID]):
         channels.claim(escalation.id, escalation.reason, stamp.recorded_at)
         return self._save(escalation, channels)
 
-    def _released_channel(self, escalation: Escalation, stamp: Stamp) -> tuple[CustomerChannels]:
-        channels = self._channels_of(escalation.customer, stamp.recorded_at)
+    def _released_channel(self, escalation: Escalation, stamp: Stamp, *, fresh: bool) -> tuple[CustomerChannels]:
+        channels = self._channels_of(escalation.customer, stamp.recorded_at, fresh=fresh)
         channels.release(escalation.id, stamp.recorded_at)
         return (channels,)
 
@@ -187,9 +206,9 @@ class EscalationService(Application[UUID]):
         known = [e for e in self.history(escalation.id) if e.originator_version <= escalation.version]
         return replay(corrected_history(known))
 
-    def _load(self, escalation_id: UUID, version: int | None = None) -> Escalation:
+    def _load(self, escalation_id: UUID, version: int | None = None, *, fresh: bool = True) -> Escalation:
         try:
-            found: object = self.repository.get(escalation_id, version=version)
+            found: object = self._get(escalation_id, version=version, fresh=fresh)
         except AggregateNotFoundError:
             found = None
         if not isinstance(found, Escalation):
@@ -197,8 +216,23 @@ class EscalationService(Application[UUID]):
             raise EscalationNotFoundError(msg)
         return found
 
-    def _load_expected(self, escalation_id: UUID, expected_version: int | None) -> Escalation:
-        escalation = self._load(escalation_id)
+    def _get(self, aggregate_id: UUID, *, version: int | None = None, fresh: bool = True) -> Any:
+        """A private copy of an aggregate: as this process last saw it, or (`fresh`) with whatever other
+        writers saved since. The cache never fast-forwards by itself (see `Settings.event_store_env`):
+        commands write first and refresh only when refused, so the reading is done here, for queries
+        and for a command's second attempt. Cached aggregates are never changed in place, only replaced,
+        so threads can share the cache without a lock."""
+        aggregate: Any = self.repository.get(aggregate_id, version=version)
+        cache = self.repository.cache
+        if fresh and version is None and cache is not None:
+            newer = list(self.repository.event_store.get(aggregate_id, gt=aggregate.version))
+            if newer:
+                aggregate = project_aggregate(aggregate, newer)
+                cache.put(aggregate_id, copy.deepcopy(aggregate))
+        return aggregate
+
+    def _load_expected(self, escalation_id: UUID, expected_version: int | None, *, fresh: bool) -> Escalation:
+        escalation = self._load(escalation_id, fresh=fresh)
         if expected_version is not None and escalation.version != expected_version:
             msg = (
                 f"escalation {escalation_id} is at version {escalation.version}, "
@@ -207,9 +241,9 @@ class EscalationService(Application[UUID]):
             raise VersionConflictError(msg)
         return escalation
 
-    def _channels_of(self, customer: str, at: datetime) -> CustomerChannels:
+    def _channels_of(self, customer: str, at: datetime, *, fresh: bool) -> CustomerChannels:
         try:
-            channels: object = self.repository.get(CustomerChannels.id_for(customer))
+            channels: object = self._get(CustomerChannels.id_for(customer), fresh=fresh)
         except AggregateNotFoundError:
             return CustomerChannels.register(customer, at)
         assert isinstance(channels, CustomerChannels)

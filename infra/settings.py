@@ -233,8 +233,9 @@ class Settings(BaseSettings):
                 "POSTGRES_DBNAME": self.postgres_dbname,
             }
         if self.aggregate_cache_size:
-            # Fast-forward reads the events other writers saved since, so the cache is safe with many writers.
-            env |= {"AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size), "AGGREGATE_CACHE_FASTFORWARD": "y"}
+            # No fast-forward on every read: a command writes first and the store's version check refuses
+            # a stale write; the service then reads what other writers saved and decides again.
+            env |= {"AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size), "AGGREGATE_CACHE_FASTFORWARD": "n"}
         if self.cipher_key is not None:
             env |= {
                 "CIPHER_TOPIC": "eventsourcing.cipher:AESCipher",
