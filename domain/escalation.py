@@ -93,10 +93,18 @@ def _thawed(value: Any) -> Any:
     """A copy of the lists and dicts in `value`, nested ones too; anything else is immutable and shared."""
     kind = type(value)
     if kind is list:
-        return [_thawed(item) for item in value]
+        # Most lists hold only strings: one pass in C over their types tells whether a shallow copy will do.
+        return [_thawed(item) for item in value] if _MUTABLE & set(map(type, value)) else value.copy()
     if kind is dict:
-        return {key: _thawed(item) for key, item in value.items()}
+        return (
+            {key: _thawed(item) for key, item in value.items()}
+            if _MUTABLE & set(map(type, value.values()))
+            else value.copy()
+        )
     return value
+
+
+_MUTABLE = {list, dict}
 
 
 class Escalation(Aggregate):
@@ -161,7 +169,9 @@ class Escalation(Aggregate):
         # so copying just those is enough, and several times cheaper than a generic deepcopy.
         # A plain recursive copy of those: the generic deepcopy's memo bookkeeping costs more than the copying.
         copied = object.__new__(type(self))
-        copied.__dict__.update({name: _thawed(value) for name, value in vars(self).items()})
+        copied.__dict__.update(
+            {name: _thawed(value) if type(value) in _MUTABLE else value for name, value in vars(self).items()}
+        )
         memo[id(self)] = copied
         return copied
 

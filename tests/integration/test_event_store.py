@@ -14,7 +14,7 @@ from uuid import UUID
 import pytest
 
 from domain import commands as c
-from domain.errors import IllegalTransitionError, VersionConflictError
+from domain.errors import IllegalTransitionError, InvalidCommandError, VersionConflictError
 from domain.events import EscalationClosed, EscalationOpened, RetrospectiveOpened
 from domain.service import EscalationService
 from domain.values import Phase
@@ -210,6 +210,17 @@ def test_a_stale_channel_registry_does_not_let_a_second_opening_take_the_same_ch
         second.handle(ldap, actor="m")
 
     assert second.state(second.handle(replace(GLOBEX, reason="sso"), actor="m").escalation_id)["version"] == 1
+
+
+def test_a_customer_registered_by_another_writer_keeps_its_open_escalations(make_service: MakeService) -> None:
+    first, second = make_service(), make_service()
+    open_globex(first)
+
+    with pytest.raises(InvalidCommandError, match="already has an open escalation; give a reason"):
+        second.handle(GLOBEX, actor="m")
+    opened = second.state(second.handle(replace(GLOBEX, reason="sso"), actor="m").escalation_id)
+
+    assert opened["channel"].endswith("sso")
 
 
 def test_as_of_gives_the_escalation_as_it_was_then(make_service: MakeService, clock: SteppingClock) -> None:
