@@ -134,8 +134,17 @@ class EscalationService(Application[UUID]):
         """The escalation as plain data, at its latest version or at `version`."""
         return self._load(escalation_id, version).as_data()
 
-    def engineers_on(self, escalation_id: UUID) -> frozenset[str]:
-        """The engineers who may act on this escalation: its lead, backups and helpers."""
+    def engineers_on(self, escalation_id: UUID, version: int | None = None) -> frozenset[str]:
+        """The engineers who may act on this escalation: its lead, backups and helpers; at `version` if given
+        (answered without a read when this process has that version: a command expecting it is decided on it)."""
+        cache = self.repository.cache
+        if version is not None and cache is not None:
+            try:
+                cached = cache.get(escalation_id)
+            except KeyError:
+                cached = None
+            if isinstance(cached, Escalation) and cached.version == version:
+                return cached.engineers_on  # read only: cached aggregates are replaced, never changed
         return self._load(escalation_id).engineers_on
 
     def history(self, escalation_id: UUID) -> list[EscalationEvent]:

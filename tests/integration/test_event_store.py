@@ -223,6 +223,28 @@ def test_a_customer_registered_by_another_writer_keeps_its_open_escalations(make
     assert opened["channel"].endswith("sso")
 
 
+def test_who_works_on_an_escalation_is_read_again_when_another_writer_has_moved_it_on(
+    make_service: MakeService,
+) -> None:
+    first, second = make_service(), make_service()
+    escalation_id = open_globex(first)
+    prepare(first, escalation_id)
+    assign_priya(first, escalation_id)
+    helped = first.handle(
+        c.AddHelper(escalation_id=escalation_id, engineer="ana", engineer_region="AMER", reason="LDAP"), actor="m"
+    )
+    assert "ana" in second.engineers_on(escalation_id, helped.version)  # now in the second writer's cache
+    removed = first.handle(c.RemoveHelper(escalation_id=escalation_id, engineer="ana", reason="done"), actor="m")
+
+    assert "ana" not in second.engineers_on(escalation_id, removed.version)
+    with pytest.raises(VersionConflictError):
+        second.handle(
+            c.RemoveHelper(escalation_id=escalation_id, engineer="ana", reason="done"),
+            actor="m",
+            expected_version=helped.version,
+        )
+
+
 def test_as_of_gives_the_escalation_as_it_was_then(make_service: MakeService, clock: SteppingClock) -> None:
     service = make_service()
     escalation_id = open_globex(service)
