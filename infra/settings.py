@@ -168,7 +168,7 @@ class Settings(BaseSettings):
 
     # The relay from the event store to Kafka.
     relay_batch_size: int = Field(default=2000, ge=1, description="notifications read per round")
-    relay_poll_interval: float = Field(default=0.05, gt=0, description="seconds between polls at idle")
+    relay_poll_interval: float = Field(default=0.01, gt=0, description="seconds between polls at idle")
     relay_linger_ms: int = Field(default=5, ge=0)
     relay_verify_interval: float = Field(default=5.0, gt=0, description="seconds between broker data-loss checks")
 
