@@ -1,6 +1,6 @@
 """The HTTP API alone, without relay or consumers, for the benchmark's HTTP stage.
 
-python -m bench.api_server PORT [--no-domain-work]     (settings from ESCALATIONS_* variables)
+python -m bench.api_server PORT [--no-domain-work] [--workers N]     (settings from ESCALATIONS_* variables)
 
 With `--no-domain-work` the very same app (middleware, bearer auth, If-Match, JSON body validation
 into the command, the response and its ETag) answers every command without handling it: the
@@ -9,11 +9,13 @@ HTTP stage's baseline, so that what the API costs beyond the stack it runs on is
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, cast
 from uuid import UUID, uuid4
 
 import uvicorn
+from fastapi import FastAPI
 
 from domain import commands as c
 from domain.service import EscalationService
@@ -49,13 +51,32 @@ class _Everyone(frozenset[str]):
 EVERYONE = _Everyone()
 
 
-def main() -> None:
+def app_from_env() -> FastAPI:
+    """The app as configured by ESCALATIONS_* (and BENCH_NO_DOMAIN_WORK): one per uvicorn worker."""
     settings = Settings()
     service = build_service(settings)
-    if "--no-domain-work" in sys.argv[2:]:
+    if os.environ.get("BENCH_NO_DOMAIN_WORK"):
         service = cast("EscalationService", NoDomainWork(service))
-    app = create_app(service, read_model_engine(settings), settings.api_tokens)
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    return create_app(service, read_model_engine(settings), settings.api_tokens)
+
+
+def main() -> None:
+    flags = sys.argv[2:]
+    if "--no-domain-work" in flags:
+        os.environ["BENCH_NO_DOMAIN_WORK"] = "1"
+    workers = int(flags[flags.index("--workers") + 1]) if "--workers" in flags else 1
+    port = int(sys.argv[1])
+    if workers == 1:
+        uvicorn.run(app_from_env(), host="127.0.0.1", port=port, log_level="warning")
+    else:
+        uvicorn.run(
+            "bench.api_server:app_from_env",
+            factory=True,
+            workers=workers,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
 
 
 if __name__ == "__main__":
