@@ -40,6 +40,13 @@ from infra.settings import Settings
 
 RAW_SAVE = "eventsourcing Application.save of a trivial aggregate, same store"
 RAW_CONSUME = "kafka-python poll loop + orjson.loads of each value, same topic"
+RAW_CONSUME_CONFLUENT = "confluent-kafka consume loop + orjson.loads of each value, same topic"
+CLIENTS = ("kafka-python", "confluent-kafka")
+
+
+def for_client(stage: str, client: str) -> str:
+    """The stage's label: as it always was for the default client, the client named for the other."""
+    return stage if client == "kafka-python" else f"{stage} via {client}"
 
 
 class Trivial(Aggregate):
@@ -159,21 +166,61 @@ def relay(settings: Settings, service: EscalationService, broker: str) -> tuple[
     ]
     raw_topic = f"{settings.events_topic}.raw"
     prepare_topics(settings.but(events_topic=raw_topic, dead_letter_topic=f"{raw_topic}.dlq"))
-    producer = KafkaProducer(**producer_config(settings))
+    if settings.kafka_client == "confluent-kafka":
+        baseline = _raw_confluent_send(settings, raw_topic, payloads)
+    else:
+        producer = KafkaProducer(**producer_config(settings))
+
+        def raw_send() -> int:
+            for key, value, headers in payloads:
+                producer.send(raw_topic, key=key, value=value, headers=headers)
+            producer.flush()
+            return len(payloads)
+
+        producer.send(raw_topic, b"warm-up").get(timeout=30)
+        baseline = timed(raw_send)
+        producer.close()
+    raw_is = f"{settings.kafka_client} producer, same bytes, acks and batching"
+    figure = Figure(for_client("relay", settings.kafka_client), ours, baseline, "events/s", raw_is, broker=broker)
+    return figure, len(payloads)
+
+
+def _raw_confluent_send(settings: Settings, topic: str, payloads: list[tuple[bytes, bytes, envelope.Headers]]) -> float:
+    """A bare librdkafka producer with the relay's config; every delivery checked, as the relay does."""
+    from confluent_kafka import Producer  # noqa: PLC0415 - optional: only with the [confluent] extra
+
+    from infra.messaging import confluent_client  # noqa: PLC0415
+
+    producer = Producer(confluent_client.producer_config(settings))
+    failed: list[object] = []
+
+    def delivered(error: object, _message: object) -> None:
+        if error is not None:
+            failed.append(error)
+
+    theirs: list[tuple[bytes, bytes, list[tuple[str, str | bytes | None]]]] = [
+        (key, value, list(headers)) for key, value, headers in payloads
+    ]
 
     def raw_send() -> int:
-        for key, value, headers in payloads:
-            producer.send(raw_topic, key=key, value=value, headers=headers)
+        for key, value, headers in theirs:
+            while True:
+                try:
+                    producer.produce(topic, value=value, key=key, headers=headers, on_delivery=delivered)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
         producer.flush()
         return len(payloads)
 
-    producer.send(raw_topic, b"warm-up").get(timeout=30)
-    baseline = timed(raw_send)
+    producer.produce(topic, b"warm-up", on_delivery=delivered)
+    producer.flush(30)
+    rate = timed(raw_send)
     producer.close()
-    figure = Figure(
-        "relay", ours, baseline, "events/s", "kafka-python producer, same bytes, acks and batching", broker=broker
-    )
-    return figure, len(payloads)
+    if failed:
+        msg = f"the raw confluent-kafka baseline failed to deliver {len(failed)} records: {failed[0]}"
+        raise RuntimeError(msg)
+    return rate
 
 
 def raw_consume(settings: Settings, expected: int) -> int:
@@ -181,6 +228,8 @@ def raw_consume(settings: Settings, expected: int) -> int:
 
     Counts records rather than trusting end offsets, which some brokers undercount.
     """
+    if settings.kafka_client == "confluent-kafka":
+        return _raw_confluent_consume(settings, expected)
     raw = KafkaConsumer(**consumer_config(settings, None))
     try:
         partitions = [
@@ -199,10 +248,34 @@ def raw_consume(settings: Settings, expected: int) -> int:
         raw.close()
 
 
+def _raw_confluent_consume(settings: Settings, expected: int) -> int:
+    """The same loop on a bare librdkafka consumer: consume a batch, decode each value, nothing else."""
+    import confluent_kafka  # noqa: PLC0415 - optional: only with the [confluent] extra
+
+    from infra.messaging import confluent_client  # noqa: PLC0415
+
+    raw = confluent_kafka.Consumer(confluent_client.consumer_config(settings, None))
+    try:
+        topic = settings.events_topic
+        found = raw.list_topics(topic, timeout=10).topics[topic].partitions
+        raw.assign([confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING) for p in found])
+        seen = 0
+        while seen < expected:
+            # consume waits for a full batch until its timeout: a short one, or the last batch waits it out.
+            for message in raw.consume(settings.consumer_max_records, timeout=0.05):
+                if message.error() is None:
+                    orjson.loads(message.value() or b"")
+                    seen += 1
+        return seen
+    finally:
+        raw.close()
+
+
 def projection(label: str, settings: Settings, baseline: float, broker: str) -> Figure:
     """One consumer folding the whole topic into a fresh read model (a rebuild, measured in-process)."""
     engine = read_model_engine(settings)
     rebuild = rebuild_timeline if "timeline" in label else rebuild_reporting
     ours = timed(lambda: rebuild(settings, engine).stats.applied)
     engine.dispose()
-    return Figure(label, ours, baseline, "events/s", RAW_CONSUME, broker=broker)
+    raw_is = RAW_CONSUME_CONFLUENT if settings.kafka_client == "confluent-kafka" else RAW_CONSUME
+    return Figure(for_client(label, settings.kafka_client), ours, baseline, "events/s", raw_is, broker=broker)

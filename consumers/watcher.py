@@ -148,8 +148,9 @@ class WatcherProjector:
         every = deadlines(escalation_id, schedule, calendar, self.policy, include_fired=True)
         standing = {d.deadline_id: d for d in every if d.deadline_id not in schedule["fired"]}
         t = watcher_deadlines
-        query = sa.select(t.c.deadline_id, t.c.state).where(t.c.escalation_id == escalation_id)
-        existing: dict[str, str] = dict(conn.execute(query).all())
+        query = sa.select(t.c.deadline_id, t.c.state, t.c.due_at, t.c.facts).where(t.c.escalation_id == escalation_id)
+        rows = conn.execute(query).all()
+        existing: dict[str, str] = {row.deadline_id: row.state for row in rows}
         # A deadline whose reason went away (an update came, monitoring was interrupted) is cancelled.
         gone = [key for key, state in existing.items() if state == PENDING and key not in standing]
         if gone:
@@ -159,6 +160,19 @@ class WatcherProjector:
         answered = [key for key, state in existing.items() if state == FIRED and key not in still]
         if answered:
             conn.execute(t.update().where(t.c.deadline_id.in_(answered)).values(state=ANSWERED))
+        # The same deadline with a new moment or new facts (a severity change, a corrected due date):
+        # it waits for the new moment, even if an earlier attempt was refused for the old one.
+        for found in rows:
+            d = standing.get(found.deadline_id)
+            moved = d is not None and (utc_text(d.due_at), json.dumps(d.facts)) != (found.due_at, found.facts)
+            if d is not None and moved and found.state in {PENDING, SETTLED, REFUSED}:
+                conn.execute(
+                    t.update()
+                    .where(t.c.deadline_id == d.deadline_id)
+                    .values(
+                        due_at=utc_text(d.due_at), facts=json.dumps(d.facts), state=PENDING, settled_at=None, note=None
+                    )
+                )
         new = [
             {
                 "deadline_id": d.deadline_id,

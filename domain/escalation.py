@@ -16,7 +16,6 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.calendar import working_days_between
 from domain.errors import (
     DeadlineAlreadyFiredError,
     DeadlineNoLongerDueError,
@@ -851,6 +850,13 @@ class Escalation(Aggregate):
             self._no_longer_due(deadline_id, f"the escalation is {self.phase}")
         if self.cadence.max_working_days_between_updates is None:
             self._no_longer_due(deadline_id, f"a {self.severity} escalation has no update cadence")
+        if allowed_working_days != self.cadence.max_working_days_between_updates:
+            # Computed before a severity change: the watcher recomputes the deadline with the new cadence.
+            self._no_longer_due(
+                deadline_id,
+                f"the {self.severity} cadence now allows {self.cadence.max_working_days_between_updates} working "
+                f"days between updates, not {allowed_working_days}",
+            )
         if self.last_update_at is not None and self.last_update_at > gap_started_at:
             self._no_longer_due(deadline_id, f"an update was posted at {self.last_update_at.isoformat()}")
         paused = self.updates_paused_until
@@ -977,17 +983,6 @@ class Escalation(Aggregate):
     @property
     def is_closed(self) -> bool:
         return self.phase is Phase.CLOSED
-
-    def update_overdue(self, now: datetime) -> bool:
-        """True when the severity's cadence says an update is due and none came in time."""
-        limit = self.cadence.max_working_days_between_updates
-        if limit is None or self.phase not in WORKING_PHASES:
-            return False
-        if self.updates_paused_until is not None and now.date() < date.fromisoformat(self.updates_paused_until):
-            return False
-        since = self.last_update_at or self.opened_at
-        assert since is not None
-        return working_days_between(since.date(), now.date()) > limit
 
     # -- Guards ----------------------------------------------------------------------------------
 

@@ -126,6 +126,10 @@ class Settings(BaseSettings):
 
     # Kafka (the distribution log). No bootstrap servers: the embedded broker is started.
     kafka_bootstrap_servers: str | None = None
+    kafka_client: Literal["kafka-python", "confluent-kafka"] = Field(
+        default="kafka-python",
+        description="the client library for the relay and the consumers; confluent-kafka needs the [confluent] extra",
+    )
     kafka_bootstrap_timeout_ms: int = Field(default=10_000, ge=100, description="per attempt to reach the cluster")
     kafka_connect_attempts: int = Field(default=5, ge=1)
     kafka_check_topic_configs: bool = Field(default=True, description="off for brokers that keep no topic configs")

@@ -16,7 +16,6 @@ from uuid import UUID
 
 import sqlalchemy as sa
 import typer
-from kafka import KafkaConsumer
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -55,7 +54,7 @@ from infra.bootstrap import (
     build_service,
     build_timeline_consumer,
     build_watcher,
-    consumer_config,
+    log_consumer,
     payload_cipher,
     prepare_topics,
     read_model_engine,
@@ -268,7 +267,7 @@ def status() -> None:
         f"event store: newest position {newest}; relay checkpoint {checkpoint} ({newest - checkpoint} behind)"
     )
     engine = read_model_engine(settings)
-    reader = KafkaConsumer(**consumer_config(settings, None))
+    reader = log_consumer(settings, None)
     try:
         lags = {
             name: lag_by_partition(StoredOffsets(engine, settings.group_name(group)), reader, settings.events_topic)
@@ -322,7 +321,7 @@ def audit_verify(escalation_id: UUID | None = typer.Argument(None, help="One esc
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(EXIT_NOT_BUILT) from None
     if settings.kafka_bootstrap_servers:
-        reader = KafkaConsumer(**consumer_config(settings, None))
+        reader = log_consumer(settings, None)
         try:
             events = read_whole_topic(reader, settings.events_topic, record_decoder(payload_cipher(settings)))
         finally:

@@ -8,9 +8,9 @@ from typing import Any, NamedTuple
 
 import pytest
 import sqlalchemy as sa
-from kafka import TopicPartition
 from pydantic import ValidationError
 
+from consumers.log_client import Rebalanced, TopicPartition
 from consumers.runtime import ConsumerRunner
 from infra.health import ReadinessMonitor
 from infra.local.ports import wait_until
@@ -33,7 +33,7 @@ class IdleConsumer:
     def __init__(self, runner: list[ConsumerRunner], clock: Clock, partitions: set[int]) -> None:
         self.runner, self.clock, self.partitions, self.closed = runner, clock, partitions, False
 
-    def subscribe(self, topics: list[str], listener: Any) -> None: ...
+    def subscribe(self, topic: str, *, on_assigned: Rebalanced, on_revoked: Rebalanced) -> None: ...
 
     def partitions_for_topic(self, topic: str) -> set[int]:
         return self.partitions
@@ -168,7 +168,7 @@ class OnePartition:
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.position = offset
 
-    def seek_to_beginning(self, tp: TopicPartition) -> None:
+    def seek_to_beginning(self, partitions: list[TopicPartition]) -> None:
         self.position = 0
 
     def highwater(self, tp: TopicPartition) -> int:

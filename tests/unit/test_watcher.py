@@ -415,3 +415,49 @@ def test_a_correction_moving_the_closing_does_not_make_the_retrospective_due_twi
 
     assert again == []
     assert len(watched.events(escalation, "RetrospectiveDue")) == 1
+
+
+def test_raising_the_severity_midway_brings_the_overdue_update_forward(watched: Watched) -> None:
+    escalation = watched.open(FRIDAY)  # high: updated Friday 15:00, overdue from Thursday 00:00
+    watched.feed()  # the watcher already holds the high escalation's deadline
+
+    raise_to_critical = c.ChangeSeverity(
+        escalation_id=escalation, severity="critical", reason="outage spreads", product_dri="pat"
+    )
+    watched.handle(raise_to_critical, at=local(date(2026, 11, 10), 10))
+
+    # Critical allows one working day: Tuesday is it, so the update is overdue from Wednesday 00:00.
+    assert watched.step_to(local(date(2026, 11, 10), 23, 59)) == []
+    assert watched.step_to(local(date(2026, 11, 11), 0, 1)) == ["UpdateOverdue"]
+    overdue = watched.events(escalation, "UpdateOverdue")[0]
+    assert overdue.due_at == local(date(2026, 11, 11))  # type: ignore[attr-defined]
+
+
+def test_lowering_the_severity_midway_moves_the_overdue_update_later(watched: Watched) -> None:
+    escalation = watched.open(FRIDAY)  # high: overdue from Thursday 00:00
+    watched.feed()
+
+    watched.handle(
+        c.ChangeSeverity(escalation_id=escalation, severity="medium", reason="workaround holds"),
+        at=local(date(2026, 11, 10), 10),
+    )
+
+    assert watched.step_to(local(date(2026, 11, 12), 9)) == []  # the high cadence's moment no longer counts
+
+
+def test_an_overdue_fired_for_the_old_cadence_is_refused_and_waits_for_the_new_one(watched: Watched) -> None:
+    escalation = watched.open(FRIDAY)  # high: overdue from Thursday 00:00
+    watched.feed()
+    watched.handle(
+        c.ChangeSeverity(escalation_id=escalation, severity="medium", reason="workaround holds"),
+        at=local(date(2026, 11, 10), 10),
+    )
+
+    # A watcher that has not folded the severity change yet fires the high cadence's deadline.
+    watched.clock.now = local(date(2026, 11, 12), 0, 1)
+    watched.watcher.fire_due()
+
+    assert watched.events(escalation, "UpdateOverdue") == []
+    # Medium allows ten working days (the Monday holiday skipped): overdue from Tuesday 24 November.
+    assert watched.step_to(local(date(2026, 11, 23), 23, 59)) == []
+    assert watched.step_to(local(date(2026, 11, 24), 0, 1)) == ["UpdateOverdue"]
