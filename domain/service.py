@@ -119,14 +119,19 @@ class EscalationService(Application[UUID]):
             return self._open(command, stamp, fresh=fresh)
         assert isinstance(command, c.EscalationCommand)
         escalation = self._load_expected(command.escalation_id, expected_version, fresh=fresh)
-        if isinstance(command, c.WATCHER_COMMANDS) and escalation.corrections:
+        corrected = isinstance(command, c.WATCHER_COMMANDS) and bool(escalation.corrections)
+        if corrected:
             escalation = self._as_corrected(escalation)
         settings = {"cadences": self.cadences} if isinstance(command, c.ChangeSeverity) else {}
         created = ACTIONS[type(command)](escalation, stamp, **command.facts(), **settings)
         released = (
             self._released_channel(escalation, stamp, fresh=fresh) if isinstance(command, c.CloseEscalation) else ()
         )
-        return self._save(escalation, *released, created=created)
+        result = self._save(escalation, *released, created=created)
+        if corrected and self.repository.cache is not None:
+            # The store just cached what it saved: the escalation as corrected, not as recorded.
+            self.repository.cache.get(escalation.id, evict=True)
+        return result
 
     # -- Queries -----------------------------------------------------------------------------------
 
