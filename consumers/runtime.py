@@ -28,7 +28,7 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from consumers.log_client import Batch, LogConsumer, LogProducer, LogRecord, TopicPartition
-from consumers.offsets import StoredOffsets
+from consumers.offsets import ReadModelSwitchedError, StoredOffsets
 from projections.facts import RecordedEvent
 
 # StoredOffsets is named here too because the command line imports it from this module.
@@ -137,6 +137,7 @@ class ConsumerRunner:
         self._unassigned_since = clock()
         self._stopping = threading.Event()
         self._database_failures = 0
+        self._generation = 0  # of the read model, loaded with the offsets the consumer seeks to
         self._consumer: LogConsumer | None = None
         self._producer: LogProducer | None = None
 
@@ -150,6 +151,8 @@ class ConsumerRunner:
                 self._last_poll = self._clock()
                 if batch and not self._applied_or_rewound(batch):
                     continue
+                if not batch:
+                    self._follow_switch()
                 if batch:
                     self._fault("consumer.between_batches")
                 if self._idle_too_long():
@@ -171,6 +174,11 @@ class ConsumerRunner:
         of the batch was committed, so go back to the stored offsets, wait, and let the next poll retry."""
         try:
             self.apply_batch(batch)
+        except ReadModelSwitchedError:
+            # A rebuild switched the read model in: nothing of this batch was applied; continue from its offsets.
+            log.info("consumer.read_model_switched", group=self.group, topic=self.topic)
+            self.seek_to_stored([TopicPartition(self.topic, p) for p in sorted(self.assigned)] or list(batch))
+            return False
         except sa.exc.OperationalError as error:
             self._database_failures += 1
             pause = min(0.25 * 2**self._database_failures, 10.0)
@@ -189,6 +197,12 @@ class ConsumerRunner:
             return False
         self._database_failures = 0
         return True
+
+    def _follow_switch(self) -> None:
+        """Idle, a consumer applies nothing that would notice a rebuild's switch: look at the generation."""
+        if self.assigned and self.offsets.generation() != self._generation:
+            log.info("consumer.read_model_switched", group=self.group, topic=self.topic)
+            self.seek_to_stored([TopicPartition(self.topic, p) for p in sorted(self.assigned)])
 
     def health(self, stalled_after: float = 5.0) -> str:
         """ "ok", or why this member is not doing its share (for readiness)."""
@@ -264,7 +278,7 @@ class ConsumerRunner:
 
     def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
         assert self._consumer is not None
-        stored = self.offsets.load(self.topic)
+        self._generation, stored = self.offsets.load_position(self.topic)
         for tp in partitions:
             if tp.partition in stored:
                 self._consumer.seek(tp, stored[tp.partition])
@@ -281,6 +295,7 @@ class ConsumerRunner:
         decoded = self._decoded(records, dead)
         next_offsets = {tp.partition: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
         with self.engine.begin() as conn:
+            self.offsets.claim(conn, self._generation)
             applied = self.projector.apply(conn, decoded, lambda record, error: dead.append((record, error)))
             if dead:
                 self._dead_letter(dead)  # flushed before the commit: a poison message is never lost

@@ -24,6 +24,7 @@ from consumers.rebuild import rebuild
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.reporting import ReportingProjector
 from consumers.runtime import ConsumerRunner, Projector, lag_by_partition
+from consumers.switch import discard, staging_engine, switch
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.timeline import TimelineProjector
 from consumers.watcher import GROUP as WATCHER_GROUP
@@ -337,6 +338,35 @@ def _rebuild(
         rebuild(runner, engine, reader, progress, reset=reset)
     finally:
         reader.close()
+    return runner
+
+
+def rebuild_live(
+    settings: Settings,
+    engine: sa.Engine,
+    name: str,
+    progress: RebuildProgress | None = None,
+    *,
+    service: EscalationService | None = None,
+    switching: Callable[[], None] = lambda: None,
+) -> ConsumerRunner:
+    """Rebuild `name` (reporting, timeline, watcher) beside the live read model, then switch it in.
+
+    The live read model keeps answering and its consumers keep running; after the switch they
+    continue from the rebuild's offsets (see consumers/switch.py). `switching` is called once the
+    rebuild has caught up, just before the switch."""
+    staged = staging_engine(engine, name)
+    try:
+        if name == "watcher":
+            assert service is not None, "the watcher's rebuild needs the service it is built with"
+            runner = rebuild_watcher(settings, staged, service, progress).runner
+            assert isinstance(runner, ConsumerRunner)
+        else:
+            runner = {"reporting": rebuild_reporting, "timeline": rebuild_timeline}[name](settings, staged, progress)
+        switching()
+        switch(engine, staged, name, runner.group)
+    finally:
+        discard(engine, staged, name)
     return runner
 
 

@@ -28,6 +28,7 @@ from consumers.notifier import GROUP as NOTIFIER_GROUP
 from consumers.rebuild import Progress as RebuildProgress
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.runtime import ConsumerRunner, StoredOffsets, lag_by_partition
+from consumers.switch import StagingError
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.watcher import GROUP as WATCHER_GROUP
 from consumers.watcher import pending_summary
@@ -58,6 +59,7 @@ from infra.bootstrap import (
     payload_cipher,
     prepare_topics,
     read_model_engine,
+    rebuild_live,
     rebuild_notifier,
     rebuild_reporting,
     rebuild_timeline,
@@ -219,21 +221,32 @@ def _watch(settings: Settings, engine: sa.Engine) -> None:
 
 @app.command()
 def rebuild(name: str = typer.Argument(..., help=READ_MODELS_HELP)) -> None:
-    """Drop a read model and rebuild it from offset zero, with a progress bar. Stop its consumers first.
+    """Rebuild a read model from offset zero, with a progress bar, while the live one keeps answering.
 
-    Nothing goes out again: the watcher's deadlines that already fired are refused by the ledger, and
-    the notifier's delivery log (kept) already holds every event's deliveries."""
+    Reporting, timeline and watcher are rebuilt beside the live read model (a new SQLite file, or a
+    new PostgreSQL schema) and switched in atomically; their running consumers continue from the
+    rebuild's offsets. The notifier is rebuilt in place (stop it first): its delivery log and
+    subscriptions are not history and are kept. Nothing goes out again: the watcher's deadlines that
+    already fired are refused by the ledger, and the notifier's delivery log already holds every
+    event's deliveries."""
     _check_read_model(name)
     settings = Settings()
     engine = read_model_engine(settings)
     with Progress(*Progress.get_default_columns(), TextColumn("{task.completed} events"), console=console) as bar:
         task = bar.add_task(f"rebuilding {name}", total=None)
         progress = _progress_of(bar, task)
-        if name == "watcher":
-            runner = rebuild_watcher(settings, engine, build_service(settings), progress).runner
+        if name == "notifier":
+            runner = rebuild_notifier(settings, engine, progress)
         else:
-            rebuild_one = {"reporting": rebuild_reporting, "timeline": rebuild_timeline, "notifier": rebuild_notifier}
-            runner = rebuild_one[name](settings, engine, progress)
+            service = build_service(settings) if name == "watcher" else None  # a rebuild fires nothing
+            runner = rebuild_live(
+                settings,
+                engine,
+                name,
+                progress,
+                service=service,
+                switching=lambda: bar.update(task, description=f"switching {name} in"),
+            )
     assert isinstance(runner, ConsumerRunner)
     console.print(f"Rebuilt {name}: {runner.stats.applied} events applied, {runner.stats.dead_lettered} dead-lettered.")
 
@@ -658,7 +671,7 @@ def run() -> None:
     except (BrokerUnavailableError, KafkaLoginError) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_UNAVAILABLE)
-    except (SubscriptionError, OutboundUrlError) as error:
+    except (SubscriptionError, OutboundUrlError, StagingError) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_USAGE)
     except (RelayLockedError, TopicMismatchError, ReadModelOutdatedError) as error:
