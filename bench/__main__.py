@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from uuid import uuid4
 
@@ -96,15 +97,15 @@ def main(argv: list[str] | None = None) -> Path:
         kafka_settings = sqlite.but(kafka_bootstrap_servers=bootstrap, events_topic=f"bench{uuid4().hex[:6]}")
         pg_read_model = pg.create_database("bench_read_model").url if pg is not None else None
         pipeline(run, kafka_settings, service, "Apache Kafka", pg_read_model, args.clients)
-        run.latencies.extend(
-            latency.stage(
-                kafka_settings.but(events_topic=f"latency{uuid4().hex[:6]}"),
-                _dir(tmp / "latency"),
+        for client in args.clients:
+            measured = latency.stage(
+                kafka_settings.but(events_topic=f"latency{uuid4().hex[:6]}", kafka_client=client),
+                _dir(tmp / f"latency-{client}"),
                 args.latency_samples,
                 console,
                 "Apache Kafka",
             )
-        )
+            run.latencies.extend(replace(lat, load=stages.for_client(lat.load, client)) for lat in measured)
         if sizes:
             console.print(f"Rebuilds at {', '.join(rebuild.label(s) for s in sizes)} events")
             run.figures.extend(
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> Path:
                     _dir(tmp / "rebuild"),
                     console,
                     "Apache Kafka",
+                    tuple(args.clients),
                 )
             )
         if args.tansu:

@@ -50,7 +50,14 @@ def label(size: int) -> str:
     return f"{size / 1000:g}k" if size >= 1000 else str(size)
 
 
-def stage(settings: Settings, sizes: list[int], work: Path, console: Console, broker: str) -> list[Figure]:
+def stage(
+    settings: Settings,
+    sizes: list[int],
+    work: Path,
+    console: Console,
+    broker: str,
+    clients: tuple[str, ...] = ("kafka-python",),
+) -> list[Figure]:
     settings = settings.but(data_dir=work)
     prepare_topics(settings)
     # In memory: the event store is not what this stage measures, and 1M events must record quickly.
@@ -71,24 +78,28 @@ def stage(settings: Settings, sizes: list[int], work: Path, console: Console, br
                         recorded += 1
                     relay.catch_up()
                     bar.update(task, completed=relay.published)
-            figures.extend(measure_size(settings, size, relay.published, work, console, broker))
+            for client in clients:
+                client_settings = settings.but(kafka_client=client)
+                figures.extend(measure_size(client_settings, size, relay.published, work, console, broker))
     finally:
         relay.close()
     return figures
 
 
 def measure_size(settings: Settings, size: int, events: int, work: Path, console: Console, broker: str) -> list[Figure]:
+    """Each read model rebuilt with the settings' Kafka client, beside that client's raw loop."""
     raw = run_worker("raw", settings, events, work, console)
+    raw_is = stages.RAW_CONSUME_CONFLUENT if settings.kafka_client == "confluent-kafka" else stages.RAW_CONSUME
     figures = []
     for name in READ_MODELS:
         ours = run_worker(name, settings, events, work, console)
         figures.append(
             Figure(
-                f"rebuild {name} @ {label(size)}",
+                stages.for_client(f"rebuild {name} @ {label(size)}", settings.kafka_client),
                 ours.rate,
                 raw.rate,
                 "events/s",
-                stages.RAW_CONSUME + ", own process",
+                raw_is + ", own process",
                 broker=broker,
                 notes={
                     "events": events,
@@ -106,7 +117,7 @@ def run_worker(name: str, settings: Settings, events: int, work: Path, console: 
     database = work / f"rebuild-{name}-{events}.db"
     database.unlink(missing_ok=True)
     worker_settings = settings.but(read_model_url=f"sqlite:///{database}")
-    console.print(f"  rebuilding {name} from {events:,} events ...")
+    console.print(f"  rebuilding {name} from {events:,} events with {settings.kafka_client} ...")
     done = subprocess.run(
         [sys.executable, "-m", "bench.rebuild", name, str(events)],
         env={**os.environ, **worker_settings.as_env()},

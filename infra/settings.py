@@ -172,7 +172,7 @@ class Settings(BaseSettings):
 
     # The relay from the event store to Kafka.
     relay_batch_size: int = Field(default=2000, ge=1, description="notifications read per round")
-    relay_poll_interval: float = Field(default=0.05, gt=0, description="seconds between polls at idle")
+    relay_poll_interval: float = Field(default=0.01, gt=0, description="seconds between polls at idle")
     relay_linger_ms: int = Field(default=5, ge=0)
     relay_verify_interval: float = Field(default=5.0, gt=0, description="seconds between broker data-loss checks")
 
@@ -237,8 +237,9 @@ class Settings(BaseSettings):
                 "POSTGRES_DBNAME": self.postgres_dbname,
             }
         if self.aggregate_cache_size:
-            # Fast-forward reads the events other writers saved since, so the cache is safe with many writers.
-            env |= {"AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size), "AGGREGATE_CACHE_FASTFORWARD": "y"}
+            # No fast-forward on every read: a command writes first and the store's version check refuses
+            # a stale write; the service then reads what other writers saved and decides again.
+            env |= {"AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size), "AGGREGATE_CACHE_FASTFORWARD": "n"}
         if self.cipher_key is not None:
             env |= {
                 "CIPHER_TOPIC": "eventsourcing.cipher:AESCipher",
