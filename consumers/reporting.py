@@ -39,8 +39,9 @@ class ReportingProjector:
 
     def apply(self, conn: sa.Connection, batch: Sequence[Decoded], on_error: OnError) -> int:
         # One query for the facts of every escalation in the batch.
-        facts: dict[str, EscalationFacts | None] = dict.fromkeys({event.escalation_id for _, event in batch})
-        facts |= load_many_facts(conn, list(facts))
+        stored: dict[str, EscalationFacts | None] = dict.fromkeys({event.escalation_id for _, event in batch})
+        stored |= load_many_facts(conn, list(stored))
+        facts = dict(stored)  # stored stays as the batch found it: only what differs from it is written
         touched: dict[str, frozenset[str]] = {}
         kept: list[RecordedEvent] = []
         applied = 0
@@ -70,6 +71,7 @@ class ReportingProjector:
             conn,
             [(current, touched[key]) for key, current in facts.items() if key in touched and current],
             self.calendars,
+            before=stored,
         )
         return applied
 

@@ -43,6 +43,7 @@ from projections.deadline_tables import (
 from projections.deadlines import (
     FOLDED_FACTS,
     KINDS,
+    Deadline,
     DeadlinePolicy,
     Schedule,
     deadlines,
@@ -88,8 +89,7 @@ class WatcherProjector:
         for escalation_id, schedule in self._refold_corrected(conn, kept).items():
             version, _, partition = current[escalation_id]
             current[escalation_id] = (version, schedule, partition)
-        for escalation_id, (version, schedule, partition) in current.items():
-            self._store(conn, escalation_id, version, schedule, partition, known=escalation_id in stored)
+        self._store(conn, current, set(stored))
         return applied
 
     @staticmethod
@@ -134,46 +134,85 @@ class WatcherProjector:
             refolded[key] = schedule
         return refolded
 
-    def _store(
-        self, conn: sa.Connection, escalation_id: str, version: int, schedule: Schedule, partition: int, *, known: bool
-    ) -> None:
-        row = {"version": version, "partition": partition, "schedule": json.dumps(schedule)}
-        if known:
+    def _store(self, conn: sa.Connection, current: dict[str, tuple[int, Schedule, int]], known: set[str]) -> None:
+        """Every escalation's schedule and deadlines of the batch, each statement run once for all of them."""
+        schedules = [
+            {"key": key, "version": version, "partition": partition, "schedule": json.dumps(schedule)}
+            for key, (version, schedule, partition) in current.items()
+        ]
+        s = watcher_schedules
+        updated = [row for row in schedules if row["key"] in known]
+        if updated:
             conn.execute(
-                watcher_schedules.update().where(watcher_schedules.c.escalation_id == escalation_id).values(**row)
+                s.update()
+                .where(s.c.escalation_id == sa.bindparam("key"))
+                .values(
+                    version=sa.bindparam("version"),
+                    partition=sa.bindparam("partition"),
+                    schedule=sa.bindparam("schedule"),
+                ),
+                updated,
             )
-        else:
-            conn.execute(watcher_schedules.insert().values(escalation_id=escalation_id, **row))
-        calendar = self.calendars.get(schedule["region"]) or RegionCalendar(schedule["region"] or "UTC")
-        every = deadlines(escalation_id, schedule, calendar, self.policy, include_fired=True)
-        standing = {d.deadline_id: d for d in every if d.deadline_id not in schedule["fired"]}
+        inserted = [row for row in schedules if row["key"] not in known]
+        if inserted:
+            conn.execute(
+                s.insert(),
+                [
+                    {
+                        "escalation_id": r["key"],
+                        "version": r["version"],
+                        "partition": r["partition"],
+                        "schedule": r["schedule"],
+                    }
+                    for r in inserted
+                ],
+            )
         t = watcher_deadlines
-        query = sa.select(t.c.deadline_id, t.c.state, t.c.due_at, t.c.facts).where(t.c.escalation_id == escalation_id)
-        rows = conn.execute(query).all()
+        existing: dict[str, list[Any]] = {key: [] for key in current}
+        ids = sorted(current.keys() & known)  # a schedule stored for the first time has no deadlines yet
+        for chunk in range(0, len(ids), 500):
+            query = sa.select(t.c.escalation_id, t.c.deadline_id, t.c.state, t.c.due_at, t.c.facts).where(
+                t.c.escalation_id.in_(ids[chunk : chunk + 500])
+            )
+            for row in conn.execute(query):
+                existing[row.escalation_id].append(row)
+        plan = _DeadlineWrites()
+        for escalation_id, (_, schedule, partition) in current.items():
+            calendar = self.calendars.get(schedule["region"]) or RegionCalendar(schedule["region"] or "UTC")
+            every = deadlines(escalation_id, schedule, calendar, self.policy, include_fired=True)
+            plan.follow(escalation_id, partition, schedule, every, existing[escalation_id])
+        plan.run(conn)
+
+
+class _DeadlineWrites:
+    """What changes in the deadlines of a batch's escalations, written with one statement of each kind."""
+
+    def __init__(self) -> None:
+        self.gone: list[str] = []
+        self.answered: list[str] = []
+        self.moved: list[dict[str, Any]] = []
+        self.new: list[dict[str, Any]] = []
+
+    def follow(
+        self, escalation_id: str, partition: int, schedule: Schedule, every: list[Deadline], rows: list[Any]
+    ) -> None:
+        standing = {d.deadline_id: d for d in every if d.deadline_id not in schedule["fired"]}
         existing: dict[str, str] = {row.deadline_id: row.state for row in rows}
         # A deadline whose reason went away (an update came, monitoring was interrupted) is cancelled.
-        gone = [key for key, state in existing.items() if state == PENDING and key not in standing]
-        if gone:
-            conn.execute(t.delete().where(t.c.deadline_id.in_(gone)))
+        self.gone += [key for key, state in existing.items() if state == PENDING and key not in standing]
         # A fired deadline whose reason went away since (the overdue update came) is answered.
         still = {d.deadline_id for d in every}
-        answered = [key for key, state in existing.items() if state == FIRED and key not in still]
-        if answered:
-            conn.execute(t.update().where(t.c.deadline_id.in_(answered)).values(state=ANSWERED))
+        self.answered += [key for key, state in existing.items() if state == FIRED and key not in still]
         # The same deadline with a new moment or new facts (a severity change, a corrected due date):
         # it waits for the new moment, even if an earlier attempt was refused for the old one.
         for found in rows:
             d = standing.get(found.deadline_id)
-            moved = d is not None and (utc_text(d.due_at), json.dumps(d.facts)) != (found.due_at, found.facts)
-            if d is not None and moved and found.state in {PENDING, SETTLED, REFUSED}:
-                conn.execute(
-                    t.update()
-                    .where(t.c.deadline_id == d.deadline_id)
-                    .values(
-                        due_at=utc_text(d.due_at), facts=json.dumps(d.facts), state=PENDING, settled_at=None, note=None
-                    )
-                )
-        new = [
+            if d is None or found.state not in {PENDING, SETTLED, REFUSED}:
+                continue
+            due_at, facts = utc_text(d.due_at), json.dumps(d.facts)
+            if (due_at, facts) != (found.due_at, found.facts):
+                self.moved.append({"key": d.deadline_id, "due_at": due_at, "facts": facts})
+        self.new += [
             {
                 "deadline_id": d.deadline_id,
                 "escalation_id": escalation_id,
@@ -186,8 +225,30 @@ class WatcherProjector:
             for key, d in standing.items()
             if key not in existing
         ]
-        if new:
-            conn.execute(t.insert(), new)
+
+    def run(self, conn: sa.Connection) -> None:
+        t, key = watcher_deadlines, sa.bindparam("key", type_=sa.String)
+        if self.gone:
+            conn.execute(t.delete().where(t.c.deadline_id == key), [{"key": k} for k in self.gone])
+        if self.answered:
+            conn.execute(
+                t.update().where(t.c.deadline_id == key).values(state=ANSWERED), [{"key": k} for k in self.answered]
+            )
+        if self.moved:
+            conn.execute(
+                t.update()
+                .where(t.c.deadline_id == key)
+                .values(
+                    due_at=sa.bindparam("due_at"),
+                    facts=sa.bindparam("facts"),
+                    state=PENDING,
+                    settled_at=None,
+                    note=None,
+                ),
+                self.moved,
+            )
+        if self.new:
+            conn.execute(t.insert(), self.new)
 
 
 def pending_summary(conn: sa.Connection, now: datetime) -> list[dict[str, Any]]:

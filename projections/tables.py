@@ -8,7 +8,9 @@ describes each column.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, timedelta
+from functools import lru_cache
 
 import orjson
 import sqlalchemy as sa
@@ -16,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.calendar import RegionCalendar
 from domain.uncertainties import RISK
-from projections.bulk import delete_where, insert_dicts
+from projections.bulk import as_tuples, delete_rows, delete_where, insert_dicts, insert_tuples
 from projections.compliance import windows
 from projections.facts import EscalationFacts, RecordedEvent, at, facts_from_json, facts_to_json
 
@@ -248,6 +250,20 @@ schema_versions = sa.Table(
 class ReadModelOutdatedError(RuntimeError):
     """The stored read model was built by another schema version."""
 
+
+# One escalation's rows each, from its facts (`_child_rows`), rewritten only when an event touched them.
+CHILD_TABLES = (
+    escalation_updates,
+    escalation_stalls,
+    escalation_specialist_teams,
+    escalation_tickets,
+    escalation_uncertainties,
+    escalation_emergencies,
+    escalation_monitoring_periods,
+    escalation_helpers,
+    escalation_risks,
+    escalation_follow_up_actions,
+)
 
 READ_MODEL_TABLES = (
     escalations,
@@ -550,34 +566,94 @@ def write_facts(
     write_many(conn, [(facts, touched)], calendars)
 
 
+Row = tuple[object, ...]
+UNKNOWN = object()  # what was written before is not known: replace every touched table's rows
+
+
 def write_many(
     conn: sa.Connection,
     changed: list[tuple[EscalationFacts, frozenset[str]]],
     calendars: Calendars = UTC_CALENDARS,
+    before: Mapping[str, EscalationFacts | None] | None = None,
 ) -> None:
-    """Replace the rows of many escalations at once: per table one delete and one batched insert."""
-    replaced: dict[sa.Table, tuple[list[str], list[dict[str, object]]]] = {}
+    """Write the rows of many escalations at once: per table at most one delete run and one batched insert.
 
-    def replace_rows(table: sa.Table, key: str, rows: list[dict[str, object]]) -> None:
-        keys, all_rows = replaced.setdefault(table, ([], []))
-        keys.append(key)
-        all_rows.extend(rows)
-
+    `before` holds the stored facts each escalation's rows were written from (None: it has no rows
+    yet); then only what differs is written: a new escalation's rows are inserted without deletes, a
+    child table's changed rows alone are replaced, and the compliance windows are left alone when
+    nothing they follow from (updates, marks) changed. Without it, every touched table is replaced.
+    """
+    plan = _WritePlan()
     for facts, touched in changed:
         key = facts.escalation_id
-        calendar = calendar_of(calendars, facts.region)
-        replace_rows(reporting_state, key, [{"escalation_id": key, "facts": facts_to_json(facts)}])
-        replace_rows(escalations, key, [_escalation_row(facts)])
-        # Any event can move the update duty (an update, a phase, a lead, a severity): always rewritten.
-        replace_rows(escalation_compliance_windows, key, _window_rows(facts, calendar))
-        for table, rows in _child_rows(facts).items():
-            if table.name in touched:
-                replace_rows(table, key, rows)
+        old = before.get(key, UNKNOWN) if before is not None else UNKNOWN
+        plan.replace(reporting_state, key, old, [(key, facts_to_json(facts))])
+        plan.replace(escalations, key, old, as_tuples(escalations, [_escalation_row(facts)]))
+        # Any event can move the update duty (an update, a phase, a lead, a severity).
+        if not isinstance(old, EscalationFacts) or _duty_moved(old, facts):
+            calendar = calendar_of(calendars, facts.region)
+            plan.replace(
+                escalation_compliance_windows,
+                key,
+                old,
+                as_tuples(escalation_compliance_windows, _window_rows(facts, calendar)),
+            )
+        children = [table for table in CHILD_TABLES if table.name in touched]
+        if not children:
+            continue
+        rows, old_rows = _child_rows(facts), _child_rows(old) if isinstance(old, EscalationFacts) else {}
+        for table in children:
+            new_rows = as_tuples(table, rows[table])
+            if isinstance(old, EscalationFacts):
+                plan.differ(table, as_tuples(table, old_rows[table]), new_rows)
+            else:
+                plan.replace(table, key, old, new_rows)
     _extend_calendar(conn, calendars, [f for f, _ in changed if f.opened_at])
-    for table, (keys, rows) in replaced.items():
-        # One prepared delete run for many keys: cheaper to compile than a long IN list.
-        delete_where(conn, table, "escalation_id", keys)
-        insert_dicts(conn, table, rows)
+    plan.run(conn)
+
+
+def _duty_moved(old: EscalationFacts, new: EscalationFacts) -> bool:
+    return old.marks != new.marks or old.updates != new.updates or old.region != new.region
+
+
+class _WritePlan:
+    """The deletes and inserts of one batch, per table, run as one executemany each."""
+
+    def __init__(self) -> None:
+        self.whole: dict[sa.Table, list[str]] = {}  # escalations whose rows in the table are all replaced
+        self.single: dict[sa.Table, list[Row]] = {}  # rows deleted by their primary key
+        self.inserts: dict[sa.Table, list[Row]] = {}
+
+    def replace(self, table: sa.Table, key: str, old: object, rows: list[Row]) -> None:
+        if old is not None:  # a new escalation has no rows to delete
+            self.whole.setdefault(table, []).append(key)
+        self.inserts.setdefault(table, []).extend(rows)
+
+    def differ(self, table: sa.Table, old: list[Row], new: list[Row]) -> None:
+        """Only the rows that changed: a changed row is deleted by its primary key and inserted anew."""
+        kept, fresh = set(new), set(old)
+        positions = _primary_key_positions(table)
+        gone = [tuple(row[i] for i in positions) for row in old if row not in kept]
+        if gone:
+            self.single.setdefault(table, []).extend(gone)
+        added = [row for row in new if row not in fresh]
+        if added:
+            self.inserts.setdefault(table, []).extend(added)
+
+    def run(self, conn: sa.Connection) -> None:
+        for table, keys in self.whole.items():
+            # One prepared delete run for many keys: cheaper to compile than a long IN list.
+            delete_where(conn, table, "escalation_id", keys)
+        for table, rows in self.single.items():
+            delete_rows(conn, table, rows)
+        for table, rows in self.inserts.items():
+            insert_tuples(conn, table, rows)
+
+
+@lru_cache(maxsize=32)
+def _primary_key_positions(table: sa.Table) -> tuple[int, ...]:
+    names = [c.name for c in table.columns]
+    return tuple(names.index(c.name) for c in table.primary_key.columns)
 
 
 def _window_rows(f: EscalationFacts, calendar: RegionCalendar) -> list[dict[str, object]]:
