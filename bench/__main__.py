@@ -152,11 +152,12 @@ def client_pipeline(
     read_models = {"projection reporting (SQLite)": settings.but(read_model_url=None)}
     if pg_read_model is not None:
         read_models["projection reporting (PostgreSQL)"] = settings.but(read_model_url=pg_read_model)
-    read_models["projection timeline (SQLite)"] = settings.but(
-        read_model_url=f"sqlite:///{settings.data_dir / f'timeline-{broker[:5]}-{settings.kafka_client}.db'}"
-    )
+    for consumer in ("timeline", "watcher", "notifier"):
+        read_models[f"projection {consumer} (SQLite)"] = settings.but(
+            read_model_url=f"sqlite:///{settings.data_dir / f'{consumer}-{broker[:5]}-{settings.kafka_client}.db'}"
+        )
     for label, target in read_models.items():
-        run.figures.append(stages.projection(label, target, consume_rate, broker))
+        run.figures.append(stages.projection(label, target, consume_rate, broker, service))
 
 
 def _dir(path: Path) -> Path:

@@ -8,7 +8,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from rich.progress import Progress
 
 from bench import history
 from bench.results import Figure, timed
+from consumers.runtime import ConsumerRunner
 from domain.service import EscalationService
 from infra.bootstrap import (
     build_relay,
@@ -29,8 +30,10 @@ from infra.bootstrap import (
     consumer_config,
     prepare_topics,
     read_model_engine,
+    rebuild_notifier,
     rebuild_reporting,
     rebuild_timeline,
+    rebuild_watcher,
 )
 from infra.http.client import ApiCommands
 from infra.local.ports import free_port
@@ -271,11 +274,26 @@ def _raw_confluent_consume(settings: Settings, expected: int) -> int:
         raw.close()
 
 
-def projection(label: str, settings: Settings, baseline: float, broker: str) -> Figure:
-    """One consumer folding the whole topic into a fresh read model (a rebuild, measured in-process)."""
+def projection(label: str, settings: Settings, baseline: float, broker: str, service: EscalationService) -> Figure:
+    """One consumer folding the whole topic into a fresh read model (a rebuild, measured in-process).
+
+    The label names the consumer: reporting, timeline, watcher (its schedules and deadlines; a
+    rebuild fires nothing) or notifier (its context and the deliveries it would owe).
+    """
     engine = read_model_engine(settings)
-    rebuild = rebuild_timeline if "timeline" in label else rebuild_reporting
-    ours = timed(lambda: rebuild(settings, engine).stats.applied)
+    folds: dict[str, Callable[[], int]] = {
+        "timeline": lambda: rebuild_timeline(settings, engine).stats.applied,
+        "watcher": lambda: _applied(rebuild_watcher(settings, engine, service).runner),
+        "notifier": lambda: rebuild_notifier(settings, engine).stats.applied,
+        "reporting": lambda: rebuild_reporting(settings, engine).stats.applied,
+    }
+    fold = next(f for name, f in folds.items() if name in label)
+    ours = timed(fold)
     engine.dispose()
     raw_is = RAW_CONSUME_CONFLUENT if settings.kafka_client == "confluent-kafka" else RAW_CONSUME
     return Figure(for_client(label, settings.kafka_client), ours, baseline, "events/s", raw_is, broker=broker)
+
+
+def _applied(runner: object) -> int:
+    assert isinstance(runner, ConsumerRunner)  # the watcher's runner, behind its protocol
+    return runner.stats.applied

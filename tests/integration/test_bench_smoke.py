@@ -28,9 +28,13 @@ def test_the_benchmarks_run_and_write_every_figure_with_its_baseline(kafka_boots
         ("relay", "Apache Kafka"),
         ("projection reporting (SQLite)", "Apache Kafka"),
         ("projection timeline (SQLite)", "Apache Kafka"),
+        ("projection watcher (SQLite)", "Apache Kafka"),
+        ("projection notifier (SQLite)", "Apache Kafka"),
         ("relay via confluent-kafka", "Apache Kafka"),
         ("projection reporting (SQLite) via confluent-kafka", "Apache Kafka"),
         ("projection timeline (SQLite) via confluent-kafka", "Apache Kafka"),
+        ("projection watcher (SQLite) via confluent-kafka", "Apache Kafka"),
+        ("projection notifier (SQLite) via confluent-kafka", "Apache Kafka"),
         ("rebuild reporting @ 150", "Apache Kafka"),
         ("rebuild timeline @ 150", "Apache Kafka"),
         ("rebuild reporting @ 150 via confluent-kafka", "Apache Kafka"),
@@ -38,9 +42,13 @@ def test_the_benchmarks_run_and_write_every_figure_with_its_baseline(kafka_boots
         ("relay", "Tansu"),
         ("projection reporting (SQLite)", "Tansu"),
         ("projection timeline (SQLite)", "Tansu"),
+        ("projection watcher (SQLite)", "Tansu"),
+        ("projection notifier (SQLite)", "Tansu"),
         ("relay via confluent-kafka", "Tansu"),
         ("projection reporting (SQLite) via confluent-kafka", "Tansu"),
         ("projection timeline (SQLite) via confluent-kafka", "Tansu"),
+        ("projection watcher (SQLite) via confluent-kafka", "Tansu"),
+        ("projection notifier (SQLite) via confluent-kafka", "Tansu"),
     ]
     assert all(f["ours"] > 0 and f["baseline"] > 0 for f in results["figures"])
     rebuilt = [f["notes"] for f in results["figures"] if f["stage"].startswith("rebuild")]
