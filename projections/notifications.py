@@ -268,7 +268,9 @@ RENDERERS: dict[str, Renderer] = {
         "retrospective", "Retrospective opened", lambda d, _: f"Retro: {d['retro_reference']}"
     ),
     "RetrospectiveCompleted": _simple(
-        "retrospective_completed", "Retrospective completed", lambda d, _: f"{d['completed_on']}: {d['notes']}"
+        "retrospective_completed",
+        "Retrospective completed",
+        lambda d, _: f"Completed on {d['completed_on']}" + (f": {d['notes']}" if d["notes"] else "."),
     ),
 }
 

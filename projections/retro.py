@@ -11,6 +11,8 @@ from projections.corrected import corrected
 from projections.facts import RecordedEvent, at
 from projections.timeline import TimelineEntry, marks, summarize
 
+# The handbook's names of the roles a handover moves (the retro's "Customer and people" uses the same).
+ROLE_NAMES = {"dri_manager": "DRI support manager", "escalation_dri": "Escalation DRI"}
 # What the ledger's watcher records by itself (with ProgressStalled when it carries a deadline id).
 LEDGER_NOTICED = frozenset({"UpdateOverdue", "MonitoringPeriodEnded", "RetrospectiveDue", "FollowUpActionOverdue"})
 
@@ -182,7 +184,7 @@ def render_markdown(retro: dict[str, Any]) -> str:
         f"- Lead engineer(s): {', '.join(retro['people']['lead_engineers']) or '-'}",
         f"- Backups and helpers: {_helpers(retro['people']['helpers'])}",
         *[
-            f"- {h['role'].replace('_', ' ')} handed over from {h['previous']} to {h['successor']}: {h['reason']}"
+            f"- {ROLE_NAMES[h['role']]} handed over from {h['previous']} to {h['successor']}: {h['reason']}"
             for h in retro["handovers"]
         ],
         *[f"- Severity {s['from']} -> {s['to']} ({s['at'][:16]}): {s['why']}" for s in retro["severity_changes"]],
