@@ -181,7 +181,7 @@ def _simple(kind: str, title: str, text: Callable[[dict[str, Any], EscalationCon
 
 
 def _lead(context: EscalationContext) -> str:
-    return f"@{context.lead}" if context.lead else "the lead engineer (none assigned yet)"
+    return f"@{context.lead}" if context.lead else "The lead engineer (none assigned yet)"
 
 
 Renderer = Callable[[RecordedEvent, EscalationContext], SlackMessage]

@@ -8,13 +8,13 @@ are documented, exact outputs; one changed word, number or order in any of them 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
-from projections.facts import EscalationFacts, facts_to_json, fold
+from projections.facts import EscalationFacts, RecordedEvent, facts_to_json, fold
 from projections.notifications import EscalationContext, digest, fold_context, render
 from projections.reports import REPORTS
 from projections.retro import render_markdown, retrospective
@@ -79,6 +79,60 @@ def test_the_slack_messages_are_the_golden_ones(stories: Stories) -> None:
 
     check_golden("slack-messages.json", as_text(messages))
     check_golden("notify-contexts.json", as_text({k: asdict(v) for k, v in contexts.items()}))
+
+
+def test_the_slack_messages_of_the_branches_the_stories_miss_are_the_golden_ones() -> None:
+    """The watcher's events, a context without a lead or an update, and the rarer parts of a message."""
+    bare = EscalationContext("e-9", "Hooli", "APAC", "high", "#a_hooli_escalation")
+    staffed = EscalationContext(
+        "e-8", "Globex", "EMEA", "critical", "#a_globex_escalation", lead="priya.lead", last_update_at="2026-11-04"
+    )
+
+    def event(name: str, **data: object) -> RecordedEvent:
+        return RecordedEvent(name, "e-9", 9, 9, {"occurred_at": "2026-11-05T09:00:00Z", "actor": "watcher", **data})
+
+    overdue = {
+        "deadline_id": "d-1",
+        "due_at": "2026-11-05T08:00:00Z",
+        "working_days_overdue": 2,
+        "allowed_working_days": 1,
+        "severity": "high",
+    }
+    update = {
+        "update_number": 3,
+        "criteria_met": 1,
+        "criteria_total": 3,
+        "progress": "Half way",
+        "status": "on track",
+        "current_tasks": [{"description": "Read logs", "tickets": []}, {"description": "Fix", "tickets": ["ZD-1"]}],
+        "next_steps": ["Deploy", "Watch"],
+        "next_steps_owner": "priya.lead",
+        "blockers": [],
+        "exit_criteria_changed": True,
+        "exit_criteria_change": "Added: no errors for a week",
+    }
+    cases = [
+        (event("UpdateOverdue", **overdue), bare),
+        (event("UpdateOverdue", **overdue), staffed),
+        (event("ProgressStalled", reason="No progress for 3 working days", noticed_by="watcher"), bare),
+        (event("MonitoringPeriodEnded", deadline_id="d-2", ended_at="2026-11-04T08:00:00Z"), bare),
+        (event("RetrospectiveDue", deadline_id="d-3", working_days_since_closing=5), staffed),
+        (event("FollowUpActionOverdue", deadline_id="d-4", action_id="A1", owner="tom", due_on="2026-11-04"), bare),
+        (event("EscalationClosed", outcome="negative", summary="Customer left", exit_criteria_met=False), bare),
+        (event("EmergencyRaised", ticket="ZD-7", handled_by="priya.lead", out_of_hours=False), staffed),
+        (event("RetrospectiveCompleted", completed_on="2026-11-06", notes="Two lessons"), staffed),
+        (event("UpdatePosted", **update), staffed),
+        (event("UpdatePosted", **update | {"criteria_met": 2, "exit_criteria_change": None}), staffed),
+        (event("UpdatePosted", **update | {"criteria_met": 0, "criteria_total": 0}), staffed),
+        (RecordedEvent("ProgressResumed", "e-9", 9, 9, {"occurred_at": "2026-11-05T09:00:00Z", "note": "Back"}), bare),
+        (event("HelperAdded", engineer="tom"), staffed),
+    ]
+    messages = [{"event": e.name, "message": (m := render(e, c)) and asdict(m)} for e, c in cases]
+    stalled = replace(bare, stalled=True, phase="monitoring", criteria_met=1, criteria_total=2)
+    twin = replace(staffed, escalation_id="e-1", lead=None)  # the same customer twice: then by escalation id
+    messages.append({"event": "digest", "message": asdict(digest([staffed, stalled, twin], "#m", "2026-11-06", NOW))})
+
+    check_golden("slack-branches.json", as_text(messages))
 
 
 def test_the_reports_are_the_golden_ones(engine: sa.Engine) -> None:
