@@ -58,6 +58,67 @@ def test_the_retrospective_is_the_golden_one(stories: Stories, story: str) -> No
     check_golden(f"retro-{story}.md", render_markdown(retro))
 
 
+def test_the_retrospective_lists_what_the_ledger_noticed_by_itself(stories: Stories) -> None:
+    """The watcher's events (their documented fields) after the quiet story; a person's stall is not the ledger's."""
+    quiet = stories.quiet
+    last = quiet[-1]
+
+    def event(name: str, hour: int, **data: object) -> RecordedEvent:
+        version = last.version + hour
+        moment = f"2026-11-1{hour}T09:00:00Z"
+        return RecordedEvent(name, last.escalation_id, version, last.position + hour, {"occurred_at": moment, **data})
+
+    noticed = [
+        event(
+            "UpdateOverdue",
+            1,
+            actor="escalation-ledger",
+            deadline_id="update:1",
+            due_at="2026-11-10T00:00:00Z",
+            gap_started_at="2026-11-05T13:00:00Z",
+            working_days_overdue=1,
+            allowed_working_days=2,
+            severity="high",
+            lead_engineer="lead9",
+        ),
+        event("ProgressStalled", 2, actor="mia.manager", reason="Stuck", noticed_by="mia.manager", deadline_id=None),
+        event("ProgressResumed", 3, actor="mia.manager", note="Moving"),
+        event(
+            "ProgressStalled",
+            4,
+            actor="escalation-ledger",
+            reason="No progress for 3 working days",
+            noticed_by="escalation-ledger",
+            deadline_id="stall:1",
+        ),
+        event(
+            "MonitoringPeriodEnded", 5, actor="escalation-ledger", deadline_id="m:1", ended_at="2026-11-15T08:00:00Z"
+        ),
+        event(
+            "RetrospectiveDue",
+            6,
+            actor="escalation-ledger",
+            deadline_id="r:1",
+            closed_at="2026-11-12T08:00:00Z",
+            working_days_since_closing=3,
+        ),
+        event(
+            "FollowUpActionOverdue",
+            7,
+            actor="escalation-ledger",
+            deadline_id="a:1",
+            action_id="A1",
+            owner="lead9",
+            due_on="2026-11-16",
+        ),
+    ]
+    events = quiet + noticed
+    retro = retrospective(events, NOW, timeline(events, ZONES))
+
+    check_golden("retro-noticed.json", as_text({k: retro[k] for k in ("noticed_by_the_ledger", "marks")}))
+    check_golden("retro-noticed.md", render_markdown(retro))
+
+
 def test_the_timelines_are_the_golden_ones(stories: Stories) -> None:
     entries = {story: [asdict(e) for e in timeline(getattr(stories, story), ZONES)] for story in STORIES}
 
