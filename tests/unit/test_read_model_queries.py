@@ -10,6 +10,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from projections.deadline_tables import (
+    FIRED,
+    UPDATE_OVERDUE,
+    create_watcher_schema,
+    drop_watcher_schema,
+    overdue_updates,
+    watcher_deadlines,
+)
 from projections.notification_tables import (
     PENDING,
     SKIPPED,
@@ -28,6 +36,7 @@ from projections.notification_tables import (
 )
 from projections.notifications import EscalationContext, Subscription
 from projections.queries import list_escalations, position_seen, positions_seen
+from projections.reports import active_escalations
 from projections.timeline import GENESIS, TimelineEntry, timeline
 from projections.timeline_tables import (
     create_timeline_schema,
@@ -39,7 +48,7 @@ from projections.timeline_tables import (
     timeline_entries,
 )
 from tests.fakes import project
-from tests.unit.golden_stories import Stories, record_stories
+from tests.unit.golden_stories import NOW, Stories, record_stories
 
 LDAP, BUMPY, QUIET, CLASHING = (f"00000000-0000-0000-0000-00000000000{n}" for n in range(1, 5))
 
@@ -346,3 +355,49 @@ def _subscription_row(subscription_id: str, filters: dict[str, list[str]], *, pa
         "created_at": 1700.0,
         "created_by": "mia.manager",
     }
+
+
+# --- what the watcher found overdue, in the active report ---------------------------------------
+
+
+def test_the_active_report_says_since_when_the_watcher_found_an_update_overdue(engine: sa.Engine) -> None:
+    create_watcher_schema(engine)
+    deadline = {"partition": 0, "facts": "{}", "settled_at": None, "note": None}
+    with engine.begin() as conn:
+        assert overdue_updates(conn) == {}
+        conn.execute(
+            watcher_deadlines.insert(),
+            [
+                deadline
+                | {"deadline_id": "u1", "escalation_id": QUIET, "kind": UPDATE_OVERDUE, "state": FIRED}
+                | {"due_at": "2026-11-10T00:00:00+00:00"},
+                deadline
+                | {"deadline_id": "u2", "escalation_id": CLASHING, "kind": UPDATE_OVERDUE, "state": PENDING}
+                | {"due_at": "2026-11-11T00:00:00+00:00"},
+                deadline
+                | {"deadline_id": "s1", "escalation_id": CLASHING, "kind": "stall", "state": FIRED}
+                | {"due_at": "2026-11-12T00:00:00+00:00"},
+            ],
+        )
+    try:
+        with engine.connect() as conn:
+            overdue = overdue_updates(conn)
+            active = {r["customer"]: r["update_overdue_since"] for r in active_escalations(conn, NOW)}
+    finally:
+        drop_watcher_schema(engine)
+
+    assert overdue == {QUIET: "2026-11-10T00:00:00+00:00"}
+    assert active == {"Hooli": "2026-11-10T00:00:00+00:00", "Umbrella": None}
+
+
+def test_without_a_watcher_nothing_is_overdue_and_without_an_update_there_are_no_hours_since_one(
+    stories: Stories,
+) -> None:
+    engine = sa.create_engine("sqlite://")
+    project(engine, stories.quiet[:4])  # opened, prepared, staffed and scoped: no update yet
+
+    with engine.connect() as conn:
+        (row,) = active_escalations(conn, NOW)
+
+    assert (row["customer"], row["hours_since_update"], row["update_overdue_since"]) == ("Hooli", None, None)
+    assert (row["days_open"], row["updates_posted"], row["exit_criteria"]) == (15, 0, "0/1")
