@@ -191,18 +191,24 @@ def render_markdown(retro: dict[str, Any]) -> str:
         "",
         "## Exit criteria",
         "",
-        *[
-            f"- [{'x' if c['met'] else ' '}] {c['description']}" + (f" ({c['evidence']})" if c["evidence"] else "")
-            for c in retro["exit_criteria"]
-        ],
+        *(
+            [
+                f"- [{'x' if c['met'] else ' '}] {c['description']}" + (f" ({c['evidence']})" if c["evidence"] else "")
+                for c in retro["exit_criteria"]
+            ]
+            or ["- none"]
+        ),
         "",
         "## Uncertainty and risk",
         "",
-        *[
-            f"- {u['question']}: {u['state']}"
-            + (f" after {u['hours_unknown']} hours: {u['outcome']}" if u.get("outcome") else "")
-            for u in retro["uncertainties"]
-        ],
+        *(
+            [
+                f"- {u['question']}: {u['state']}"
+                + (f" after {u['hours_unknown']} hours: {u['outcome']}" if u.get("outcome") else "")
+                for u in retro["uncertainties"]
+            ]
+            or ["- none"]
+        ),
         "",
         "## Risks",
         "",
@@ -219,7 +225,7 @@ def render_markdown(retro: dict[str, Any]) -> str:
         "",
         *(
             [
-                f"- v{x['corrects_version']} {x['corrects_event']}: {x['correction']} ({x['reason']})"
+                f"- v{x['corrects_version']}{_named(x['corrects_event'])}: {x['correction']} ({x['reason']})"
                 + (
                     f"; now {', '.join(f'{k} = {v}' for k, v in sorted(x['corrected_facts'].items()))}"
                     if x["corrected_facts"]
@@ -286,6 +292,11 @@ def render_markdown(retro: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _named(event_type: str) -> str:
+    """A first-version correction does not name the event it corrects."""
+    return f" {event_type}" if event_type else ""
 
 
 def _helpers(helpers: list[dict[str, Any]]) -> str:
