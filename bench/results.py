@@ -35,6 +35,13 @@ class Figure:
     def ratio(self) -> float:
         return self.ours / self.baseline if self.baseline else float("nan")
 
+    @property
+    def own_us(self) -> float:
+        """Microseconds per item the stage spends on top of its baseline: what our code costs."""
+        if not self.ours or not self.baseline:
+            return float("nan")
+        return 1e6 / self.ours - 1e6 / self.baseline
+
 
 @dataclass
 class Latency:
@@ -95,11 +102,17 @@ def _notes(f: Figure) -> str:
 
 def report(run: Run, brokers: dict[str, str], out: Path | None, console: Console) -> Path:
     table = Table(title=f"Escalation Ledger benchmarks ({run.events:,} events recorded)")
-    for column in ("stage", "broker", "ours", "baseline", "ratio", "notes"):
+    for column in ("stage", "broker", "ours", "baseline", "ratio", "own µs/event", "notes"):
         table.add_column(column, overflow="fold")
     for f in run.figures:
         table.add_row(
-            f.stage, f.broker, f"{f.ours:,.0f} {f.unit}", f"{f.baseline:,.0f} {f.unit}", f"{f.ratio:.0%}", _notes(f)
+            f.stage,
+            f.broker,
+            f"{f.ours:,.0f} {f.unit}",
+            f"{f.baseline:,.0f} {f.unit}",
+            f"{f.ratio:.0%}",
+            f"{f.own_us:,.1f}",
+            _notes(f),
         )
     console.print(table)
     for baseline_is in dict.fromkeys(f.baseline_is for f in run.figures):
@@ -124,7 +137,7 @@ def report(run: Run, brokers: dict[str, str], out: Path | None, console: Console
     document = {
         "machine": machine(brokers),
         "events": run.events,
-        "figures": [asdict(f) | {"ratio": f.ratio} for f in run.figures],
+        "figures": [asdict(f) | {"ratio": f.ratio, "own_us": f.own_us} for f in run.figures],
         "latencies": [asdict(lat) for lat in run.latencies],
     }
     out.write_text(json.dumps(document, indent=2))
@@ -135,14 +148,14 @@ def report(run: Run, brokers: dict[str, str], out: Path | None, console: Console
 def markdown(document: dict[str, Any]) -> str:
     """A results file as the Markdown tables in bench/README.md."""
     lines = [
-        "| stage | broker | ours | baseline | ratio | notes |",
-        "|---|---|---|---|---|---|",
+        "| stage | broker | ours | baseline | ratio | own µs/event | notes |",
+        "|---|---|---|---|---|---|---|",
     ]
     for f in document["figures"]:
-        figure = Figure(**{k: v for k, v in f.items() if k != "ratio"})
+        figure = Figure(**{k: v for k, v in f.items() if k not in {"ratio", "own_us"}})
         lines.append(
             f"| {figure.stage} | {figure.broker} | {figure.ours:,.0f} {figure.unit} | "
-            f"{figure.baseline:,.0f} {figure.unit} | {figure.ratio:.0%} | {_notes(figure)} |"
+            f"{figure.baseline:,.0f} {figure.unit} | {figure.ratio:.0%} | {figure.own_us:,.1f} | {_notes(figure)} |"
         )
     lines += ["", "| end to end | broker | samples | p50 | p99 | max |", "|---|---|---|---|---|---|"]
     lines += [

@@ -16,7 +16,6 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.calendar import working_days_between
 from domain.errors import (
     DeadlineAlreadyFiredError,
     DeadlineNoLongerDueError,
@@ -967,17 +966,6 @@ class Escalation(Aggregate):
     @property
     def is_closed(self) -> bool:
         return self.phase is Phase.CLOSED
-
-    def update_overdue(self, now: datetime) -> bool:
-        """True when the severity's cadence says an update is due and none came in time."""
-        limit = self.cadence.max_working_days_between_updates
-        if limit is None or self.phase not in WORKING_PHASES:
-            return False
-        if self.updates_paused_until is not None and now.date() < date.fromisoformat(self.updates_paused_until):
-            return False
-        since = self.last_update_at or self.opened_at
-        assert since is not None
-        return working_days_between(since.date(), now.date()) > limit
 
     # -- Guards ----------------------------------------------------------------------------------
 

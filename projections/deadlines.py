@@ -94,7 +94,7 @@ FOLDED_FACTS = frozenset(
 
 def fold(schedule: Schedule, name: str, data: Mapping[str, Any]) -> Schedule:  # noqa: C901, PLR0912 - one branch per event type
     s = {**schedule, "actions": dict(schedule["actions"]), "fired": list(schedule["fired"])}
-    at = str(data.get("occurred_at", ""))
+    at = str(data["occurred_at"])  # every event has one
     match name:
         case "EscalationOpened":
             s |= {"region": data["region"], "severity": data["severity"], "opened_at": at}

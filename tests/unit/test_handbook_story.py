@@ -203,29 +203,3 @@ def test_redefining_scope_keeps_every_version_and_the_criteria_still_in_scope() 
     assert [s.scope_version for s in scopes] == [1, 2]
     assert escalation.criteria_met == {"a": "ok"}
     assert list(escalation.exit_criteria) == ["a", "c"]
-
-
-def test_an_update_becomes_overdue_after_the_severity_cadence_in_working_days() -> None:
-    escalation = open_escalation()
-    escalation.complete_preparation(stamp("m"), cs_process_followed=True, tickets_reviewed=[])
-    escalation.assign_lead_engineer(stamp("m"), engineer="priya", engineer_region="EMEA")
-    escalation.define_scope(
-        stamp("m"),
-        exit_criteria=[{"id": "a", "description": "A"}],
-        related_tickets=[],
-        unrelated_tickets=[],
-        agreed_with="dana.owner",
-        customer_acknowledged_delays=True,
-    )
-    escalation.post_update(
-        stamp("priya", days=4),
-        progress="p",
-        status="s",
-        current_tasks=[],
-        next_steps=["n"],
-        next_steps_owner="priya",
-        blockers=[],
-    )  # Friday
-
-    assert not escalation.update_overdue(MONDAY + timedelta(days=7))  # Monday: one working day later
-    assert escalation.update_overdue(MONDAY + timedelta(days=8))  # Tuesday: two working days later

@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 
 from domain import commands as c
-from domain.errors import IllegalTransitionError, InvalidCommandError
+from domain.errors import EscalationNotFoundError, IllegalTransitionError, InvalidCommandError
 from domain.service import EscalationService
 from tests.fakes import SteppingClock
 from tests.unit.test_invariants import CLOSING, OPENING, UPDATE, escalation_in
@@ -500,8 +500,12 @@ def test_the_state_at_an_occurred_time_uses_corrections_known_then(
     assert as_known_now["updates_posted"] == 1
     assert as_known_now["last_update_at"] == opened_at + timedelta(hours=1)
     assert as_known_then["updates_posted"] == 0
-    with pytest.raises(Exception, match="was not yet open at"):
-        memory_service.state_as_occurred(escalation_id, opened_at - timedelta(minutes=1))
+    a_minute_before = opened_at - timedelta(minutes=1)
+    with pytest.raises(EscalationNotFoundError) as too_early:
+        memory_service.state_as_occurred(escalation_id, a_minute_before)
+    assert str(too_early.value) == (
+        f"escalation {escalation_id} was not yet open at {a_minute_before.isoformat()}; give a later time"
+    )
 
 
 def test_a_correction_after_closing_shows_in_the_timeline_and_the_retro_uses_the_corrected_facts(
