@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from domain import commands as c
+from domain.service import EscalationService
+from infra.audit import history_as_recorded
+from infra.local.stories import quiet_escalation, updated_once
+from projections import reports
 from projections.deadline_tables import (
     FIRED,
     UPDATE_OVERDUE,
@@ -47,7 +53,7 @@ from projections.timeline_tables import (
     last_entries,
     timeline_entries,
 )
-from tests.fakes import project
+from tests.fakes import SteppingClock, project
 from tests.unit.golden_stories import NOW, Stories, record_stories
 
 LDAP, BUMPY, QUIET, CLASHING = (f"00000000-0000-0000-0000-00000000000{n}" for n in range(1, 5))
@@ -401,3 +407,52 @@ def test_without_a_watcher_nothing_is_overdue_and_without_an_update_there_are_no
 
     assert (row["customer"], row["hours_since_update"], row["update_overdue_since"]) == ("Hooli", None, None)
     assert (row["days_open"], row["updates_posted"], row["exit_criteria"]) == (15, 0, "0/1")
+
+
+def test_the_reports_join_several_tickets_count_a_stall_and_round_shares_and_hours() -> None:
+    """An open escalation sharing two tickets with another, stalled, with three emergencies (one out of hours)."""
+    start = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=SteppingClock(NOW))
+    other = quiet_escalation(service, start, customer="Hooli", region="EMEA", lead="lead9", ticket="ZD-1")
+    r = updated_once(service, start, customer="Acme", region="EMEA", lead="lead8", ticket="ZD-2")
+    eid = r.escalation_id
+    for command in (
+        c.DefineScope(
+            escalation_id=eid,
+            exit_criteria=[{"id": "ok", "description": "Works"}],
+            related_tickets=["ZD-1", "ZD-2"],
+            unrelated_tickets=["ZD-8", "ZD-9"],
+            agreed_with="acme.owner",
+            customer_acknowledged_delays=True,
+            occurred_at=start + timedelta(hours=6),
+        ),
+        c.MarkStalled(
+            escalation_id=eid, reason="No lead", noticed_by="sam.manager", occurred_at=start + timedelta(hours=7)
+        ),
+        *(
+            c.RaiseEmergency(
+                escalation_id=eid,
+                ticket=f"ZD-{n}",
+                out_of_hours=n == 3,
+                handled_by="lead8",
+                occurred_at=start + timedelta(hours=8 + n),
+            )
+            for n in (3, 4, 5)
+        ),
+    ):
+        r = service.handle(command, actor="sam.manager", expected_version=r.version)
+    engine = sa.create_engine("sqlite://")
+    project(engine, [*history_as_recorded(service, other), *history_as_recorded(service, eid)])
+    later = NOW + timedelta(minutes=20)
+
+    with engine.connect() as conn:
+        scope = {row["customer"]: row for row in reports.scope(conn, later)}
+        active = {row["customer"]: row for row in active_escalations(conn, later)}
+        (emergencies,) = reports.emergencies(conn, later)
+
+    assert scope["Acme"]["related_ticket_ids"] == "ZD-1, ZD-2"
+    assert scope["Acme"]["unrelated_ticket_ids"] == "ZD-8, ZD-9"
+    assert scope["Acme"]["claimed_by_another_escalation"] == "ZD-1"
+    assert (active["Acme"]["stalled"], active["Hooli"]["stalled"]) == (True, False)
+    assert active["Acme"]["hours_since_update"] == 427.3  # 17 days 19 h 20 min after 13:00 on the 2nd
+    assert (emergencies["emergencies"], emergencies["out_of_hours_share"]) == (3, 0.333)
