@@ -456,3 +456,31 @@ def test_the_reports_join_several_tickets_count_a_stall_and_round_shares_and_hou
     assert (active["Acme"]["stalled"], active["Hooli"]["stalled"]) == (True, False)
     assert active["Acme"]["hours_since_update"] == 427.3  # 17 days 19 h 20 min after 13:00 on the 2nd
     assert (emergencies["emergencies"], emergencies["out_of_hours_share"]) == (3, 0.333)
+
+
+def test_a_reset_creates_the_context_table_where_there_is_none() -> None:
+    engine = sa.create_engine("sqlite://")
+
+    reset_notifier_context(engine)
+
+    assert sa.inspect(engine).has_table(notify_context.name)
+
+
+def test_the_newest_entry_is_each_escalations_own_when_their_lengths_differ() -> None:
+    engine = sa.create_engine("sqlite://")
+    create_timeline_schema(engine)
+    with engine.begin() as conn:
+        insert_entries(conn, [_entry("a", 1), _entry("a", 2), _entry("a", 3), _entry("b", 1), _entry("b", 2)])
+
+    with engine.connect() as conn:
+        newest = last_entries(conn, ["a", "b"])
+
+    assert newest == {"a": _entry("a", 3), "b": _entry("b", 2)}
+
+
+def test_an_escalation_applied_at_position_zero_has_seen_position_zero(stories: Stories) -> None:
+    engine = sa.create_engine("sqlite://")
+    project(engine, [replace(e, position=0) for e in stories.quiet])  # as history gives them, without a broker
+
+    with engine.connect() as conn:
+        assert positions_seen(conn, [QUIET]) == {QUIET: 0}
