@@ -167,6 +167,69 @@ def test_the_timelines_are_the_golden_ones(stories: Stories) -> None:
     check_golden("timelines.json", as_text(entries))
 
 
+def test_the_timeline_of_the_rarer_events_is_the_golden_one() -> None:
+    """Summaries and tickets the stories never record, from each event's documented fields.
+
+    A corrected list or None shows as Python writes it (`['ZD-8']`, `None`): that is what stored
+    timelines already hold and `escalations verify` compares, so it is pinned here, not changed."""
+    cases: list[tuple[str, dict[str, object]]] = [
+        ("EscalationOpened", {"customer": "Hooli", "region": "APAC", "severity": "low", "summary": "Slow"}),
+        ("PreparationCompleted", {"cs_process_followed": False, "tickets_reviewed": ["ZD-1", "ZD-2"]}),
+        (
+            "EmergencyWorkReviewed",
+            {"emergency_id": "E1", "reviewed_by": "sam", "reviewer_override_reason": "lead away"},
+        ),
+        ("MonitoringStarted", {"period_days": 3, "agreed_with": "owner", "override_reason": "customer asked"}),
+        (
+            "SeverityChanged",
+            {
+                "previous_severity": "low",
+                "severity": "critical",
+                "update_cadence": {"description": "daily"},
+                "product_dri": "pat",
+                "reason": "outage",
+            },
+        ),
+        (
+            "UpdateOverdue",
+            {
+                "due_at": "2026-11-10T00:00:00Z",
+                "working_days_overdue": 2,
+                "severity": "critical",
+                "allowed_working_days": 1,
+                "lead_engineer": None,
+            },
+        ),
+        (
+            "CorrectionRecorded",
+            {
+                "corrects_version": 2,
+                "correction": "Other tickets",
+                "reason": "typo",
+                "corrected_facts": {"ticket": "ZD-7", "tickets_reviewed": ["ZD-8"], "related_tickets": None},
+            },
+        ),
+        (
+            "UpdatePosted",
+            {
+                "update_number": 1,
+                "channel": "#a_hooli_escalation",
+                "status": "on track",
+                "progress": "Both",
+                "current_tasks": [{"tickets": ["ZD-3"]}, {"tickets": ["ZD-4", "ZD-3"]}],
+            },
+        ),
+        ("SomethingNew", {}),
+    ]
+    events = [
+        RecordedEvent(name, "e-1", n, n, {"occurred_at": f"2026-11-0{n}T09:00:00Z", "actor": "sam", **data})
+        for n, (name, data) in enumerate(cases, 1)
+    ]
+    entries = [{"summary": e.summary, "tickets": e.tickets, "actor": e.actor} for e in timeline(events, ZONES)]
+
+    check_golden("timeline-rare.json", as_text(entries))
+
+
 def test_the_slack_messages_are_the_golden_ones(stories: Stories) -> None:
     messages = []
     contexts: dict[str, EscalationContext] = {}
