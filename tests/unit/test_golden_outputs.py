@@ -324,3 +324,19 @@ def test_the_folded_facts_are_the_golden_ones(stories: Stories) -> None:
         folded[story] = json.loads(facts_to_json(facts))
 
     check_golden("facts.json", as_text(folded))
+
+
+def test_what_each_event_changes_in_the_facts_is_the_golden_one(stories: Stories) -> None:
+    """Field by field, what every event of the stories changes: a value later overwritten counts too."""
+    changes = []
+    for story in STORIES:
+        facts: EscalationFacts | None = None
+        before: dict[str, object] = {}
+        for event in getattr(stories, story):
+            facts = fold(facts, event)
+            after = json.loads(facts_to_json(facts))
+            changed = {k: v for k, v in after.items() if before.get(k) != v and k not in ("version", "position")}
+            changes.append({"event": f"{story} {event.name} v{event.version}", "changed": changed})
+            before = after
+
+    check_golden("facts-changes.json", as_text(changes))
