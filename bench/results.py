@@ -91,7 +91,8 @@ def machine(brokers: dict[str, str]) -> dict[str, Any]:
 def _notes(f: Figure) -> str:
     n = f.notes
     if "empty_round_trips_per_s" in n:
-        return f"one request per event; an empty GET /healthz round trip alone: {n['empty_round_trips_per_s']:,}/s"
+        raw = f"; {n['of_raw_save']:.0%} of raw save ({n['raw_save_per_s']:,}/s)" if "of_raw_save" in n else ""
+        return f"one request per event; an empty GET /healthz round trip alone: {n['empty_round_trips_per_s']:,}/s{raw}"
     if "seconds" not in n:
         return ""
     return (

@@ -40,6 +40,13 @@ from infra.settings import Settings
 
 RAW_SAVE = "eventsourcing Application.save of a trivial aggregate, same store"
 RAW_CONSUME = "kafka-python poll loop + orjson.loads of each value, same topic"
+RAW_CONSUME_CONFLUENT = "confluent-kafka consume loop + orjson.loads of each value, same topic"
+CLIENTS = ("kafka-python", "confluent-kafka")
+
+
+def for_client(stage: str, client: str) -> str:
+    """The stage's label: as it always was for the default client, the client named for the other."""
+    return stage if client == "kafka-python" else f"{stage} via {client}"
 
 
 class Trivial(Aggregate):
@@ -70,13 +77,15 @@ def commands(
 
 
 @contextlib.contextmanager
-def api_server(settings: Settings, log: Path) -> Iterator[tuple[str, dict[str, str]]]:
+def api_server(
+    settings: Settings, log: Path, *flags: str, tokens: dict[str, str] | None = None
+) -> Iterator[tuple[str, dict[str, str]]]:
     """The HTTP API alone, in its own process (as it is deployed); yields its URL and each actor's token."""
-    tokens = {actor: secrets.token_urlsafe(12) for actor in history.ACTORS}
+    tokens = tokens or {actor: secrets.token_urlsafe(12) for actor in history.ACTORS}
     served = settings.but(api_tokens={tokens[actor]: f"{role}:{actor}" for actor, role in history.ACTORS.items()})
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.api_server", str(port)],
+        [sys.executable, "-m", "bench.api_server", str(port), *flags],
         env={**os.environ, **served.as_env()},
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
@@ -99,27 +108,45 @@ def api_server(settings: Settings, log: Path) -> Iterator[tuple[str, dict[str, s
 
 
 def http_commands(settings: Settings, count: int, raw_save_rate: float, log: Path, console: Console) -> Figure:
-    """The same generator, through the HTTP API (bearer tokens, If-Match, JSON bodies) on loopback."""
+    """The same generator, through the HTTP API (bearer tokens, If-Match, JSON bodies) on loopback; beside
+    the very same requests, replayed one by one against the same app doing no domain work."""
+    sent: list[httpx.Request] = []
     with (
         api_server(settings, log) as (url, tokens),
-        httpx.Client(base_url=url, timeout=30) as http,
+        httpx.Client(base_url=url, timeout=30, event_hooks={"request": [sent.append]}) as http,
         Progress(console=console, transient=True) as bar,
     ):
-        # The floor under every command: one round trip through the HTTP stack that does nothing.
-        round_trips = timed(lambda: sum(http.get("/healthz").status_code == 200 for _ in range(500)))
         task = bar.add_task("commands over HTTP: recording escalations", total=count)
         client = ApiCommands(http, tokens)
         began = time.perf_counter()
         recorded = history.record(client, count, lambda: bar.advance(task))
         elapsed = time.perf_counter() - began
     events = history.events_of(build_service(settings), recorded)
+    with (
+        api_server(settings.but(data_dir=settings.data_dir / "idle"), log, "--no-domain-work", tokens=tokens) as (
+            url,
+            _,
+        ),
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
+        # The floor under every command: one round trip through the HTTP stack that does nothing.
+        round_trips = timed(lambda: sum(http.get("/healthz").status_code == 200 for _ in range(500)))
+        # The same method, path, token, If-Match and body bytes (the Host header differs: another port).
+        keep = ("authorization", "if-match", "content-type")
+        replayed = [(r.method, r.url.path, {k: v for k, v in r.headers.items() if k in keep}, r.content) for r in sent]
+        baseline = timed(lambda: sum(http.request(m, p, headers=h, content=b).is_success for m, p, h, b in replayed))
     return Figure(
         "commands (HTTP API, SQLite)",
         events / elapsed,
-        raw_save_rate,
+        baseline,
         "events/s",
-        RAW_SAVE,
-        notes={"requests": events, "empty_round_trips_per_s": round(round_trips)},
+        "the same requests through the same app (auth, If-Match, body validation) doing no domain work",
+        notes={
+            "requests": len(sent),
+            "empty_round_trips_per_s": round(round_trips),
+            "raw_save_per_s": round(raw_save_rate),
+            "of_raw_save": round(events / elapsed / raw_save_rate, 3),
+        },
     )
 
 
@@ -139,21 +166,61 @@ def relay(settings: Settings, service: EscalationService, broker: str) -> tuple[
     ]
     raw_topic = f"{settings.events_topic}.raw"
     prepare_topics(settings.but(events_topic=raw_topic, dead_letter_topic=f"{raw_topic}.dlq"))
-    producer = KafkaProducer(**producer_config(settings))
+    if settings.kafka_client == "confluent-kafka":
+        baseline = _raw_confluent_send(settings, raw_topic, payloads)
+    else:
+        producer = KafkaProducer(**producer_config(settings))
+
+        def raw_send() -> int:
+            for key, value, headers in payloads:
+                producer.send(raw_topic, key=key, value=value, headers=headers)
+            producer.flush()
+            return len(payloads)
+
+        producer.send(raw_topic, b"warm-up").get(timeout=30)
+        baseline = timed(raw_send)
+        producer.close()
+    raw_is = f"{settings.kafka_client} producer, same bytes, acks and batching"
+    figure = Figure(for_client("relay", settings.kafka_client), ours, baseline, "events/s", raw_is, broker=broker)
+    return figure, len(payloads)
+
+
+def _raw_confluent_send(settings: Settings, topic: str, payloads: list[tuple[bytes, bytes, envelope.Headers]]) -> float:
+    """A bare librdkafka producer with the relay's config; every delivery checked, as the relay does."""
+    from confluent_kafka import Producer  # noqa: PLC0415 - optional: only with the [confluent] extra
+
+    from infra.messaging import confluent_client  # noqa: PLC0415
+
+    producer = Producer(confluent_client.producer_config(settings))
+    failed: list[object] = []
+
+    def delivered(error: object, _message: object) -> None:
+        if error is not None:
+            failed.append(error)
+
+    theirs: list[tuple[bytes, bytes, list[tuple[str, str | bytes | None]]]] = [
+        (key, value, list(headers)) for key, value, headers in payloads
+    ]
 
     def raw_send() -> int:
-        for key, value, headers in payloads:
-            producer.send(raw_topic, key=key, value=value, headers=headers)
+        for key, value, headers in theirs:
+            while True:
+                try:
+                    producer.produce(topic, value=value, key=key, headers=headers, on_delivery=delivered)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
         producer.flush()
         return len(payloads)
 
-    producer.send(raw_topic, b"warm-up").get(timeout=30)
-    baseline = timed(raw_send)
+    producer.produce(topic, b"warm-up", on_delivery=delivered)
+    producer.flush(30)
+    rate = timed(raw_send)
     producer.close()
-    figure = Figure(
-        "relay", ours, baseline, "events/s", "kafka-python producer, same bytes, acks and batching", broker=broker
-    )
-    return figure, len(payloads)
+    if failed:
+        msg = f"the raw confluent-kafka baseline failed to deliver {len(failed)} records: {failed[0]}"
+        raise RuntimeError(msg)
+    return rate
 
 
 def raw_consume(settings: Settings, expected: int) -> int:
@@ -161,6 +228,8 @@ def raw_consume(settings: Settings, expected: int) -> int:
 
     Counts records rather than trusting end offsets, which some brokers undercount.
     """
+    if settings.kafka_client == "confluent-kafka":
+        return _raw_confluent_consume(settings, expected)
     raw = KafkaConsumer(**consumer_config(settings, None))
     try:
         partitions = [
@@ -179,10 +248,34 @@ def raw_consume(settings: Settings, expected: int) -> int:
         raw.close()
 
 
+def _raw_confluent_consume(settings: Settings, expected: int) -> int:
+    """The same loop on a bare librdkafka consumer: consume a batch, decode each value, nothing else."""
+    import confluent_kafka  # noqa: PLC0415 - optional: only with the [confluent] extra
+
+    from infra.messaging import confluent_client  # noqa: PLC0415
+
+    raw = confluent_kafka.Consumer(confluent_client.consumer_config(settings, None))
+    try:
+        topic = settings.events_topic
+        found = raw.list_topics(topic, timeout=10).topics[topic].partitions
+        raw.assign([confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING) for p in found])
+        seen = 0
+        while seen < expected:
+            # consume waits for a full batch until its timeout: a short one, or the last batch waits it out.
+            for message in raw.consume(settings.consumer_max_records, timeout=0.05):
+                if message.error() is None:
+                    orjson.loads(message.value() or b"")
+                    seen += 1
+        return seen
+    finally:
+        raw.close()
+
+
 def projection(label: str, settings: Settings, baseline: float, broker: str) -> Figure:
     """One consumer folding the whole topic into a fresh read model (a rebuild, measured in-process)."""
     engine = read_model_engine(settings)
     rebuild = rebuild_timeline if "timeline" in label else rebuild_reporting
     ours = timed(lambda: rebuild(settings, engine).stats.applied)
     engine.dispose()
-    return Figure(label, ours, baseline, "events/s", RAW_CONSUME, broker=broker)
+    raw_is = RAW_CONSUME_CONFLUENT if settings.kafka_client == "confluent-kafka" else RAW_CONSUME
+    return Figure(for_client(label, settings.kafka_client), ours, baseline, "events/s", raw_is, broker=broker)

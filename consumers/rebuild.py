@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 import structlog
-from kafka import KafkaConsumer, TopicPartition
 
+from consumers.log_client import LogConsumer, TopicPartition
 from consumers.runtime import ConsumerRunner
 
 log = structlog.get_logger(__name__)
@@ -17,7 +17,7 @@ Progress = Callable[[int, int], None]  # (records read so far, records known to 
 def rebuild(
     runner: ConsumerRunner,
     engine: sa.Engine,
-    reader: KafkaConsumer,
+    reader: LogConsumer,
     progress: Progress | None = None,
     *,
     reset: Callable[[sa.Engine], None],
@@ -35,14 +35,14 @@ def rebuild(
     reset(engine)
     partitions = [TopicPartition(runner.topic, p) for p in sorted(reader.partitions_for_topic(runner.topic) or [])]
     reader.assign(partitions)
-    reader.seek_to_beginning(*partitions)
+    reader.seek_to_beginning(partitions)
     ends = reader.end_offsets(partitions)
     total = sum(ends.values())
     read = 0
     while True:
         # Once the known ends are reached, only a short poll is needed to confirm nothing follows.
         at_ends = all(reader.position(tp) >= ends[tp] for tp in partitions)
-        batch = reader.poll(timeout_ms=100 if at_ends else 500, max_records=runner.max_records)
+        batch = reader.poll(timeout=0.1 if at_ends else 0.5, max_records=runner.max_records)
         if batch:
             runner.apply_batch(batch)
             read += sum(len(records) for records in batch.values())

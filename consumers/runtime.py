@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import sqlalchemy as sa
 import structlog
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import Counter, Gauge
 
-from consumers.offsets import StoredOffsets
+from consumers.log_client import Batch, LogConsumer, LogProducer, LogRecord, TopicPartition
+from consumers.offsets import ReadModelSwitchedError, StoredOffsets
 from projections.facts import RecordedEvent
 
 # StoredOffsets is named here too because the command line imports it from this module.
@@ -56,7 +56,7 @@ RECREATED = Counter(
 )
 
 
-def lag_by_partition(offsets: StoredOffsets, reader: KafkaConsumer, topic: str) -> dict[int, tuple[int, int, int]]:
+def lag_by_partition(offsets: StoredOffsets, reader: LogConsumer, topic: str) -> dict[int, tuple[int, int, int]]:
     """{partition: (stored next offset, end offset, lag)} for a consumer group's read model."""
     partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or [])]
     ends = reader.end_offsets(partitions)
@@ -67,14 +67,14 @@ def lag_by_partition(offsets: StoredOffsets, reader: KafkaConsumer, topic: str) 
     }
 
 
-Decoder = Callable[[Any], RecordedEvent]
-OnError = Callable[[Any, Exception], None]
+Decoder = Callable[[LogRecord], RecordedEvent]
+OnError = Callable[[LogRecord, Exception], None]
 
 
 class Decoded(NamedTuple):
     """A record and the event decoded from it: the event to apply, the record to dead-letter if that fails."""
 
-    record: Any
+    record: LogRecord
     event: RecordedEvent
 
 
@@ -94,21 +94,6 @@ class ConsumerStats:
     positions: dict[int, int] = field(default_factory=dict)
 
 
-class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, runner: ConsumerRunner) -> None:
-        self.runner = runner
-
-    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        self.runner.assigned -= {tp.partition for tp in revoked}
-        log.info("consumer.partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
-
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self.runner.seek_to_stored(list(assigned))
-        self.runner.assigned |= {tp.partition for tp in assigned}
-        if not self.runner.assigned:
-            log.warning("consumer.assigned_nothing", group=self.runner.group, topic=self.runner.topic)
-
-
 class ConsumerRunner:
     def __init__(  # noqa: PLR0913 - every collaborator is passed in by the composition root
         self,
@@ -116,8 +101,8 @@ class ConsumerRunner:
         engine: sa.Engine,
         projector: Projector,
         decode: Decoder,
-        consumer_factory: Callable[[], KafkaConsumer],
-        dead_letters: Callable[[], KafkaProducer],
+        consumer_factory: Callable[[], LogConsumer],
+        dead_letters: Callable[[], LogProducer],
         topic: str,
         dead_letter_topic: str,
         group: str,
@@ -152,8 +137,9 @@ class ConsumerRunner:
         self._unassigned_since = clock()
         self._stopping = threading.Event()
         self._database_failures = 0
-        self._consumer: KafkaConsumer | None = None
-        self._producer: KafkaProducer | None = None
+        self._generation = 0  # of the read model, loaded with the offsets the consumer seeks to
+        self._consumer: LogConsumer | None = None
+        self._producer: LogProducer | None = None
 
     def run(self) -> None:
         """Consume until `stop()`, as one member of the consumer group."""
@@ -161,10 +147,12 @@ class ConsumerRunner:
         consumer = self._start_consumer()
         try:
             while not self._stopping.is_set():
-                batch = consumer.poll(timeout_ms=200, max_records=self.max_records)
+                batch = consumer.poll(timeout=0.2, max_records=self.max_records)
                 self._last_poll = self._clock()
                 if batch and not self._applied_or_rewound(batch):
                     continue
+                if not batch:
+                    self._follow_switch()
                 if batch:
                     self._fault("consumer.between_batches")
                 if self._idle_too_long():
@@ -181,11 +169,16 @@ class ConsumerRunner:
                 dead_lettered=self.stats.dead_lettered,
             )
 
-    def _applied_or_rewound(self, batch: dict[TopicPartition, list[Any]]) -> bool:
+    def _applied_or_rewound(self, batch: Batch) -> bool:
         """Apply the batch; if the read model's database fails (locked, restarting, unreachable), nothing
         of the batch was committed, so go back to the stored offsets, wait, and let the next poll retry."""
         try:
             self.apply_batch(batch)
+        except ReadModelSwitchedError:
+            # A rebuild switched the read model in: nothing of this batch was applied; continue from its offsets.
+            log.info("consumer.read_model_switched", group=self.group, topic=self.topic)
+            self.seek_to_stored([TopicPartition(self.topic, p) for p in sorted(self.assigned)] or list(batch))
+            return False
         except sa.exc.OperationalError as error:
             self._database_failures += 1
             pause = min(0.25 * 2**self._database_failures, 10.0)
@@ -205,6 +198,12 @@ class ConsumerRunner:
         self._database_failures = 0
         return True
 
+    def _follow_switch(self) -> None:
+        """Idle, a consumer applies nothing that would notice a rebuild's switch: look at the generation."""
+        if self.assigned and self.offsets.generation() != self._generation:
+            log.info("consumer.read_model_switched", group=self.group, topic=self.topic)
+            self.seek_to_stored([TopicPartition(self.topic, p) for p in sorted(self.assigned)])
+
     def health(self, stalled_after: float = 5.0) -> str:
         """ "ok", or why this member is not doing its share (for readiness)."""
         now = self._clock()
@@ -216,12 +215,12 @@ class ConsumerRunner:
             return f"no poll returned for more than {stalled_after:.0f}s"
         return "ok"
 
-    def _start_consumer(self) -> KafkaConsumer:
+    def _start_consumer(self) -> LogConsumer:
         consumer = self._consumer = self._new_consumer()
         self.assigned = set()
         self._unassigned_since = self._clock()
         if self.join_group:
-            consumer.subscribe([self.topic], listener=_SeekToStoredOffsets(self))
+            consumer.subscribe(self.topic, on_assigned=self._on_assigned, on_revoked=self._on_revoked)
         else:
             partitions = [
                 TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or [])
@@ -231,6 +230,16 @@ class ConsumerRunner:
             self.assigned = {tp.partition for tp in partitions}
         log.info("consumer.started", group=self.group, topic=self.topic)
         return consumer
+
+    def _on_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.assigned -= {tp.partition for tp in revoked}
+        log.info("consumer.partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
+
+    def _on_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.seek_to_stored(assigned)
+        self.assigned |= {tp.partition for tp in assigned}
+        if not self.assigned:
+            log.warning("consumer.assigned_nothing", group=self.group, topic=self.topic)
 
     def _idle_too_long(self) -> bool:
         if self.assigned:
@@ -245,7 +254,7 @@ class ConsumerRunner:
         self._unassigned_since = self._clock()
         return False
 
-    def _recreate(self, consumer: KafkaConsumer) -> KafkaConsumer:
+    def _recreate(self, consumer: LogConsumer) -> LogConsumer:
         log.warning(
             "consumer.recreating",
             group=self.group,
@@ -257,7 +266,7 @@ class ConsumerRunner:
         self._close(consumer)
         return self._start_consumer()
 
-    def _close(self, consumer: KafkaConsumer) -> None:
+    def _close(self, consumer: LogConsumer) -> None:
         try:
             consumer.close()  # leaves the group, so its partitions move at once
         except Exception:
@@ -269,23 +278,24 @@ class ConsumerRunner:
 
     def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
         assert self._consumer is not None
-        stored = self.offsets.load(self.topic)
+        self._generation, stored = self.offsets.load_position(self.topic)
         for tp in partitions:
             if tp.partition in stored:
                 self._consumer.seek(tp, stored[tp.partition])
             else:
-                self._consumer.seek_to_beginning(tp)
+                self._consumer.seek_to_beginning([tp])
         log.info(
             "consumer.partitions_assigned",
             partitions={tp.partition: stored.get(tp.partition, 0) for tp in partitions},
         )
 
-    def apply_batch(self, batch: dict[TopicPartition, list[Any]]) -> None:
+    def apply_batch(self, batch: Batch) -> None:
         records = [record for tp in sorted(batch, key=lambda tp: tp.partition) for record in batch[tp]]
-        dead: list[tuple[Any, Exception]] = []
+        dead: list[tuple[LogRecord, Exception]] = []
         decoded = self._decoded(records, dead)
         next_offsets = {tp.partition: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
         with self.engine.begin() as conn:
+            self.offsets.claim(conn, self._generation)
             applied = self.projector.apply(conn, decoded, lambda record, error: dead.append((record, error)))
             if dead:
                 self._dead_letter(dead)  # flushed before the commit: a poison message is never lost
@@ -299,7 +309,7 @@ class ConsumerRunner:
         DEAD_LETTERED.labels(self.group).inc(len(dead))
         self._record_lag(batch)
 
-    def _decoded(self, records: list[Any], dead: list[tuple[Any, Exception]]) -> list[Decoded]:
+    def _decoded(self, records: list[LogRecord], dead: list[tuple[LogRecord, Exception]]) -> list[Decoded]:
         decoded: list[Decoded] = []
         for record in records:
             try:
@@ -308,7 +318,7 @@ class ConsumerRunner:
                 dead.append((record, error))
         return decoded
 
-    def _record_lag(self, batch: dict[TopicPartition, list[Any]]) -> None:
+    def _record_lag(self, batch: Batch) -> None:
         if self._consumer is None:
             return
         for tp, records in batch.items():
@@ -317,7 +327,7 @@ class ConsumerRunner:
             if end is not None and records:
                 LAG.labels(self.group, str(tp.partition)).set(max(0, end - records[-1].offset - 1))
 
-    def _dead_letter(self, dead: list[tuple[Any, Exception]]) -> None:
+    def _dead_letter(self, dead: list[tuple[LogRecord, Exception]]) -> None:
         producer = self._producer = self._producer or self._new_dead_letter_producer()
         for record, error in dead:
             log.error(
@@ -328,7 +338,7 @@ class ConsumerRunner:
                 error=f"{type(error).__name__}: {error}",
             )
             headers = [
-                *(record.headers or []),
+                *record.headers,
                 ("dlq_error", f"{type(error).__name__}: {error}".encode()),
                 ("dlq_origin_topic", record.topic.encode()),
                 ("dlq_origin_partition", str(record.partition).encode()),

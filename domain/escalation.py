@@ -88,6 +88,24 @@ from domain.values import (
 WORKING_PHASES = (Phase.ACTIVE, Phase.MONITORING)
 
 
+def _thawed(value: Any) -> Any:
+    """A copy of the lists and dicts in `value`, nested ones too; anything else is immutable and shared."""
+    kind = type(value)
+    if kind is list:
+        # Most lists hold only strings: one pass in C over their types tells whether a shallow copy will do.
+        return [_thawed(item) for item in value] if _MUTABLE & set(map(type, value)) else value.copy()
+    if kind is dict:
+        return (
+            {key: _thawed(item) for key, item in value.items()}
+            if _MUTABLE & set(map(type, value.values()))
+            else value.copy()
+        )
+    return value
+
+
+_MUTABLE = {list, dict}
+
+
 class Escalation(Aggregate):
     def __init__(self) -> None:
         self.customer = ""
@@ -148,13 +166,12 @@ class Escalation(Aggregate):
         # The repository's aggregate cache hands every command a deep copy. Only the lists and dicts
         # of this state are mutable (the rest are str, int, enum, datetime, UUID or frozen values),
         # so copying just those is enough, and several times cheaper than a generic deepcopy.
+        # A plain recursive copy of those: the generic deepcopy's memo bookkeeping costs more than the copying.
         copied = object.__new__(type(self))
         copied.__dict__.update(
-            {
-                name: deepcopy(value, memo) if isinstance(value, list | dict) else value
-                for name, value in vars(self).items()
-            }
+            {name: _thawed(value) if type(value) in _MUTABLE else value for name, value in vars(self).items()}
         )
+        memo[id(self)] = copied
         return copied
 
     # -- Opening ---------------------------------------------------------------------------------

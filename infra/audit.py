@@ -10,8 +10,8 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from kafka import KafkaConsumer, TopicPartition
 
+from consumers.log_client import LogConsumer, LogRecord, TopicPartition
 from domain.service import EscalationService
 from infra.messaging.envelope import EnvelopeError, as_recorded, decode_record
 from projections.facts import RecordedEvent
@@ -62,7 +62,7 @@ def verify_timelines(
 
 
 def read_whole_topic(
-    reader: KafkaConsumer, topic: str, decode: Callable[[Any], RecordedEvent] = decode_record
+    reader: LogConsumer, topic: str, decode: Callable[[LogRecord], RecordedEvent] = decode_record
 ) -> list[RecordedEvent]:
     """Every decodable escalation event on the topic, in partition order (duplicates included).
 
@@ -72,10 +72,10 @@ def read_whole_topic(
     if not partitions:
         return []
     reader.assign(partitions)
-    reader.seek_to_beginning(*partitions)
+    reader.seek_to_beginning(partitions)
     found: list[RecordedEvent] = []
     while True:
-        batch = reader.poll(timeout_ms=500, max_records=5000)
+        batch = reader.poll(timeout=0.5, max_records=5000)
         for records in batch.values():
             for record in records:
                 with contextlib.suppress(EnvelopeError):  # not escalation events: the dead-letter topic's business

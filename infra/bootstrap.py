@@ -13,8 +13,9 @@ import holidays
 import orjson
 import sqlalchemy as sa
 import structlog
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient
 
+from consumers.log_client import LogConsumer, LogProducer
 from consumers.notifier import GROUP as NOTIFIER_GROUP
 from consumers.notifier import NotifierProjector
 from consumers.offsets import StoredOffsets
@@ -23,6 +24,7 @@ from consumers.rebuild import rebuild
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.reporting import ReportingProjector
 from consumers.runtime import ConsumerRunner, Projector, lag_by_partition
+from consumers.switch import discard, staging_engine, switch
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.timeline import TimelineProjector
 from consumers.watcher import GROUP as WATCHER_GROUP
@@ -34,6 +36,7 @@ from infra.health import Check
 from infra.local.brokers import TansuBroker
 from infra.messaging.clients import check_login, connection_config, producer_config
 from infra.messaging.envelope import PayloadCipher, record_decoder, structured
+from infra.messaging.kafka_python_client import KafkaPythonConsumer, KafkaPythonProducer
 from infra.messaging.relay import Relay, RelayOptions
 from infra.messaging.relay_state import Checkpoint
 from infra.messaging.topics import TopicSpec, ensure_topics, log_config, replication_health
@@ -151,8 +154,23 @@ def read_model_engine(settings: Settings) -> sa.Engine:
     # (30 s, not the driver's 5 s) rather than fail a batch on a busy machine.
     sqlite = settings.read_model.startswith("sqlite")
     engine = sa.create_engine(settings.read_model, connect_args={"timeout": 30} if sqlite else {})
+    if sqlite:
+        sa.event.listen(engine, "connect", _write_ahead_log)
     _create_racing_others(engine, create_schema)
     return engine
+
+
+def _write_ahead_log(connection: Any, _record: Any) -> None:
+    """A read model's SQLite file in WAL mode, committing without waiting for the disk.
+
+    WAL lets the API read while a consumer writes. `synchronous=NORMAL` keeps every commit atomic and
+    survives a killed process; only a power cut can lose the last batches, and then their offsets go
+    with them, so the consumer reads those records again: the read model is history's, not the source.
+    """
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def _create_racing_others(engine: sa.Engine, create: Callable[[sa.Engine], None], attempts: int = 5) -> None:
@@ -186,15 +204,62 @@ def consumer_config(settings: Settings, group: str | None) -> dict[str, Any]:
     }
 
 
+class KafkaClientMissingError(RuntimeError):
+    """The chosen Kafka client library is not installed."""
+
+
+def check_kafka_client(settings: Settings) -> None:
+    """Fail at start, naming the fix, when ESCALATIONS_KAFKA_CLIENT names a library that is not installed."""
+    if settings.kafka_client == "confluent-kafka":
+        _confluent()
+
+
+def _confluent() -> Any:
+    try:
+        from infra.messaging import confluent_client  # noqa: PLC0415 - optional: only when chosen
+    except ModuleNotFoundError as error:
+        if error.name != "confluent_kafka":
+            raise
+        msg = (
+            "ESCALATIONS_KAFKA_CLIENT=confluent-kafka, but confluent-kafka is not installed: "
+            "pip install 'escalation-ledger[confluent]', or set ESCALATIONS_KAFKA_CLIENT=kafka-python"
+        )
+        raise KafkaClientMissingError(msg) from None
+    return confluent_client
+
+
+def log_producer(settings: Settings) -> LogProducer:
+    """The idempotent, acks=all producer of the chosen client (relay and dead letters)."""
+    if settings.kafka_client == "confluent-kafka":
+        confluent = _confluent()
+        producer: LogProducer = confluent.ConfluentProducer(confluent.producer_config(settings))
+        return producer
+    return KafkaPythonProducer(producer_config(settings))
+
+
+def log_consumer(settings: Settings, group: str | None, **overrides: Any) -> LogConsumer:
+    """A consumer of the chosen client; `group` unprefixed (None: a reader outside any group).
+
+    `overrides` are kafka-python settings; only the probes' request timeout has a librdkafka twin.
+    """
+    if settings.kafka_client == "confluent-kafka":
+        confluent = _confluent()
+        timeout = overrides.get("request_timeout_ms", 10_000) / 1000
+        consumer: LogConsumer = confluent.ConfluentConsumer(confluent.consumer_config(settings, group), timeout)
+        return consumer
+    return KafkaPythonConsumer(consumer_config(settings, group) | overrides)
+
+
 def build_consumer(
     settings: Settings, engine: sa.Engine, group: str, projector: Projector, *, join_group: bool = True
 ) -> ConsumerRunner:
+    check_kafka_client(settings)
     return ConsumerRunner(
         engine=engine,
         projector=projector,
         decode=record_decoder(payload_cipher(settings)),
-        consumer_factory=lambda: KafkaConsumer(**consumer_config(settings, group)),
-        dead_letters=lambda: KafkaProducer(**producer_config(settings)),
+        consumer_factory=lambda: log_consumer(settings, group),
+        dead_letters=lambda: log_producer(settings),
         topic=settings.events_topic,
         dead_letter_topic=settings.dead_letter_topic,
         group=settings.group_name(group),
@@ -283,7 +348,7 @@ def _rebuild(
         drop(target)
         create(target)
 
-    reader = KafkaConsumer(**consumer_config(settings, None))
+    reader = log_consumer(settings, None)
     try:
         rebuild(runner, engine, reader, progress, reset=reset)
     finally:
@@ -291,7 +356,37 @@ def _rebuild(
     return runner
 
 
+def rebuild_live(
+    settings: Settings,
+    engine: sa.Engine,
+    name: str,
+    progress: RebuildProgress | None = None,
+    *,
+    service: EscalationService | None = None,
+    switching: Callable[[], None] = lambda: None,
+) -> ConsumerRunner:
+    """Rebuild `name` (reporting, timeline, watcher) beside the live read model, then switch it in.
+
+    The live read model keeps answering and its consumers keep running; after the switch they
+    continue from the rebuild's offsets (see consumers/switch.py). `switching` is called once the
+    rebuild has caught up, just before the switch."""
+    staged = staging_engine(engine, name)
+    try:
+        if name == "watcher":
+            assert service is not None, "the watcher's rebuild needs the service it is built with"
+            runner = rebuild_watcher(settings, staged, service, progress).runner
+            assert isinstance(runner, ConsumerRunner)
+        else:
+            runner = {"reporting": rebuild_reporting, "timeline": rebuild_timeline}[name](settings, staged, progress)
+        switching()
+        switch(engine, staged, name, runner.group)
+    finally:
+        discard(engine, staged, name)
+    return runner
+
+
 def build_relay(settings: Settings, service: EscalationService) -> Relay:
+    check_kafka_client(settings)
     engine = sa.create_engine(settings.event_store_url)
     return Relay(
         application=service,
@@ -307,11 +402,9 @@ def build_relay(settings: Settings, service: EscalationService) -> Relay:
             connect_attempts=settings.kafka_connect_attempts,
             cipher=payload_cipher(settings),
         ),
-        producer_factory=lambda: KafkaProducer(**producer_config(settings)),
-        # Never let a metadata request create the topic with the broker's defaults: we create it.
-        consumer_factory=lambda: KafkaConsumer(
-            **connection_config(settings), allow_auto_create_topics=False, enable_auto_commit=False
-        ),
+        producer_factory=lambda: log_producer(settings),
+        # A reader outside any group; it never creates the topic with the broker's defaults: we create it.
+        consumer_factory=lambda: log_consumer(settings, None),
         prepare_topics=lambda: prepare_topics(settings),
         fault=fault_at(settings.fault_point, settings.fault_after),
     )
@@ -354,12 +447,12 @@ def replication_check(settings: Settings) -> dict[str, Check]:
 
 def lag_check(settings: Settings, engine: sa.Engine, groups: list[str], max_lag: int) -> Check:
     """Records behind the end of the topic, summed over these consumer groups' read models."""
-    reader: list[KafkaConsumer] = []  # one client, made and used on the check's own thread
+    reader: list[LogConsumer] = []  # one client, made and used on the check's own thread
 
     def check() -> str:
         if not reader:
-            config = consumer_config(settings, None) | {"request_timeout_ms": PROBE_TIMEOUT_MS}
-            reader.append(KafkaConsumer(**config | {"bootstrap_timeout_ms": PROBE_TIMEOUT_MS}))
+            probe = {"request_timeout_ms": PROBE_TIMEOUT_MS, "bootstrap_timeout_ms": PROBE_TIMEOUT_MS}
+            reader.append(log_consumer(settings, None, **probe))
         try:
             behind = {
                 group: sum(

@@ -126,6 +126,10 @@ class Settings(BaseSettings):
 
     # Kafka (the distribution log). No bootstrap servers: the embedded broker is started.
     kafka_bootstrap_servers: str | None = None
+    kafka_client: Literal["kafka-python", "confluent-kafka"] = Field(
+        default="kafka-python",
+        description="the client library for the relay and the consumers; confluent-kafka needs the [confluent] extra",
+    )
     kafka_bootstrap_timeout_ms: int = Field(default=10_000, ge=100, description="per attempt to reach the cluster")
     kafka_connect_attempts: int = Field(default=5, ge=1)
     kafka_check_topic_configs: bool = Field(default=True, description="off for brokers that keep no topic configs")
@@ -168,7 +172,7 @@ class Settings(BaseSettings):
 
     # The relay from the event store to Kafka.
     relay_batch_size: int = Field(default=2000, ge=1, description="notifications read per round")
-    relay_poll_interval: float = Field(default=0.05, gt=0, description="seconds between polls at idle")
+    relay_poll_interval: float = Field(default=0.01, gt=0, description="seconds between polls at idle")
     relay_linger_ms: int = Field(default=5, ge=0)
     relay_verify_interval: float = Field(default=5.0, gt=0, description="seconds between broker data-loss checks")
 
@@ -233,8 +237,9 @@ class Settings(BaseSettings):
                 "POSTGRES_DBNAME": self.postgres_dbname,
             }
         if self.aggregate_cache_size:
-            # Fast-forward reads the events other writers saved since, so the cache is safe with many writers.
-            env |= {"AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size), "AGGREGATE_CACHE_FASTFORWARD": "y"}
+            # No fast-forward on every read: a command writes first and the store's version check refuses
+            # a stale write; the service then reads what other writers saved and decides again.
+            env |= {"AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size), "AGGREGATE_CACHE_FASTFORWARD": "n"}
         if self.cipher_key is not None:
             env |= {
                 "CIPHER_TOPIC": "eventsourcing.cipher:AESCipher",

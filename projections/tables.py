@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.calendar import RegionCalendar
 from domain.uncertainties import RISK
+from projections.bulk import delete_where, insert_dicts
 from projections.compliance import windows
 from projections.facts import EscalationFacts, RecordedEvent, at, facts_from_json, facts_to_json
 
@@ -488,21 +489,21 @@ def drop_schema(engine: sa.Engine) -> None:
 
 
 def store_events(conn: sa.Connection, events: list[RecordedEvent]) -> None:
-    if events:
-        conn.execute(
-            reporting_events.insert(),
-            [
-                {
-                    "escalation_id": e.escalation_id,
-                    "version": e.version,
-                    "name": e.name,
-                    "position": e.position,
-                    "event_id": e.event_id,
-                    "data": orjson.dumps(e.data).decode(),
-                }
-                for e in events
-            ],
-        )
+    insert_dicts(
+        conn,
+        reporting_events,
+        [
+            {
+                "escalation_id": e.escalation_id,
+                "version": e.version,
+                "name": e.name,
+                "position": e.position,
+                "event_id": e.event_id,
+                "data": orjson.dumps(e.data).decode(),
+            }
+            for e in events
+        ],
+    )
 
 
 def load_events(conn: sa.Connection, escalation_ids: list[str]) -> dict[str, list[RecordedEvent]]:
@@ -575,9 +576,8 @@ def write_many(
     _extend_calendar(conn, calendars, [f for f, _ in changed if f.opened_at])
     for table, (keys, rows) in replaced.items():
         # One prepared delete run for many keys: cheaper to compile than a long IN list.
-        conn.execute(table.delete().where(table.c.escalation_id == sa.bindparam("key")), [{"key": k} for k in keys])
-        if rows:
-            conn.execute(table.insert(), rows)
+        delete_where(conn, table, "escalation_id", keys)
+        insert_dicts(conn, table, rows)
 
 
 def _window_rows(f: EscalationFacts, calendar: RegionCalendar) -> list[dict[str, object]]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import sqlalchemy as sa
 
+from projections.bulk import insert_tuples
 from projections.timeline import TimelineEntry
 
 metadata = sa.MetaData()
@@ -65,6 +68,8 @@ def escalation_ids(conn: sa.Connection) -> list[str]:
     return list(conn.execute(sa.select(timeline_entries.c.escalation_id).distinct()).scalars())
 
 
+_ROW = attrgetter(*(c.name for c in timeline_entries.columns))
+
+
 def insert_entries(conn: sa.Connection, entries: list[TimelineEntry]) -> None:
-    if entries:
-        conn.execute(timeline_entries.insert(), [dict(vars(entry)) for entry in entries])
+    insert_tuples(conn, timeline_entries, [_ROW(entry) for entry in entries])

@@ -113,10 +113,17 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture
-def kafka_settings(store_settings: Settings, kafka_bootstrap: str) -> Settings:
+def kafka_client(request: pytest.FixtureRequest) -> str:
+    """The default client, or each of `tests.support.kafka_clients.both_clients` for a test marked with it."""
+    return str(getattr(request, "param", "kafka-python"))
+
+
+@pytest.fixture
+def kafka_settings(store_settings: Settings, kafka_bootstrap: str, kafka_client: str) -> Settings:
     """Store settings plus a Kafka cluster and topics of this test's own."""
     name = f"t{uuid4().hex[:10]}"
     return store_settings.but(
+        kafka_client=kafka_client,
         kafka_bootstrap_servers=kafka_bootstrap,
         events_topic=f"{name}.events",
         dead_letter_topic=f"{name}.dlq",

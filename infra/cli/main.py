@@ -16,7 +16,6 @@ from uuid import UUID
 
 import sqlalchemy as sa
 import typer
-from kafka import KafkaConsumer
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -29,6 +28,7 @@ from consumers.notifier import GROUP as NOTIFIER_GROUP
 from consumers.rebuild import Progress as RebuildProgress
 from consumers.reporting import GROUP as REPORTING_GROUP
 from consumers.runtime import ConsumerRunner, StoredOffsets, lag_by_partition
+from consumers.switch import StagingError
 from consumers.timeline import GROUP as TIMELINE_GROUP
 from consumers.watcher import GROUP as WATCHER_GROUP
 from consumers.watcher import pending_summary
@@ -55,10 +55,11 @@ from infra.bootstrap import (
     build_service,
     build_timeline_consumer,
     build_watcher,
-    consumer_config,
+    log_consumer,
     payload_cipher,
     prepare_topics,
     read_model_engine,
+    rebuild_live,
     rebuild_notifier,
     rebuild_reporting,
     rebuild_timeline,
@@ -220,21 +221,32 @@ def _watch(settings: Settings, engine: sa.Engine) -> None:
 
 @app.command()
 def rebuild(name: str = typer.Argument(..., help=READ_MODELS_HELP)) -> None:
-    """Drop a read model and rebuild it from offset zero, with a progress bar. Stop its consumers first.
+    """Rebuild a read model from offset zero, with a progress bar, while the live one keeps answering.
 
-    Nothing goes out again: the watcher's deadlines that already fired are refused by the ledger, and
-    the notifier's delivery log (kept) already holds every event's deliveries."""
+    Reporting, timeline and watcher are rebuilt beside the live read model (a new SQLite file, or a
+    new PostgreSQL schema) and switched in atomically; their running consumers continue from the
+    rebuild's offsets. The notifier is rebuilt in place (stop it first): its delivery log and
+    subscriptions are not history and are kept. Nothing goes out again: the watcher's deadlines that
+    already fired are refused by the ledger, and the notifier's delivery log already holds every
+    event's deliveries."""
     _check_read_model(name)
     settings = Settings()
     engine = read_model_engine(settings)
     with Progress(*Progress.get_default_columns(), TextColumn("{task.completed} events"), console=console) as bar:
         task = bar.add_task(f"rebuilding {name}", total=None)
         progress = _progress_of(bar, task)
-        if name == "watcher":
-            runner = rebuild_watcher(settings, engine, build_service(settings), progress).runner
+        if name == "notifier":
+            runner = rebuild_notifier(settings, engine, progress)
         else:
-            rebuild_one = {"reporting": rebuild_reporting, "timeline": rebuild_timeline, "notifier": rebuild_notifier}
-            runner = rebuild_one[name](settings, engine, progress)
+            service = build_service(settings) if name == "watcher" else None  # a rebuild fires nothing
+            runner = rebuild_live(
+                settings,
+                engine,
+                name,
+                progress,
+                service=service,
+                switching=lambda: bar.update(task, description=f"switching {name} in"),
+            )
     assert isinstance(runner, ConsumerRunner)
     console.print(f"Rebuilt {name}: {runner.stats.applied} events applied, {runner.stats.dead_lettered} dead-lettered.")
 
@@ -268,7 +280,7 @@ def status() -> None:
         f"event store: newest position {newest}; relay checkpoint {checkpoint} ({newest - checkpoint} behind)"
     )
     engine = read_model_engine(settings)
-    reader = KafkaConsumer(**consumer_config(settings, None))
+    reader = log_consumer(settings, None)
     try:
         lags = {
             name: lag_by_partition(StoredOffsets(engine, settings.group_name(group)), reader, settings.events_topic)
@@ -322,7 +334,7 @@ def audit_verify(escalation_id: UUID | None = typer.Argument(None, help="One esc
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(EXIT_NOT_BUILT) from None
     if settings.kafka_bootstrap_servers:
-        reader = KafkaConsumer(**consumer_config(settings, None))
+        reader = log_consumer(settings, None)
         try:
             events = read_whole_topic(reader, settings.events_topic, record_decoder(payload_cipher(settings)))
         finally:
@@ -659,7 +671,7 @@ def run() -> None:
     except (BrokerUnavailableError, KafkaLoginError) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_UNAVAILABLE)
-    except (SubscriptionError, OutboundUrlError) as error:
+    except (SubscriptionError, OutboundUrlError, StagingError) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(EXIT_USAGE)
     except (RelayLockedError, TopicMismatchError, ReadModelOutdatedError) as error:

@@ -174,6 +174,13 @@ def expected_version(if_match: str | None) -> int | None:
         raise _Precondition(f'If-Match {if_match!r} is not an ETag of this API (a quoted version, e.g. "3")') from None
 
 
+def _named_version(if_match: str | None) -> int | None:
+    try:
+        return expected_version(if_match)
+    except _Precondition:
+        return None
+
+
 class _Precondition(Exception):  # noqa: N818 - an HTTP condition, not an error of the domain
     pass
 
@@ -507,7 +514,8 @@ def _add_command(
         if_match: Annotated[str | None, Header(pattern=IF_MATCH_PATTERN)] = None,
     ) -> JSONResponse:
         if who.role == ENGINEER:
-            engineers = service.engineers_on(escalation_id)
+            # At the version the command expects, the one it will be decided on (or refused with 412).
+            engineers = service.engineers_on(escalation_id, _named_version(if_match))
             if who.name not in engineers:
                 raise _NotOnEscalation(who, escalation_id, engineers)
         command = body.command(command_type, escalation_id=escalation_id)

@@ -17,15 +17,18 @@ from typing import Any
 import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import ApplicationRecorder, Mapper
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
+from consumers.log_client import LogClientError, LogConsumer, LogProducer, TopicPartition
 from domain.events import EscalationEvent
 from infra.faults import Fault, no_fault
 from infra.messaging import envelope
 from infra.messaging.relay_state import Checkpoint, RelayLock
 
 log = structlog.get_logger(__name__)
+# What a retry may cure: the client's own errors and kafka-python's from the admin client that
+# prepares the topics (whichever client publishes).
+BROKER_ERRORS = (LogClientError, KafkaError)
 
 
 class BrokerUnavailableError(RuntimeError):
@@ -52,8 +55,8 @@ class Relay:
         event_topics: list[str],
         checkpoint: Checkpoint,
         options: RelayOptions,
-        producer_factory: Callable[[], KafkaProducer],
-        consumer_factory: Callable[[], KafkaConsumer],
+        producer_factory: Callable[[], LogProducer],
+        consumer_factory: Callable[[], LogConsumer],
         prepare_topics: Callable[[], None] = lambda: None,
         fault: Fault = no_fault,
     ) -> None:
@@ -68,8 +71,8 @@ class Relay:
         self._new_consumer = consumer_factory
         self._prepare_topics = prepare_topics
         self._fault = fault  # test-only crash points (infra/faults.py); passes everything in production
-        self._producer: KafkaProducer | None = None
-        self._offsets_reader: KafkaConsumer | None = None
+        self._producer: LogProducer | None = None
+        self._offsets_reader: LogConsumer | None = None
         self._stopping = threading.Event()
         self._last_verified = 0.0
         self.published = 0
@@ -84,7 +87,7 @@ class Relay:
                 self._prepare_topics()  # again after a reconnect: the broker may have come back empty
                 self._producer = self._producer or self._new_producer()
                 self._offsets_reader = self._offsets_reader or self._new_consumer()
-            except (KafkaError, OSError) as error:
+            except (*BROKER_ERRORS, OSError) as error:
                 last_error = error
                 log.warning(
                     "relay.broker_unreachable",
@@ -136,7 +139,7 @@ class Relay:
                 self._verify_broker_kept_our_data()
                 if self.publish_available() == 0:
                     self._stopping.wait(self.options.poll_interval)
-            except KafkaError as error:
+            except BROKER_ERRORS as error:
                 log.warning("relay.publish_failed", error=str(error), retry_in=self.options.retry_backoff)
                 self._reset_clients()
                 self._stopping.wait(self.options.retry_backoff)
@@ -178,8 +181,8 @@ class Relay:
         producer.flush()
         flush_starts: dict[int, int] = {}
         for future in futures:
-            metadata = future.get(timeout=0)  # raises the delivery error, if any: nothing is skipped
-            flush_starts.setdefault(metadata.partition, metadata.offset)
+            partition, offset = future.result()  # raises the delivery error, if any: nothing is skipped
+            flush_starts.setdefault(partition, offset)
         self._fault("relay.after_flush_before_checkpoint")
         self.checkpoint.save(notifications[-1].id, self.options.topic, flush_starts)
         self.published += len(notifications)
@@ -226,7 +229,7 @@ class Relay:
 
     # -- Clients ---------------------------------------------------------------------------------
 
-    def _require_producer(self) -> KafkaProducer:
+    def _require_producer(self) -> LogProducer:
         if self._producer is None:
             self._producer = self._new_producer()
         return self._producer

@@ -7,13 +7,14 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
 
 import pytest
 
 from domain import commands as c
-from domain.errors import VersionConflictError
+from domain.errors import IllegalTransitionError, InvalidCommandError, VersionConflictError
 from domain.events import EscalationClosed, EscalationOpened, RetrospectiveOpened
 from domain.service import EscalationService
 from domain.values import Phase
@@ -25,19 +26,19 @@ from tests.fakes import SteppingClock
 MakeService = Callable[..., EscalationService]
 
 
+GLOBEX = c.OpenEscalation(
+    customer="Globex",
+    region="EMEA",
+    account_owner="dana",
+    dri_manager="m",
+    source="support_manager",
+    severity="high",
+    summary="s",
+)
+
+
 def open_globex(service: EscalationService) -> UUID:
-    return service.handle(
-        c.OpenEscalation(
-            customer="Globex",
-            region="EMEA",
-            account_owner="dana",
-            dri_manager="m",
-            source="support_manager",
-            severity="high",
-            summary="s",
-        ),
-        actor="m",
-    ).escalation_id
+    return service.handle(GLOBEX, actor="m").escalation_id
 
 
 def test_the_ldap_proxy_story_is_recorded_and_read_back(make_service: MakeService, clock: SteppingClock) -> None:
@@ -134,6 +135,114 @@ def test_a_writer_with_a_cached_escalation_sees_what_another_writer_saved(make_s
     )
     assert result.version == 3
     assert first.state(escalation_id)["lead_engineer"] == "priya"
+
+
+def prepare(service: EscalationService, escalation_id: UUID, expected_version: int | None = None) -> c.CommandResult:
+    return service.handle(
+        c.CompletePreparation(escalation_id=escalation_id, cs_process_followed=True, tickets_reviewed=["ZD-1"]),
+        actor="m",
+        expected_version=expected_version,
+    )
+
+
+def assign_priya(
+    service: EscalationService, escalation_id: UUID, expected_version: int | None = None
+) -> c.CommandResult:
+    return service.handle(
+        c.AssignLeadEngineer(escalation_id=escalation_id, engineer="priya", engineer_region="EMEA"),
+        actor="m",
+        expected_version=expected_version,
+    )
+
+
+def test_a_command_on_a_cached_escalation_writes_without_reading_the_store(make_service: MakeService) -> None:
+    service = make_service()
+    escalation_id = open_globex(service)
+    reads: list[UUID] = []
+    store_get = service.repository.event_store.get
+    service.repository.event_store.get = lambda originator_id, **kw: (
+        reads.append(originator_id)
+        or store_get(  # type: ignore[method-assign]
+            originator_id, **kw
+        )
+    )
+
+    prepare(service, escalation_id, expected_version=1)
+    assign_priya(service, escalation_id, expected_version=2)
+
+    assert reads == []
+    assert [e.originator_version for e in make_service().history(escalation_id)] == [1, 2, 3]
+
+
+def test_a_writer_whose_cache_is_behind_decides_again_on_what_the_store_holds(make_service: MakeService) -> None:
+    first, second = make_service(), make_service()
+    escalation_id = open_globex(first)
+    second.state(escalation_id)  # version 1 in the second writer's cache
+    prepare(first, escalation_id)
+
+    result = assign_priya(second, escalation_id)  # refused at version 1 (not prepared), legal at version 2
+
+    assert result.version == 3
+    assert first.state(escalation_id)["tickets_reviewed"] == ["ZD-1"]
+    assert first.state(escalation_id)["lead_engineer"] == "priya"
+
+
+def test_a_writer_whose_cache_is_behind_accepts_the_version_another_writer_made(make_service: MakeService) -> None:
+    first, second = make_service(), make_service()
+    escalation_id = open_globex(first)
+    second.state(escalation_id)
+    version = prepare(first, escalation_id).version
+
+    result = assign_priya(second, escalation_id, expected_version=version)
+
+    assert result.version == version + 1
+
+
+def test_a_stale_channel_registry_does_not_let_a_second_opening_take_the_same_channel(
+    make_service: MakeService,
+) -> None:
+    first, second = make_service(), make_service()
+    open_globex(second)  # Globex's channel registry, now in the second writer's cache
+    ldap = replace(GLOBEX, reason="ldap")
+    first.handle(ldap, actor="m")
+
+    with pytest.raises(IllegalTransitionError, match="already has an open escalation for 'ldap'"):
+        second.handle(ldap, actor="m")
+
+    assert second.state(second.handle(replace(GLOBEX, reason="sso"), actor="m").escalation_id)["version"] == 1
+
+
+def test_a_customer_registered_by_another_writer_keeps_its_open_escalations(make_service: MakeService) -> None:
+    first, second = make_service(), make_service()
+    open_globex(first)
+
+    with pytest.raises(InvalidCommandError, match="already has an open escalation; give a reason"):
+        second.handle(GLOBEX, actor="m")
+    opened = second.state(second.handle(replace(GLOBEX, reason="sso"), actor="m").escalation_id)
+
+    assert opened["channel"].endswith("sso")
+
+
+def test_who_works_on_an_escalation_is_read_again_when_another_writer_has_moved_it_on(
+    make_service: MakeService,
+) -> None:
+    first, second = make_service(), make_service()
+    escalation_id = open_globex(first)
+    prepare(first, escalation_id)
+    assign_priya(first, escalation_id)
+    helped = first.handle(
+        c.AddHelper(escalation_id=escalation_id, engineer="ana", engineer_region="AMER", reason="LDAP"), actor="m"
+    )
+    assert "ana" in second.engineers_on(escalation_id, helped.version)  # now in the second writer's cache
+    removed = first.handle(c.RemoveHelper(escalation_id=escalation_id, engineer="ana", reason="done"), actor="m")
+
+    assert "ana" not in second.engineers_on(escalation_id, removed.version)
+    with pytest.raises(VersionConflictError):
+        second.handle(
+            c.RemoveHelper(escalation_id=escalation_id, engineer="ana", reason="done"),
+            actor="m",
+            expected_version=helped.version,
+        )
 
 
 def test_as_of_gives_the_escalation_as_it_was_then(make_service: MakeService, clock: SteppingClock) -> None:

@@ -44,6 +44,7 @@ from projections.timeline import first_difference, timeline
 from projections.timeline_tables import entries_of
 from tests.fakes import SteppingClock
 from tests.integration.test_relay import publish_until_caught_up
+from tests.support.kafka_clients import both_clients
 from tests.support.processes import escalations_process
 from tests.support.topic_reader import Record, read_topic
 from tests.support.waiting import wait_for
@@ -104,6 +105,7 @@ def timeline_versions(conn: sa.Connection) -> Counter[tuple[str, int]]:
 
 
 @pytest.mark.parametrize("point", ["relay.after_produce_before_flush", "relay.after_flush_before_checkpoint"])
+@both_clients
 def test_a_relay_killed_at_a_chosen_point_publishes_every_event_in_order_after_a_restart(
     point: FaultPoint, kafka_settings: Settings, clock: SteppingClock, tmp_path: Path
 ) -> None:
@@ -216,6 +218,7 @@ def read_models_match_their_offsets(engine: sa.Engine, records: list[Record], to
 
 
 @pytest.mark.parametrize("point", ["consumer.after_apply_before_commit", "consumer.between_batches"])
+@both_clients
 def test_consumers_killed_at_a_chosen_point_apply_every_event_exactly_once_after_a_restart(
     point: FaultPoint, kafka_settings: Settings, published: list[Record], tmp_path: Path
 ) -> None:
@@ -258,6 +261,7 @@ def test_consumers_killed_at_a_chosen_point_apply_every_event_exactly_once_after
 # -- Duplicates and gaps on the wire -------------------------------------------------------------
 
 
+@both_clients
 def test_re_sent_copies_are_ignored_and_a_gap_is_dead_lettered_by_both_consumers(
     kafka_settings: Settings, clock: SteppingClock, tmp_path: Path
 ) -> None:

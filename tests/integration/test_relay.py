@@ -26,6 +26,7 @@ from infra.messaging.relay_state import RelayLock, RelayLockedError
 from infra.messaging.schemas import DOCS
 from infra.settings import Settings
 from tests.fakes import SteppingClock
+from tests.support.kafka_clients import both_clients
 from tests.support.processes import escalations_process
 from tests.support.topic_reader import Record, read_topic
 from tests.support.waiting import wait_for
@@ -65,6 +66,7 @@ def by_escalation(records: list[Record]) -> dict[str, list[int]]:
     return versions
 
 
+@both_clients
 def test_events_of_many_escalations_arrive_complete_and_in_order(
     kafka_settings: Settings, clock: SteppingClock
 ) -> None:
@@ -135,6 +137,7 @@ def relay_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.parametrize("store_settings", ["sqlite"], indirect=True)
+@both_clients
 def test_a_relay_killed_mid_publish_loses_nothing_when_started_again(
     kafka_settings: Settings, clock: SteppingClock, tmp_path: Path
 ) -> None:

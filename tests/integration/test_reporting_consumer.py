@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 
 from consumers.offsets import StoredOffsets
 from consumers.reporting import GROUP, ReportingProjector
@@ -26,7 +26,7 @@ from infra.bootstrap import (
     build_reporting_consumer,
     build_service,
     build_timeline_consumer,
-    consumer_config,
+    log_consumer,
     prepare_topics,
     rebuild_reporting,
 )
@@ -37,6 +37,7 @@ from projections.facts import EscalationFacts, RecordedEvent, fold
 from projections.tables import READ_MODEL_TABLES, VIEWS, create_schema
 from tests.fakes import SteppingClock
 from tests.integration.test_relay import publish_until_caught_up as publish
+from tests.support.kafka_clients import both_clients
 from tests.support.processes import escalations_process
 from tests.support.topic_reader import read_topic
 from tests.support.waiting import wait_for
@@ -118,6 +119,7 @@ def test_the_live_read_model_equals_a_rebuild_from_history(
     assert live == fresh_rebuild(reporting_settings, f"sqlite:///{tmp_path / 'rebuilt.db'}")
 
 
+@both_clients
 def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_applied(
     reporting_settings: Settings, clock: SteppingClock
 ) -> None:
@@ -200,6 +202,7 @@ class CountingProjector:
         return self.inner.apply(conn, batch, on_error)
 
 
+@both_clients
 def test_two_instances_in_one_group_share_the_partitions_and_apply_every_event_once(
     reporting_settings: Settings, clock: SteppingClock
 ) -> None:
@@ -241,6 +244,7 @@ def test_two_instances_in_one_group_share_the_partitions_and_apply_every_event_o
     assert len(rows_of(reporting_settings.read_model)["escalations"]) == 60
 
 
+@both_clients
 def test_a_consumer_killed_at_random_points_ends_equal_to_a_fresh_rebuild(
     reporting_settings: Settings, clock: SteppingClock, tmp_path: Path
 ) -> None:
@@ -288,7 +292,7 @@ def test_status_shows_the_lag_per_partition_before_and_after_consuming(
     total = publish(reporting_settings, service)
     engine = sa.create_engine(reporting_settings.read_model)
     create_schema(engine)
-    reader = KafkaConsumer(**consumer_config(reporting_settings, None))
+    reader = log_consumer(reporting_settings, None)
     before = lag_by_partition(StoredOffsets(engine, GROUP), reader, reporting_settings.events_topic)
     runner = build_reporting_consumer(reporting_settings, engine)
 

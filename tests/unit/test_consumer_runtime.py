@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from kafka import TopicPartition
 
+from consumers.log_client import TopicPartition
 from consumers.offsets import StoredOffsets
 from consumers.runtime import ConsumerRunner, Decoded, OnError
 from projections.facts import RecordedEvent

@@ -8,10 +8,11 @@ from typing import Any, NamedTuple
 
 import pytest
 import sqlalchemy as sa
-from kafka import TopicPartition
 from pydantic import ValidationError
 
+from consumers.log_client import Rebalanced, TopicPartition
 from consumers.runtime import ConsumerRunner
+from infra.bootstrap import read_model_engine
 from infra.health import ReadinessMonitor
 from infra.local.ports import wait_until
 from infra.settings import Settings, describe_invalid
@@ -33,7 +34,7 @@ class IdleConsumer:
     def __init__(self, runner: list[ConsumerRunner], clock: Clock, partitions: set[int]) -> None:
         self.runner, self.clock, self.partitions, self.closed = runner, clock, partitions, False
 
-    def subscribe(self, topics: list[str], listener: Any) -> None: ...
+    def subscribe(self, topic: str, *, on_assigned: Rebalanced, on_revoked: Rebalanced) -> None: ...
 
     def partitions_for_topic(self, topic: str) -> set[int]:
         return self.partitions
@@ -168,7 +169,7 @@ class OnePartition:
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.position = offset
 
-    def seek_to_beginning(self, tp: TopicPartition) -> None:
+    def seek_to_beginning(self, partitions: list[TopicPartition]) -> None:
         self.position = 0
 
     def highwater(self, tp: TopicPartition) -> int:
@@ -217,3 +218,19 @@ def test_a_batch_the_database_refused_is_applied_again_from_where_it_began_and_o
 
     assert projector.failed
     assert projector.applied == [b"e0", b"e1", b"e2", b"e3"]
+
+
+def test_a_sqlite_read_model_lets_readers_in_while_a_consumer_writes(tmp_path: Path) -> None:
+    engine = read_model_engine(Settings(data_dir=tmp_path, read_model_url=f"sqlite:///{tmp_path / 'read.db'}"))
+    reader = sa.create_engine(f"sqlite:///{tmp_path / 'read.db'}", connect_args={"timeout": 0.1})
+
+    with engine.begin() as writing:
+        writing.exec_driver_sql("CREATE TABLE probe (n INTEGER)")
+    with engine.begin() as writing:
+        writing.exec_driver_sql("INSERT INTO probe VALUES (1)")
+        # A reader during an open write transaction sees the last commit instead of waiting for the lock.
+        with reader.connect() as reading:
+            assert reading.exec_driver_sql("SELECT count(*) FROM probe").scalar_one() == 0
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 1  # NORMAL
