@@ -173,21 +173,30 @@ def _update(event: RecordedEvent, context: EscalationContext) -> SlackMessage:
     return _message("update", context, f"Daily update #{d['update_number']}", body, _footer(context, event))
 
 
-def _simple(kind: str, title: str, text: Callable[[dict[str, Any], EscalationContext], str]) -> Renderer:
-    def render(event: RecordedEvent, context: EscalationContext) -> SlackMessage:
-        return _message(kind, context, title, [_section(text(event.data, context))], _footer(context, event))
+@dataclass(frozen=True)
+class _Simple:
+    """A message of one section, its text from the event's data and the context.
 
-    return render
+    A class rather than a closure: the message is built when an event is rendered, not when
+    `RENDERERS` is built at import (where `make mutation` could never change it)."""
+
+    kind: str
+    title: str
+    text: Callable[[dict[str, Any], EscalationContext], str]
+
+    def __call__(self, event: RecordedEvent, context: EscalationContext) -> SlackMessage:
+        body = [_section(self.text(event.data, context))]
+        return _message(self.kind, context, self.title, body, _footer(context, event))
 
 
 def _lead(context: EscalationContext) -> str:
-    return f"@{context.lead}" if context.lead else "the lead engineer (none assigned yet)"
+    return f"@{context.lead}" if context.lead else "The lead engineer (none assigned yet)"
 
 
 Renderer = Callable[[RecordedEvent, EscalationContext], SlackMessage]
 
 RENDERERS: dict[str, Renderer] = {
-    "EscalationOpened": _simple(
+    "EscalationOpened": _Simple(
         "opened",
         "Account escalation opened",
         lambda d, _: (
@@ -196,7 +205,7 @@ RENDERERS: dict[str, Renderer] = {
         ),
     ),
     "UpdatePosted": _update,
-    "UpdateOverdue": _simple(
+    "UpdateOverdue": _Simple(
         "update_overdue",
         "Update overdue",
         lambda d, c: (
@@ -205,7 +214,7 @@ RENDERERS: dict[str, Renderer] = {
             f" Please post one in {c.channel}."
         ),
     ),
-    "ProgressStalled": _simple(
+    "ProgressStalled": _Simple(
         "stalled",
         "Progress has stalled",
         lambda d, c: (
@@ -213,13 +222,13 @@ RENDERERS: dict[str, Renderer] = {
             "further to a specialist team."
         ),
     ),
-    "ProgressResumed": _simple("resumed", "Progress resumed", lambda d, _: d["note"]),
-    "EscalatedToSpecialistTeam": _simple(
+    "ProgressResumed": _Simple("resumed", "Progress resumed", lambda d, _: d["note"]),
+    "EscalatedToSpecialistTeam": _Simple(
         "escalated_further",
         "Escalated further to a specialist team",
         lambda d, _: f"*{d['team']}* ({d['reference']})\n{d['reason']}",
     ),
-    "EmergencyRaised": _simple(
+    "EmergencyRaised": _Simple(
         "emergency",
         "Emergency raised",
         lambda d, _: (
@@ -227,15 +236,15 @@ RENDERERS: dict[str, Renderer] = {
             + (" (out of hours: the DRI manager and lead review it when online)" if d["out_of_hours"] else "")
         ),
     ),
-    "MonitoringStarted": _simple(
+    "MonitoringStarted": _Simple(
         "monitoring_started",
         "Monitoring period started",
         lambda d, _: f"The customer is stable: monitoring for {d['period_days']} days, agreed with {d['agreed_with']}.",
     ),
-    "MonitoringInterrupted": _simple(
+    "MonitoringInterrupted": _Simple(
         "monitoring_interrupted", "Monitoring interrupted", lambda d, _: f"Back to active work: {d['reason']}"
     ),
-    "MonitoringPeriodEnded": _simple(
+    "MonitoringPeriodEnded": _Simple(
         "monitoring_ended",
         "Monitoring period ended",
         lambda d, c: (
@@ -243,7 +252,7 @@ RENDERERS: dict[str, Renderer] = {
             f" {_lead(c)}: if the customer stayed stable, agree the closing with the account owner."
         ),
     ),
-    "EscalationClosed": _simple(
+    "EscalationClosed": _Simple(
         "closed",
         "Account escalation closed",
         lambda d, _: (
@@ -251,7 +260,7 @@ RENDERERS: dict[str, Renderer] = {
             + ("" if d["exit_criteria_met"] else "\n_Closed without every exit criterion met._")
         ),
     ),
-    "RetrospectiveDue": _simple(
+    "RetrospectiveDue": _Simple(
         "retrospective_due",
         "Retrospective due",
         lambda d, c: (
@@ -259,16 +268,18 @@ RENDERERS: dict[str, Renderer] = {
             f" {_lead(c)}, open the retro issue (Retro template) now."
         ),
     ),
-    "FollowUpActionOverdue": _simple(
+    "FollowUpActionOverdue": _Simple(
         "follow_up_overdue",
         "Follow-up action overdue",
         lambda d, _: f"@{d['owner']}, follow-up action {d['action_id']} from the retrospective was due {d['due_on']}.",
     ),
-    "RetrospectiveOpened": _simple(
+    "RetrospectiveOpened": _Simple(
         "retrospective", "Retrospective opened", lambda d, _: f"Retro: {d['retro_reference']}"
     ),
-    "RetrospectiveCompleted": _simple(
-        "retrospective_completed", "Retrospective completed", lambda d, _: f"{d['completed_on']}: {d['notes']}"
+    "RetrospectiveCompleted": _Simple(
+        "retrospective_completed",
+        "Retrospective completed",
+        lambda d, _: f"Completed on {d['completed_on']}" + (f": {d['notes']}" if d["notes"] else "."),
     ),
 }
 

@@ -11,6 +11,8 @@ from projections.corrected import corrected
 from projections.facts import RecordedEvent, at
 from projections.timeline import TimelineEntry, marks, summarize
 
+# The handbook's names of the roles a handover moves (the retro's "Customer and people" uses the same).
+ROLE_NAMES = {"dri_manager": "DRI support manager", "escalation_dri": "Escalation DRI"}
 # What the ledger's watcher records by itself (with ProgressStalled when it carries a deadline id).
 LEDGER_NOTICED = frozenset({"UpdateOverdue", "MonitoringPeriodEnded", "RetrospectiveDue", "FollowUpActionOverdue"})
 
@@ -182,25 +184,31 @@ def render_markdown(retro: dict[str, Any]) -> str:
         f"- Lead engineer(s): {', '.join(retro['people']['lead_engineers']) or '-'}",
         f"- Backups and helpers: {_helpers(retro['people']['helpers'])}",
         *[
-            f"- {h['role'].replace('_', ' ')} handed over from {h['previous']} to {h['successor']}: {h['reason']}"
+            f"- {ROLE_NAMES[h['role']]} handed over from {h['previous']} to {h['successor']}: {h['reason']}"
             for h in retro["handovers"]
         ],
         *[f"- Severity {s['from']} -> {s['to']} ({s['at'][:16]}): {s['why']}" for s in retro["severity_changes"]],
         "",
         "## Exit criteria",
         "",
-        *[
-            f"- [{'x' if c['met'] else ' '}] {c['description']}" + (f" ({c['evidence']})" if c["evidence"] else "")
-            for c in retro["exit_criteria"]
-        ],
+        *(
+            [
+                f"- [{'x' if c['met'] else ' '}] {c['description']}" + (f" ({c['evidence']})" if c["evidence"] else "")
+                for c in retro["exit_criteria"]
+            ]
+            or ["- none"]
+        ),
         "",
         "## Uncertainty and risk",
         "",
-        *[
-            f"- {u['question']}: {u['state']}"
-            + (f" after {u['hours_unknown']} hours: {u['outcome']}" if u.get("outcome") else "")
-            for u in retro["uncertainties"]
-        ],
+        *(
+            [
+                f"- {u['question']}: {u['state']}"
+                + (f" after {u['hours_unknown']} hours: {u['outcome']}" if u.get("outcome") else "")
+                for u in retro["uncertainties"]
+            ]
+            or ["- none"]
+        ),
         "",
         "## Risks",
         "",
@@ -217,7 +225,7 @@ def render_markdown(retro: dict[str, Any]) -> str:
         "",
         *(
             [
-                f"- v{x['corrects_version']} {x['corrects_event']}: {x['correction']} ({x['reason']})"
+                f"- v{x['corrects_version']}{_named(x['corrects_event'])}: {x['correction']} ({x['reason']})"
                 + (
                     f"; now {', '.join(f'{k} = {v}' for k, v in sorted(x['corrected_facts'].items()))}"
                     if x["corrected_facts"]
@@ -284,6 +292,11 @@ def render_markdown(retro: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _named(event_type: str) -> str:
+    """A first-version correction does not name the event it corrects."""
+    return f" {event_type}" if event_type else ""
 
 
 def _helpers(helpers: list[dict[str, Any]]) -> str:

@@ -136,3 +136,37 @@ def test_a_subscription_chooses_event_types_customers_regions_and_severities(
     subscription: Subscription, wanted: bool
 ) -> None:
     assert matches(subscription, "UpdatePosted", CONTEXT) is wanted
+
+
+@pytest.mark.parametrize(
+    ("subscription", "wanted"),
+    [
+        (Subscription("s", "u"), True),
+        (Subscription("s", "u", event_types=frozenset({"UpdatePosted"})), True),
+        (Subscription("s", "u", event_types=frozenset({"EscalationClosed"})), False),
+        (Subscription("s", "u", customers=frozenset({"Globex"})), False),
+        (Subscription("s", "u", regions=frozenset({"EMEA"})), False),
+        (Subscription("s", "u", severities=frozenset({"critical"})), False),
+        (Subscription("s", "u", paused=True), False),
+    ],
+)
+def test_an_event_without_an_escalation_context_goes_only_where_no_escalation_filter_is_set(
+    subscription: Subscription, wanted: bool
+) -> None:
+    assert matches(subscription, "UpdatePosted", None) is wanted
+
+
+@pytest.mark.parametrize(
+    ("chosen", "wanted"),
+    [
+        ({"customers": frozenset({"Initech"})}, False),
+        ({"customers": frozenset({"Initech", "GLOBEX"})}, True),
+        ({"regions": frozenset({"emea"})}, True),
+        ({"severities": frozenset({"high"})}, False),
+        ({"severities": frozenset({"Critical"})}, True),
+        ({"customers": frozenset({"globex"}), "regions": frozenset({"APAC"})}, False),
+        ({"customers": frozenset({"globex"}), "regions": frozenset({"EMEA"}), "severities": frozenset({"low"})}, False),
+    ],
+)
+def test_each_escalation_filter_must_hold_ignoring_case(chosen: dict[str, frozenset[str]], wanted: bool) -> None:
+    assert matches(Subscription("s", "u", **chosen), "UpdatePosted", CONTEXT) is wanted

@@ -11,7 +11,7 @@ from consumers.runtime import Decoded
 from domain import commands as c
 from domain.service import EscalationService
 from infra.local.stories import ldap_proxy_story
-from projections.facts import Emergency, EscalationFacts
+from projections.facts import Emergency, EscalationFacts, RecordedEvent, passed_over
 from projections.tables import create_schema, write_facts
 from tests.fakes import SteppingClock
 from tests.unit.test_reporting_projection import MONDAY, NOW, as_consumed
@@ -73,3 +73,19 @@ def test_an_in_hours_emergency_needs_no_review() -> None:
         row = conn.execute(sa.text("SELECT * FROM emergencies")).mappings().one()
 
     assert (row["in_hours"], row["out_of_hours"], row["unreviewed"]) == (1, 1, 1)
+
+
+def test_facts_move_past_an_event_that_could_not_be_applied_only_when_it_is_the_next_one() -> None:
+    def event(version: int) -> RecordedEvent:
+        return RecordedEvent("UpdatePosted", "e-1", version, 40 + version, {})
+
+    first = passed_over(None, event(1))
+    second = passed_over(first, event(2))
+    skipped = passed_over(second, event(4))
+    repeated = passed_over(second, event(2))
+
+    assert (first.escalation_id, first.version, first.position, first.touched) == ("e-1", 1, 41, {"escalations"})
+    assert (second.version, second.position) == (2, 42)
+    assert skipped is second
+    assert repeated is second
+    assert passed_over(None, event(2)) == EscalationFacts(escalation_id="e-1")

@@ -17,7 +17,7 @@ from infra.messaging.envelope import event_id
 from infra.settings import Settings
 from projections.facts import RecordedEvent
 from projections.retro import render_markdown, retrospective
-from projections.timeline import GENESIS, TimelineEntry, first_difference, marks, timeline
+from projections.timeline import GENESIS, TimelineEntry, canonical_bytes, first_difference, marks, timeline
 from tests.fakes import SteppingClock
 
 MONDAY = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -158,3 +158,49 @@ def test_the_local_time_is_the_zone_the_region_calendars_are_set_to(ldap_events:
     first = timeline(ldap_events[:1], berlin)[0]
 
     assert first.occurred_at_local == (MONDAY + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M Europe/Berlin")
+
+
+def test_an_events_canonical_bytes_are_sorted_compact_utf8() -> None:
+    event = RecordedEvent("UpdatePosted", "e-1", 3, 9, {"progress": "Köln · fixed", "b": 1, "a": [1, 2]})
+
+    assert (
+        canonical_bytes(event)
+        == (
+            '{"data":{"a":[1,2],"b":1,"progress":"Köln · fixed"},"escalation_id":"e-1","type":"UpdatePosted","version":3}'
+        ).encode()
+    )
+
+
+def test_the_marks_of_an_escalation_without_lead_or_scope_that_stalled_twice() -> None:
+    def event(name: str, moment: datetime, **data: object) -> RecordedEvent:
+        return RecordedEvent(name, "e-1", 1, 1, {"occurred_at": moment.isoformat(), **data})
+
+    monday = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    events = [
+        event("EscalationOpened", monday),
+        event("ProgressResumed", monday + timedelta(hours=1)),  # nothing stalled: ignored
+        event("UpdatePosted", monday + timedelta(hours=2)),
+        event("ProgressStalled", monday + timedelta(hours=3)),
+        event("UpdatePosted", monday + timedelta(days=1)),  # Tuesday: one working day, no gap
+        event("ProgressResumed", monday + timedelta(days=1, hours=1)),
+        event("ProgressResumed", monday + timedelta(days=1, hours=2)),  # already resumed: ignored
+        event("UpdatePosted", monday + timedelta(days=4)),  # Friday: three working days
+        event("MonitoringStarted", monday + timedelta(days=4, hours=1), period_days=5),
+        event("MonitoringStarted", monday + timedelta(days=4, hours=2), period_days=9),
+        event("ProgressStalled", monday + timedelta(days=4, hours=3)),
+    ]
+
+    assert marks(events, monday + timedelta(days=5, hours=3)) == {
+        "hours_to_lead": None,
+        "hours_to_scope": None,
+        "update_gaps_over_one_working_day": [
+            {"from": "2026-11-03T08:00:00+00:00", "to": "2026-11-06T08:00:00+00:00", "working_days": 3}
+        ],
+        "stalled_periods": [
+            {"from": "2026-11-02T11:00:00+00:00", "to": "2026-11-03T09:00:00+00:00", "hours": 22.0},
+            {"from": "2026-11-06T11:00:00+00:00", "to": None, "hours": 24.0},
+        ],
+        "further_escalations": [],
+        "monitoring": {"from": "2026-11-06T09:00:00+00:00", "days": 5},
+        "total_hours": 123.0,
+    }
