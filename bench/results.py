@@ -93,6 +93,9 @@ def _notes(f: Figure) -> str:
     if "empty_round_trips_per_s" in n:
         raw = f"; {n['of_raw_save']:.0%} of raw save ({n['raw_save_per_s']:,}/s)" if "of_raw_save" in n else ""
         return f"one request per event; an empty GET /healthz round trip alone: {n['empty_round_trips_per_s']:,}/s{raw}"
+    if "raw_log_read_per_s" in n:
+        producer, log = n["raw_producer_per_s"], n["raw_log_read_per_s"]
+        return f"raw producer {producer:,}/s; raw read of the event store's log {log:,}/s"
     if "seconds" not in n:
         return ""
     return (
