@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +82,28 @@ def machine(brokers: dict[str, str]) -> dict[str, Any]:
         "platform": platform.platform(),
         "packages": {
             name: version(name)
-            for name in ("kafka-python", "crc32c", "eventsourcing", "sqlalchemy", "psycopg", "orjson", "fastapi")
+            for name in (
+                "kafka-python",
+                "crc32c",
+                "confluent-kafka",
+                "eventsourcing",
+                "sqlalchemy",
+                "psycopg",
+                "orjson",
+                "fastapi",
+            )
+            if _installed(name)
         },
         "brokers": brokers,
     }
+
+
+def _installed(name: str) -> bool:
+    try:
+        version(name)
+    except PackageNotFoundError:
+        return False
+    return True
 
 
 def _notes(f: Figure) -> str:
