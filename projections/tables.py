@@ -265,21 +265,7 @@ CHILD_TABLES = (
     escalation_follow_up_actions,
 )
 
-READ_MODEL_TABLES = (
-    escalations,
-    escalation_updates,
-    escalation_stalls,
-    escalation_specialist_teams,
-    escalation_tickets,
-    escalation_uncertainties,
-    escalation_emergencies,
-    escalation_monitoring_periods,
-    escalation_helpers,
-    escalation_risks,
-    escalation_follow_up_actions,
-    escalation_compliance_windows,
-    region_working_days,
-)
+READ_MODEL_TABLES = (escalations, *CHILD_TABLES, escalation_compliance_windows, region_working_days)
 
 # "Now" as the stored text form of an instant (UTC, seconds, "+00:00"): the only per-dialect piece.
 NOW = {
