@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> Path:
             figure, _, events = stages.commands("commands (PostgreSQL)", on_pg, raw_env, args.escalations, console)
             run.figures.append(figure)
             run.events += events
+            per_client = max(5, args.escalations // 20)
+            run.figures.extend(stages.http_throughput(on_pg, per_client, tmp / "api-pg.log", console))
 
         kafka_settings = sqlite.but(kafka_bootstrap_servers=bootstrap, events_topic=f"bench{uuid4().hex[:6]}")
         pg_read_model = pg.create_database("bench_read_model").url if pg is not None else None

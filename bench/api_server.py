@@ -10,12 +10,14 @@ HTTP stage's baseline, so that what the API costs beyond the stack it runs on is
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from typing import Any, cast
 from uuid import UUID, uuid4
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from domain import commands as c
 from domain.service import EscalationService
@@ -68,15 +70,17 @@ def main() -> None:
     port = int(sys.argv[1])
     if workers == 1:
         uvicorn.run(app_from_env(), host="127.0.0.1", port=port, log_level="warning")
-    else:
-        uvicorn.run(
-            "bench.api_server:app_from_env",
-            factory=True,
-            workers=workers,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
+        return
+    config = uvicorn.Config(
+        "bench.api_server:app_from_env", factory=True, workers=workers, host="127.0.0.1", port=port, log_level="warning"
+    )
+    # uvicorn's own shared socket has protocol 0, so asyncio never sets TCP_NODELAY on what it
+    # accepts, and every response written in two parts waits out a delayed ACK (about 40 ms).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.set_inheritable(True)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +153,61 @@ def http_commands(settings: Settings, count: int, raw_save_rate: float, log: Pat
             "of_raw_save": round(events / elapsed / raw_save_rate, 3),
         },
     )
+
+
+def http_throughput(settings: Settings, per_client: int, log: Path, console: Console) -> list[Figure]:
+    """Requests per second with several clients at once and several worker processes (PostgreSQL):
+    each beside the very same requests replayed at once against the same app doing no domain work."""
+    figures = []
+    first = 100_000  # customers no other stage used: the store is shared with the PostgreSQL command stage
+    for workers, clients in ((1, 1), (1, 4), (2, 4)):
+        console.print(f"  HTTP API on PostgreSQL: {workers} worker(s), {clients} client(s) ...")
+        sent: list[list[httpx.Request]] = [[] for _ in range(clients)]
+        with api_server(settings, log, "--workers", str(workers)) as (url, tokens):
+            seconds = _at_once(partial(_record_over_http, url, tokens, per_client, first, sent), clients)
+        first += clients * per_client
+        requests = sum(map(len, sent))
+        with api_server(settings, log, "--workers", str(workers), "--no-domain-work", tokens=tokens) as (url, _):
+            baseline_seconds = _at_once(partial(_replay, url, sent), clients)
+        setup = f"{workers} worker{'s' * (workers > 1)}, {clients} client{'s' * (clients > 1)}"
+        figures.append(
+            Figure(
+                f"commands (HTTP API, PostgreSQL, {setup})",
+                requests / seconds,
+                requests / baseline_seconds,
+                "requests/s",
+                "the same requests at once through the same app doing no domain work",
+            )
+        )
+    return figures
+
+
+def _record_over_http(
+    url: str, tokens: dict[str, str], count: int, first: int, sent: list[list[httpx.Request]], client: int
+) -> None:
+    """One client's escalations through the API, keeping every request it sent."""
+    with httpx.Client(base_url=url, timeout=60, event_hooks={"request": [sent[client].append]}) as http:
+        list(history.escalations(ApiCommands(http, tokens), count, first=first + client * count))
+
+
+def _replay(url: str, sent: list[list[httpx.Request]], client: int) -> None:
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for r in sent[client]:
+            http.request(r.method, r.url.path, headers=_kept(r.headers), content=r.content)
+
+
+def _at_once(action: Callable[[int], None], clients: int) -> float:
+    """Seconds until `action(0)` ... `action(clients - 1)`, run at the same time on threads, all end."""
+    with ThreadPoolExecutor(clients) as pool:
+        began = time.perf_counter()
+        for done in [pool.submit(action, i) for i in range(clients)]:
+            done.result()
+        return time.perf_counter() - began
+
+
+def _kept(headers: httpx.Headers) -> dict[str, str]:
+    """What a replay keeps of a request's headers (the Host differs: another port)."""
+    return {k: v for k, v in headers.items() if k in ("authorization", "if-match", "content-type")}
 
 
 def relay(settings: Settings, service: EscalationService, broker: str) -> tuple[Figure, int]:
