@@ -448,6 +448,21 @@ def test_an_unknown_escalation_is_not_found(memory_service: EscalationService) -
         memory_service.handle(c.PostUpdate(escalation_id=uuid4(), **UPDATE), actor="priya")
 
 
+def test_the_history_of_an_unknown_escalation_names_the_id(memory_service: EscalationService) -> None:
+    unknown = uuid4()
+
+    with pytest.raises(EscalationNotFoundError, match=f"no escalation has id {unknown}"):
+        memory_service.history(unknown)
+
+
+def test_only_closing_frees_the_channel_every_other_step_keeps_it(memory_service: EscalationService) -> None:
+    active = escalation_in(memory_service, "active")
+    memory_service.handle(c.PostUpdate(escalation_id=active, **UPDATE), actor="priya")
+
+    with pytest.raises(InvalidCommandError, match="customer Globex already has an open escalation; give a reason"):
+        memory_service.handle(c.OpenEscalation(**OPENING), actor="mia.manager")
+
+
 def test_a_second_open_escalation_of_a_customer_needs_its_own_reason(
     memory_service: EscalationService,
 ) -> None:
