@@ -69,9 +69,9 @@ bench: $(STAMP) $(KAFKA_LIBS) ## Benchmarks against the raw stack (FULL=1 for th
 MUTANTS ?=
 MUTATION_JOBS ?= $(shell nproc)
 mutation: $(STAMP) ## Mutation-test domain/ and projections/; print the score and the survivors
-	@# mutmut keeps which tests reach which function from its last run; after the tests change that map
-	@# is stale and names survivors that today's tests kill. Map afresh every run (a few minutes).
-	rm -f mutants/mutmut-stats.json
+	@# mutmut keeps, from its last run, which tests reach which function and each mutant's verdict;
+	@# after the tests change both are stale (survivors that today's tests kill). Start afresh.
+	rm -rf mutants
 	TZ=Pacific/Chatham HYPOTHESIS_PROFILE=mutation bash -o pipefail -c "nice -n 19 $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) | grep -v '^🎉'"
 	$(BIN)/python tests/support/mutation_score.py
 
