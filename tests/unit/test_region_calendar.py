@@ -69,3 +69,11 @@ def test_a_region_without_working_days_has_no_deadline_and_the_error_says_what_t
 
     with pytest.raises(ValueError, match=r"APAC has no 2 working days .* check its working week"):
         no_week.working_days_after(datetime(2024, 5, 13, 9, tzinfo=UTC), 2)
+
+
+def test_a_day_starts_at_an_instant_written_in_utc_whatever_the_regions_zone() -> None:
+    tokyo = RegionCalendar("APAC", zone=ZoneInfo("Asia/Tokyo"))
+
+    start = tokyo.start_of(date(2026, 12, 1))
+
+    assert start.isoformat() == "2026-11-30T15:00:00+00:00"  # stored and compared as text in the read models

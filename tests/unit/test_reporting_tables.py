@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from projections import tables
+from projections.bulk import as_tuples
 from projections.facts import EscalationFacts, RecordedEvent, fold
 from tests.unit.golden_stories import record_stories
 
@@ -259,3 +260,12 @@ def test_days_another_consumer_already_added_are_skipped_in_each_dialect(
 
     assert type(statement) is kind
     assert str(statement.compile(dialect=dialect)).endswith(sql_ends)
+
+
+def test_rows_become_tuples_in_column_order_with_none_for_what_a_row_does_not_name() -> None:
+    meta = sa.MetaData()
+    one = sa.Table("one", meta, sa.Column("a", sa.Integer))
+    two = sa.Table("two", meta, sa.Column("a", sa.Integer), sa.Column("b", sa.Integer))
+
+    assert as_tuples(one, [{"a": 1}, {}]) == [(1,), (None,)]
+    assert as_tuples(two, [{"b": 2, "a": 1}, {"b": 3}]) == [(1, 2), (None, 3)]
