@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from domain import commands as c
-from domain.channels import CustomerChannels
 from domain.corrections import corrected_history, replay
 from domain.events import CorrectionRecorded, UpdatePosted
 from domain.service import EscalationService
@@ -88,15 +87,3 @@ def test_corrected_facts_replace_only_the_data_and_keep_the_events_identity() ->
 
     assert fixed == RecordedEvent("UpdatePosted", "e1", 5, 105, {"author": "bob", "progress": "p"}, "event-5")
     assert kept is correction
-
-
-def test_releasing_a_channel_is_recorded_at_the_moment_given() -> None:
-    channels = CustomerChannels.register("Initech", MONDAY)
-    channels.claim(UUID(int=1), None, MONDAY)
-
-    channels.release(UUID(int=1), MONDAY + timedelta(days=3))
-
-    released = channels.collect_events()[-1]
-    assert isinstance(released, CustomerChannels.Released)
-    assert released.timestamp == MONDAY + timedelta(days=3)
-    assert channels.open_escalations == {}

@@ -19,7 +19,12 @@ from tests.fakes import SteppingClock
 from tests.unit.test_invariants import CLOSING, OPENING, UPDATE, escalation_in
 
 Act = Callable[[EscalationService, UUID], object]
-RISK: dict[str, Any] = {"description": "d", "likelihood": "low", "impact": "high", "mitigation": "m"}
+RISK: dict[str, Any] = {
+    "description": "The second balancer has the same timeouts",
+    "likelihood": "low",
+    "impact": "high",
+    "mitigation": "Watch its error rate",
+}
 
 
 def in_phase(service: EscalationService, phase: str) -> UUID:
@@ -352,9 +357,9 @@ def test_a_risk_lives_on_recorded_directly_or_from_an_uncertainty(memory_service
     )
 
     assert direct == "R1"
-    assert {key: risk["state"] for key, risk in memory_service.state(escalation_id)["risks"].items()} == {
-        "R1": "happened",
-        "U1": "retired",
+    assert memory_service.state(escalation_id)["risks"] == {
+        "R1": {**RISK, "state": "happened"},
+        "U1": {**RISK, "state": "retired"},
     }
     with pytest.raises(IllegalTransitionError, match="risk R1 is already happened; record a new risk"):
         memory_service.handle(
