@@ -1,0 +1,393 @@
+"""What each refusal says, word for word, and what the watcher's commands record.
+
+The invariant and midway tests check that each rule refuses with the right error and the fix; these
+pin the whole sentence a manager or the watcher's log reads, for the refusals whose wording is built
+from parts (the action refused, the deadline, the ids known), and every fact a ledger event carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from domain import commands as c
+from domain.errors import (
+    DeadlineAlreadyFiredError,
+    DeadlineNoLongerDueError,
+    IllegalTransitionError,
+    InvalidCommandError,
+)
+from domain.service import EscalationService
+from tests.fakes import SteppingClock
+from tests.unit.test_invariants import UPDATE
+from tests.unit.test_midway import RISK, in_phase
+
+NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # the clock fixture's Monday
+RETRO_OPEN = "before the retrospective is opened; close the escalation and open its retrospective first"
+CLOSED = "the escalation is closed; open a new escalation if the customer needs one"
+Act = Callable[[EscalationService, UUID], object]
+
+
+def overdue(**changes: Any) -> c.RecordUpdateOverdue:
+    facts: dict[str, Any] = {
+        "deadline_id": "d1",
+        "due_at": NOW,
+        "gap_started_at": NOW - timedelta(days=2),
+        "working_days_overdue": 1,
+        "allowed_working_days": 1,  # a critical escalation's daily cadence
+    }
+    return c.RecordUpdateOverdue(**(facts | changes))
+
+
+def act(command: Callable[[UUID], c.Command]) -> Act:
+    return lambda s, e: s.handle(command(e), actor="escalation-ledger")
+
+
+def retro_with_two_actions(s: EscalationService, e: UUID) -> None:
+    for what in ("Alert on timeouts", "Document the balancer"):
+        s.handle(c.AddFollowUpAction(escalation_id=e, what=what, owner="priya", due_on=date(2026, 11, 9)), actor="m")
+
+
+CASES: list[tuple[str, Act | None, Act, type[Exception], str]] = [
+    (
+        "closed",
+        None,
+        act(lambda e: c.HandOverRole(escalation_id=e, role="escalation_dri", successor="sam", reason="r")),
+        IllegalTransitionError,
+        f"cannot hand over a role: {CLOSED}",
+    ),
+    (
+        "closed",
+        None,
+        act(lambda e: c.RecordRisk(escalation_id=e, **RISK)),
+        IllegalTransitionError,
+        f"cannot record a risk: {CLOSED}",
+    ),
+    (
+        "closed",
+        None,
+        act(lambda e: c.SettleRisk(escalation_id=e, risk_id="R1", outcome="retired", note="n")),
+        IllegalTransitionError,
+        f"cannot settle a risk: {CLOSED}",
+    ),
+    (
+        "closed",
+        None,
+        act(lambda e: c.AddFollowUpAction(escalation_id=e, what="w", owner="o", due_on=date(2026, 11, 3))),
+        IllegalTransitionError,
+        f"cannot add a follow-up action {RETRO_OPEN}",
+    ),
+    (
+        "closed",
+        None,
+        act(lambda e: c.SettleFollowUpAction(escalation_id=e, action_id="A1", outcome="done", note="n")),
+        IllegalTransitionError,
+        f"cannot settle a follow-up action {RETRO_OPEN}",
+    ),
+    (
+        "closed",
+        None,
+        act(lambda e: c.CompleteRetrospective(escalation_id=e, completed_on=date(2026, 11, 2))),
+        IllegalTransitionError,
+        f"cannot complete the retrospective {RETRO_OPEN}",
+    ),
+    (
+        "active",
+        lambda s, e: [s.handle(c.RecordRisk(escalation_id=e, **RISK), actor="m") for _ in range(2)],
+        act(lambda e: c.SettleRisk(escalation_id=e, risk_id="R9", outcome="retired", note="n")),
+        InvalidCommandError,
+        "risk 'R9' is not known here; known risks: R1, R2",
+    ),
+    (
+        "retro",
+        retro_with_two_actions,
+        act(lambda e: c.SettleFollowUpAction(escalation_id=e, action_id="A9", outcome="done", note="n")),
+        InvalidCommandError,
+        "follow-up action 'A9' is not known here; known actions: A1, A2",
+    ),
+    # The watcher's commands: each refusal names the deadline and why it no longer stands.
+    (
+        "closed",
+        None,
+        act(lambda e: overdue(escalation_id=e)),
+        DeadlineNoLongerDueError,
+        "deadline d1 is no longer due: the escalation is closed; nothing to record",
+    ),
+    (
+        "active",
+        lambda s, e: s.handle(c.ChangeSeverity(escalation_id=e, severity="low", reason="fixed"), actor="m"),
+        act(lambda e: overdue(escalation_id=e)),
+        DeadlineNoLongerDueError,
+        "deadline d1 is no longer due: a low escalation has no update cadence; nothing to record",
+    ),
+    (
+        "active",
+        None,
+        act(lambda e: overdue(escalation_id=e, allowed_working_days=3)),
+        DeadlineNoLongerDueError,
+        (
+            "deadline d1 is no longer due: the critical cadence now allows 1 working days between updates, not 3; "
+            "nothing to record"
+        ),
+    ),
+    (
+        "active",
+        lambda s, e: s.handle(c.PostUpdate(escalation_id=e, **UPDATE), actor="priya"),
+        act(lambda e: overdue(escalation_id=e)),
+        DeadlineNoLongerDueError,
+        "deadline d1 is no longer due: an update was posted at 2026-11-02T08:00:00+00:00; nothing to record",
+    ),
+    (
+        "monitoring",
+        lambda s, e: s.handle(
+            c.PauseUpdates(escalation_id=e, resume_on=date(2026, 11, 3), reason="customer away"), actor="m"
+        ),
+        act(lambda e: overdue(escalation_id=e)),
+        DeadlineNoLongerDueError,
+        "deadline d1 is no longer due: updates are paused until 2026-11-03; nothing to record",
+    ),
+    (
+        "monitoring",
+        None,
+        act(lambda e: c.NoticeStall(escalation_id=e, deadline_id="d1", no_progress_since=NOW, working_days=2)),
+        DeadlineNoLongerDueError,
+        "deadline d1 is no longer due: the escalation is monitoring; nothing to record",
+    ),
+    (
+        "active",
+        lambda s, e: s.handle(c.MarkStalled(escalation_id=e, reason="stuck", noticed_by="mia.manager"), actor="m"),
+        act(lambda e: c.NoticeStall(escalation_id=e, deadline_id="d1", no_progress_since=NOW, working_days=2)),
+        DeadlineNoLongerDueError,
+        "deadline d1 is no longer due: the escalation is active, stalled; nothing to record",
+    ),
+    (
+        "active",
+        None,
+        act(
+            lambda e: c.NoticeStall(
+                escalation_id=e, deadline_id="d1", no_progress_since=NOW - timedelta(days=3), working_days=2
+            )
+        ),
+        DeadlineNoLongerDueError,
+        "deadline d1 is no longer due: progress showed at 2026-11-02T08:00:00+00:00; nothing to record",
+    ),
+    (
+        "active",
+        None,
+        act(lambda e: c.EndMonitoringPeriod(escalation_id=e, deadline_id="d1", due_at=NOW)),
+        DeadlineNoLongerDueError,
+        (
+            "deadline d1 is no longer due: the escalation is active, its monitoring period not ending then; "
+            "nothing to record"
+        ),
+    ),
+    (
+        "retro",
+        None,
+        act(
+            lambda e: c.RecordRetrospectiveDue(
+                escalation_id=e, deadline_id="d1", closed_at=NOW, working_days_since_closing=5
+            )
+        ),
+        DeadlineNoLongerDueError,
+        (
+            "deadline d1 is no longer due: the retrospective is open, or the escalation is not closed then; "
+            "nothing to record"
+        ),
+    ),
+    (
+        "retro",
+        None,
+        act(lambda e: c.RecordFollowUpActionOverdue(escalation_id=e, deadline_id="d1", action_id="A9")),
+        DeadlineNoLongerDueError,
+        "deadline d1 is no longer due: follow-up action A9 is not open; nothing to record",
+    ),
+    (
+        "active",
+        None,
+        act(lambda e: overdue(escalation_id=e, due_at=datetime(2026, 11, 2, 7, 0))),  # noqa: DTZ001 - the mistake
+        InvalidCommandError,
+        "due_at 2026-11-02T07:00:00 has no time zone; give it with an offset, e.g. +00:00",
+    ),
+    (
+        "active",
+        None,
+        act(
+            lambda e: c.RecordCorrection(
+                escalation_id=e,
+                corrects_version=2,
+                reason="r",
+                correction="c",
+                corrected_facts={"occurred_at": "2026-11-02T07:00:00"},
+            )
+        ),
+        InvalidCommandError,
+        "the corrected occurred_at 2026-11-02T07:00:00 has no time zone; give it with an offset, e.g. +00:00",
+    ),
+]
+
+
+@pytest.mark.parametrize(("phase", "setup", "command", "error", "message"), CASES, ids=[case[4][:70] for case in CASES])
+def test_each_refusal_says_exactly_what_and_why(
+    memory_service: EscalationService, phase: str, setup: Act | None, command: Act, error: type[Exception], message: str
+) -> None:
+    escalation_id = in_phase(memory_service, phase)
+    if setup is not None:
+        setup(memory_service, escalation_id)
+    before = memory_service.history(escalation_id)
+
+    with pytest.raises(error) as refused:
+        command(memory_service, escalation_id)
+
+    assert str(refused.value) == message
+    assert memory_service.history(escalation_id) == before
+
+
+def recorded(service: EscalationService, escalation_id: UUID) -> dict[str, Any]:
+    """The newest event's own facts (what the ledger recorded), without the envelope every event has."""
+    event = service.history(escalation_id)[-1]
+    envelope = {"originator_id", "originator_version", "timestamp", "occurred_at", "actor", "class_version"}
+    return {"event": type(event).__name__} | {k: v for k, v in vars(event).items() if k not in envelope}
+
+
+def test_an_overdue_update_records_the_gap_the_cadence_and_who_leads() -> None:
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=SteppingClock(NOW))
+    escalation_id = in_phase(service, "active")
+
+    service.handle(overdue(escalation_id=escalation_id, working_days_overdue=0), actor="escalation-ledger")
+
+    assert recorded(service, escalation_id) == {
+        "event": "UpdateOverdue",
+        "deadline_id": "d1",
+        "due_at": NOW,
+        "gap_started_at": NOW - timedelta(days=2),
+        "working_days_overdue": 1,  # at least one: it is due
+        "allowed_working_days": 1,
+        "severity": "critical",
+        "lead_engineer": "priya",
+    }
+
+
+def test_updates_resume_on_the_day_they_were_paused_until() -> None:
+    clock = SteppingClock(NOW)
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    escalation_id = in_phase(service, "monitoring")
+    service.handle(c.PauseUpdates(escalation_id=escalation_id, resume_on=date(2026, 11, 3), reason="away"), actor="m")
+    clock.now = datetime(2026, 11, 3, 0, 30, tzinfo=UTC)
+
+    service.handle(overdue(escalation_id=escalation_id), actor="escalation-ledger")
+
+    assert recorded(service, escalation_id)["event"] == "UpdateOverdue"
+
+
+def test_a_stall_the_ledger_noticed_says_for_how_long_and_since_when(memory_service: EscalationService) -> None:
+    escalation_id = in_phase(memory_service, "active")
+
+    memory_service.handle(
+        c.NoticeStall(escalation_id=escalation_id, deadline_id="d1", no_progress_since=NOW, working_days=2),
+        actor="escalation-ledger",
+    )
+
+    assert recorded(memory_service, escalation_id) == {
+        "event": "ProgressStalled",
+        "reason": "no exit criterion met and no update reporting progress for 2 working days "
+        "(since 2026-11-02T08:00:00+00:00)",
+        "noticed_by": "escalation-ledger",
+        "deadline_id": "d1",
+    }
+
+
+def test_a_monitoring_period_and_a_retrospective_are_each_recorded_once_whatever_their_deadline_id() -> None:
+    clock = SteppingClock(NOW)
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    monitored = in_phase(service, "monitoring")
+    ends = service.state(monitored)["monitoring_ends_at"]
+    clock.now = ends
+    service.handle(c.EndMonitoringPeriod(escalation_id=monitored, deadline_id="d1", due_at=ends), actor="ledger")
+
+    with pytest.raises(DeadlineAlreadyFiredError) as refused:
+        service.handle(c.EndMonitoringPeriod(escalation_id=monitored, deadline_id="d2", due_at=ends), actor="ledger")
+    assert str(refused.value) == (
+        f"deadline d2 already recorded its event under another id: this monitoring period was recorded ended at "
+        f"{ends.isoformat()}; nothing more to record"
+    )
+
+    clock.advance(days=1)
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)  # one customer each
+    closed = in_phase(service, "closed")
+    closed_at = service.state(closed)["closed_at"]
+    noticed_at = clock.now
+    due = c.RecordRetrospectiveDue(
+        escalation_id=closed, deadline_id="r1", closed_at=closed_at, working_days_since_closing=5
+    )
+    service.handle(due, actor="ledger")
+    assert recorded(service, closed) == {
+        "event": "RetrospectiveDue",
+        "deadline_id": "r1",
+        "closed_at": closed_at,
+        "working_days_since_closing": 5,
+    }
+    clock.advance(hours=1)
+    with pytest.raises(DeadlineAlreadyFiredError) as refused:
+        service.handle(
+            c.RecordRetrospectiveDue(
+                escalation_id=closed, deadline_id="r2", closed_at=closed_at, working_days_since_closing=6
+            ),
+            actor="ledger",
+        )
+    assert str(refused.value) == (
+        f"deadline r2 already recorded its event under another id: the retrospective was recorded due at "
+        f"{noticed_at.isoformat()}; nothing more to record"
+    )
+
+
+def test_an_overdue_follow_up_action_names_it_its_owner_and_its_day(memory_service: EscalationService) -> None:
+    escalation_id = in_phase(memory_service, "retro")
+    retro_with_two_actions(memory_service, escalation_id)
+
+    memory_service.handle(
+        c.RecordFollowUpActionOverdue(escalation_id=escalation_id, deadline_id="a2", action_id="A2"), actor="ledger"
+    )
+
+    assert recorded(memory_service, escalation_id) == {
+        "event": "FollowUpActionOverdue",
+        "deadline_id": "a2",
+        "action_id": "A2",
+        "owner": "priya",
+        "due_on": "2026-11-09",
+    }
+
+
+def test_a_handed_over_role_names_who_had_it(memory_service: EscalationService) -> None:
+    escalation_id = in_phase(memory_service, "active")
+
+    memory_service.handle(
+        c.HandOverRole(escalation_id=escalation_id, role="dri_manager", successor="sam.manager", reason="leave"),
+        actor="m",
+    )
+
+    assert recorded(memory_service, escalation_id) == {
+        "event": "RoleHandedOver",
+        "role": "dri_manager",
+        "previous": "mia.manager",
+        "successor": "sam.manager",
+        "reason": "leave",
+    }
+
+
+def test_a_retrospective_completed_without_notes_records_empty_notes(memory_service: EscalationService) -> None:
+    escalation_id = in_phase(memory_service, "retro")
+
+    memory_service.handle(
+        c.CompleteRetrospective(escalation_id=escalation_id, completed_on=date(2026, 11, 2)), actor="m"
+    )
+
+    assert recorded(memory_service, escalation_id) == {
+        "event": "RetrospectiveCompleted",
+        "completed_on": "2026-11-02",
+        "notes": "",
+    }
