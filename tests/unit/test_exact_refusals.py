@@ -23,7 +23,7 @@ from domain.errors import (
 )
 from domain.service import EscalationService
 from tests.fakes import SteppingClock
-from tests.unit.test_invariants import UPDATE
+from tests.unit.test_invariants import CLOSING, SCOPE, UPDATE
 from tests.unit.test_midway import RISK, in_phase
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # the clock fixture's Monday
@@ -231,6 +231,87 @@ CASES: list[tuple[str, Act | None, Act, type[Exception], str]] = [
 ]
 
 
+# Every command a closed escalation refuses, with the action its refusal names.
+AFTER_CLOSING: list[tuple[str, Callable[[UUID], c.Command]]] = [
+    (
+        "complete preparation",
+        lambda e: c.CompletePreparation(escalation_id=e, cs_process_followed=True, tickets_reviewed=[]),
+    ),
+    ("assign a lead engineer", lambda e: c.AssignLeadEngineer(escalation_id=e, engineer="li", engineer_region="EMEA")),
+    ("assign a product DRI", lambda e: c.AssignProductDri(escalation_id=e, product_dri="pat")),
+    ("define scope", lambda e: c.DefineScope(escalation_id=e, **SCOPE)),
+    (
+        "mark an exit criterion met",
+        lambda e: c.MeetExitCriterion(escalation_id=e, criterion_id="auth", evidence="logs"),
+    ),
+    ("raise an uncertainty", lambda e: c.RaiseUncertainty(escalation_id=e, question="q")),
+    ("define a risk", lambda e: c.DefineRisk(escalation_id=e, uncertainty_id="U1", **RISK)),
+    ("answer an uncertainty", lambda e: c.AnswerUncertainty(escalation_id=e, uncertainty_id="U1", answer="a")),
+    ("post an update", lambda e: c.PostUpdate(escalation_id=e, **UPDATE)),
+    ("mark progress stalled", lambda e: c.MarkStalled(escalation_id=e, reason="r", noticed_by="mia.manager")),
+    ("resume progress", lambda e: c.ResumeProgress(escalation_id=e, note="n")),
+    (
+        "escalate to a specialist team",
+        lambda e: c.EscalateToSpecialistTeam(escalation_id=e, team="t", reference="r", reason="r"),
+    ),
+    (
+        "raise an emergency",
+        lambda e: c.RaiseEmergency(escalation_id=e, ticket="ZD-9", out_of_hours=True, handled_by="oncall"),
+    ),
+    ("review emergency work", lambda e: c.ReviewEmergencyWork(escalation_id=e, emergency_id="E1", notes="n")),
+    ("agree a sync cadence", lambda e: c.AgreeSyncCadence(escalation_id=e, cadence="weekly", agreed_with="dana.owner")),
+    ("start monitoring", lambda e: c.StartMonitoring(escalation_id=e, period_days=3, agreed_with="dana.owner")),
+    ("pause updates", lambda e: c.PauseUpdates(escalation_id=e, resume_on=date(2026, 11, 3), reason="r")),
+    ("interrupt monitoring", lambda e: c.InterruptMonitoring(escalation_id=e, reason="r")),
+    ("close", lambda e: c.CloseEscalation(escalation_id=e, **CLOSING)),
+    ("change the severity", lambda e: c.ChangeSeverity(escalation_id=e, severity="low", reason="r")),
+    ("hand over a role", lambda e: c.HandOverRole(escalation_id=e, role="escalation_dri", successor="sam", reason="r")),
+    ("add a helper", lambda e: c.AddHelper(escalation_id=e, engineer="tom", engineer_region="EMEA", reason="r")),
+    ("remove a helper", lambda e: c.RemoveHelper(escalation_id=e, engineer="tom", reason="r")),
+    ("record a risk", lambda e: c.RecordRisk(escalation_id=e, **RISK)),
+    ("settle a risk", lambda e: c.SettleRisk(escalation_id=e, risk_id="R1", outcome="retired", note="n")),
+]
+
+
+@pytest.mark.parametrize(("action", "command"), AFTER_CLOSING, ids=[action for action, _ in AFTER_CLOSING])
+def test_a_closed_escalation_refuses_each_command_naming_it(
+    memory_service: EscalationService, action: str, command: Callable[[UUID], c.Command]
+) -> None:
+    escalation_id = in_phase(memory_service, "closed")
+
+    with pytest.raises(IllegalTransitionError) as refused:
+        memory_service.handle(command(escalation_id), actor="mia.manager")
+
+    assert str(refused.value) == f"cannot {action}: {CLOSED}"
+
+
+def test_removing_someone_who_is_not_a_helper_names_the_helpers_there(memory_service: EscalationService) -> None:
+    escalation_id = in_phase(memory_service, "active")
+    for engineer in ("ann", "bob"):
+        memory_service.handle(
+            c.AddHelper(escalation_id=escalation_id, engineer=engineer, engineer_region="EMEA", reason="r"), actor="m"
+        )
+
+    with pytest.raises(InvalidCommandError) as refused:
+        memory_service.handle(c.RemoveHelper(escalation_id=escalation_id, engineer="carl", reason="r"), actor="m")
+
+    assert str(refused.value) == "carl is not a backup or helper here; current ones: ann, bob"
+
+
+def test_a_follow_up_action_keeps_its_ticket_trimmed_and_none_when_blank(memory_service: EscalationService) -> None:
+    escalation_id = in_phase(memory_service, "retro")
+    for ticket in (" ZD-10 ", "  ", None):
+        memory_service.handle(
+            c.AddFollowUpAction(
+                escalation_id=escalation_id, what="w", owner="o", due_on=date(2026, 11, 3), ticket=ticket
+            ),
+            actor="m",
+        )
+
+    actions = memory_service.state(escalation_id)["follow_up_actions"]
+    assert [action["ticket"] for action in actions.values()] == ["ZD-10", None, None]
+
+
 @pytest.mark.parametrize(("phase", "setup", "command", "error", "message"), CASES, ids=[case[4][:70] for case in CASES])
 def test_each_refusal_says_exactly_what_and_why(
     memory_service: EscalationService, phase: str, setup: Act | None, command: Act, error: type[Exception], message: str
@@ -391,3 +472,12 @@ def test_a_retrospective_completed_without_notes_records_empty_notes(memory_serv
         "completed_on": "2026-11-02",
         "notes": "",
     }
+
+
+def test_removing_a_blank_helper_says_which_field_is_empty(memory_service: EscalationService) -> None:
+    escalation_id = in_phase(memory_service, "active")
+
+    with pytest.raises(InvalidCommandError) as refused:
+        memory_service.handle(c.RemoveHelper(escalation_id=escalation_id, engineer="  ", reason="r"), actor="m")
+
+    assert str(refused.value) == "engineer must not be empty; say who or what it is"
