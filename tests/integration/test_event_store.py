@@ -14,6 +14,7 @@ from uuid import UUID
 import pytest
 
 from domain import commands as c
+from domain.channels import CustomerChannels
 from domain.errors import IllegalTransitionError, InvalidCommandError, VersionConflictError
 from domain.events import EscalationClosed, EscalationOpened, RetrospectiveOpened
 from domain.service import EscalationService
@@ -210,6 +211,29 @@ def test_a_stale_channel_registry_does_not_let_a_second_opening_take_the_same_ch
         second.handle(ldap, actor="m")
 
     assert second.state(second.handle(replace(GLOBEX, reason="sso"), actor="m").escalation_id)["version"] == 1
+
+
+def test_closing_on_a_stale_channel_registry_decides_again_and_frees_the_channel(make_service: MakeService) -> None:
+    first, second = make_service(), make_service()
+    globex = open_globex(second)  # Globex's channel registry, now in the second writer's cache
+    ldap = first.handle(replace(GLOBEX, reason="ldap"), actor="m").escalation_id  # the registry moves on
+
+    second.handle(
+        c.CloseEscalation(
+            escalation_id=globex,
+            outcome="positive",
+            exit_criteria_met=True,
+            summary="opened by mistake",
+            closing_checklist_done=True,
+            customer_comfortable=True,
+            agreed_with_account_owner=True,
+            override_reason="opened by mistake",
+        ),
+        actor="m",
+    )
+
+    registry = make_service().repository.get(CustomerChannels.id_for("Globex"))  # read from the store
+    assert registry.open_escalations == {str(ldap): "ldap"}  # the closed one freed, the other kept
 
 
 def test_a_customer_registered_by_another_writer_keeps_its_open_escalations(make_service: MakeService) -> None:
