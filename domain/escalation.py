@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from copy import deepcopy
 from datetime import UTC, date, datetime, timedelta
 from types import UnionType
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -1072,8 +1072,11 @@ class Escalation(Aggregate):
 PRODUCT_DRI_SEVERITIES = (Severity.HIGH, Severity.CRITICAL)
 # Facts a correction may not change: the ledger's own bookkeeping, and who issued the command.
 UNCORRECTABLE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic", "actor"})
+# The library's class settings (`class_version`, `originator_id_type`) are ClassVars, not facts.
 _FIELD_TYPES = {
-    cls.__name__: {k: v for k, v in get_type_hints(cls).items() if k not in UNCORRECTABLE and k != "class_version"}
+    cls.__name__: {
+        k: v for k, v in get_type_hints(cls).items() if k not in UNCORRECTABLE and get_origin(v) is not ClassVar
+    }
     for cls in ALL_EVENT_TYPES
 }
 

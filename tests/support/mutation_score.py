@@ -48,16 +48,25 @@ def main() -> int:
     lines += ["| module | mutants checked | killed | survived | equivalent | score |", "|---|---|---|---|---|---|"]
     survivors: list[str] = []
     total = Counter[str]()
+    by_folder: dict[str, Counter[str]] = {}
+    stale: list[str] = []
     for module, by_name in statuses().items():
         counted = Counter(_kind(name, status, equivalent) for name, status in by_name.items())
         checked = counted["killed"] + counted["survived"] + counted["equivalent"]
         if not checked:
             continue
         total.update(counted)
+        by_folder.setdefault(module.split(".")[0], Counter()).update(counted)
         survivors += sorted(n for n, s in by_name.items() if _kind(n, s, equivalent) == "survived")
+        # Listed as equivalent, yet killed or no longer a mutant of this source: the list needs a look.
+        listed = {n for n in equivalent if n.startswith(f"{module}.")}
+        stale += sorted(n for n in listed if n not in by_name or _kind(n, by_name[n], equivalent) == "killed")
         lines.append(_row(module, counted))
+    lines += [_row(f"**{folder}/**", counted) for folder, counted in sorted(by_folder.items())]
     lines.append(_row("**all checked**", total))
     lines += ["", f"Survivors ({len(survivors)}), see each with `mutmut show NAME`:", *survivors]
+    if stale:
+        lines += ["", f"Listed in {EQUIVALENTS} but killed, or not a mutant of today's source ({len(stale)}):", *stale]
     text = "\n".join(lines) + "\n"
     SUMMARY.write_text(text, encoding="utf-8")
     print(text + f"\n(written to {SUMMARY})")

@@ -23,7 +23,7 @@ from domain.errors import (
 )
 from domain.service import EscalationService
 from tests.fakes import SteppingClock
-from tests.unit.test_invariants import CLOSING, SCOPE, UPDATE
+from tests.unit.test_invariants import CLOSING, OPENING, SCOPE, UPDATE
 from tests.unit.test_midway import RISK, in_phase
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # the clock fixture's Monday
@@ -481,3 +481,31 @@ def test_removing_a_blank_helper_says_which_field_is_empty(memory_service: Escal
         memory_service.handle(c.RemoveHelper(escalation_id=escalation_id, engineer="  ", reason="r"), actor="m")
 
     assert str(refused.value) == "engineer must not be empty; say who or what it is"
+
+
+def test_a_severity_change_records_what_it_was_and_why_there_is_no_product_dri(
+    memory_service: EscalationService,
+) -> None:
+    escalation_id = memory_service.handle(
+        c.OpenEscalation(**{**OPENING, "severity": "medium"}), actor="m"
+    ).escalation_id
+
+    memory_service.handle(
+        c.ChangeSeverity(
+            escalation_id=escalation_id,
+            severity="high",
+            reason="more users",
+            product_dri_reason=" not product-related ",
+        ),
+        actor="m",
+    )
+
+    assert recorded(memory_service, escalation_id) == {
+        "event": "SeverityChanged",
+        "severity": "high",
+        "previous_severity": "medium",
+        "reason": "more users",
+        "update_cadence": {"description": "several times a week", "max_working_days_between_updates": 2},
+        "product_dri": None,
+        "product_dri_reason": "not product-related",
+    }
