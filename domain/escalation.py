@@ -250,7 +250,7 @@ class Escalation(Aggregate):
             stamp,
             cs_process_followed=bool(cs_process_followed),
             tickets_reviewed=require_tickets(tickets_reviewed, "tickets_reviewed"),
-            notes=notes,
+            notes=notes.strip(),
         )
 
     # -- Step 1: lead support engineer -----------------------------------------------------------
@@ -293,7 +293,7 @@ class Escalation(Aggregate):
             stamp,
             engineer=engineer,
             engineer_region=region.value,
-            backup_engineer=backup_engineer.strip() if backup_engineer else None,
+            backup_engineer=(backup_engineer or "").strip() or None,
             handed_off_tickets=require_tickets(handed_off_tickets or [], "handed_off_tickets"),
             region_override_reason=override,
         )
@@ -827,7 +827,7 @@ class Escalation(Aggregate):
         if completed_on < self.closed_at.date():
             msg = f"completed_on {completed_on.isoformat()} is before the escalation closed; give a later day"
             raise InvalidCommandError(msg)
-        self._record(RetrospectiveCompleted, stamp, completed_on=completed_on.isoformat(), notes=notes)
+        self._record(RetrospectiveCompleted, stamp, completed_on=completed_on.isoformat(), notes=notes.strip())
 
     # -- What the ledger's watcher records when a deadline fires -----------------------------------
     # Each refuses a deadline that already fired (by its id, or, once a correction moved it, by what

@@ -173,6 +173,12 @@ def tickets_refusal(tickets: list[str], name: str) -> Refusal | None:
     return None
 
 
+def says(error: Exception, words: str) -> bool:
+    """The error's message holds `words` as whole words, in their case: "reason must not be empty" is
+    said by "the reason must not be empty; say …", not by "XXreasonXX must not be empty" or "REASON …"."""
+    return re.search(rf"(?<!\w){re.escape(words)}(?!\w)", str(error)) is not None
+
+
 def first(*checks: Refusal | None) -> Refusal | None:
     return next((check for check in checks if check is not None), None)
 
@@ -796,7 +802,7 @@ class EscalationLifecycle(RuleBasedStateMachine):
             refused = error
         if refused is not None:
             assert expected is not None, f"{name} was refused ({refused}) but the handbook allows it: {command}"
-            assert (type(refused), expected[1] in str(refused)) == (expected[0], True), (
+            assert (type(refused), says(refused, expected[1])) == (expected[0], True), (
                 f"{name} was refused with {type(refused).__name__}({refused}); "
                 f"the handbook expects {expected[0].__name__} saying {expected[1]!r}"
             )
