@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,8 @@ class Stories:
     bumpy: list[RecordedEvent]
     quiet: list[RecordedEvent]
     clashing: list[RecordedEvent]
+    # Each story's escalation as the aggregate holds it at the end (`EscalationService.state`).
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def all(self) -> list[RecordedEvent]:
@@ -81,7 +83,8 @@ def record_stories() -> Stories:
             position += 1
             events.append(replace(event, position=position))
         numbered.append(events)
-    return Stories(*numbered)
+    ids = {"ldap": ldap, "bumpy": bumpy, "quiet": quiet, "clashing": clashing}
+    return Stories(*numbered, states={story: service.state(escalation) for story, escalation in ids.items()})
 
 
 def as_text(value: Any) -> str:

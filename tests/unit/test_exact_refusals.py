@@ -509,3 +509,29 @@ def test_a_severity_change_records_what_it_was_and_why_there_is_no_product_dri(
         "product_dri": None,
         "product_dri_reason": "not product-related",
     }
+
+
+def test_progress_only_moves_forward_when_a_step_is_recorded_back_dated() -> None:
+    clock = SteppingClock(NOW)
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    active = in_phase(service, "active")
+    clock.advance(days=2)
+    latest = clock.now
+    service.handle(c.PostUpdate(escalation_id=active, **UPDATE), actor="priya")  # no blockers: progress
+    service.handle(c.MarkStalled(escalation_id=active, reason="stuck", noticed_by="mia.manager"), actor="m")
+    earlier = NOW + timedelta(days=1)  # recorded now, happened yesterday
+
+    service.handle(c.ResumeProgress(escalation_id=active, note="moving", occurred_at=earlier), actor="m")
+    assert service.state(active)["progress_at"] == latest
+    service.handle(
+        c.EscalateToSpecialistTeam(escalation_id=active, team="Net", reference="N-1", reason="r", occurred_at=earlier),
+        actor="m",
+    )
+    assert service.state(active)["progress_at"] == latest
+
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=(clock := SteppingClock(NOW)))
+    monitored = in_phase(service, "monitoring")
+    clock.advance(days=2)
+    service.handle(c.PostUpdate(escalation_id=monitored, **UPDATE), actor="priya")
+    service.handle(c.InterruptMonitoring(escalation_id=monitored, reason="again", occurred_at=earlier), actor="m")
+    assert service.state(monitored)["progress_at"] == clock.now

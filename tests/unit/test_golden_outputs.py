@@ -178,6 +178,11 @@ def test_the_retrospective_of_the_rarer_parts_is_the_golden_one(stories: Stories
     check_golden("retro-rare.md", render_markdown(retro))
 
 
+def test_each_storys_escalation_ends_in_the_golden_state(stories: Stories) -> None:
+    """The aggregate's own state: what commands are decided on, folded from the same events."""
+    check_golden("aggregate-states.json", as_text(stories.states))
+
+
 # Every column of the reporting tables the analysts query (the views are pinned by reports.json); the
 # stored events and folded facts are pinned by facts.json.
 REPORTING_TABLES = [t for t in tables.metadata.sorted_tables if t.name not in {"reporting_events", "reporting_state"}]
