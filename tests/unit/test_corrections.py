@@ -87,3 +87,24 @@ def test_corrected_facts_replace_only_the_data_and_keep_the_events_identity() ->
 
     assert fixed == RecordedEvent("UpdatePosted", "e1", 5, 105, {"author": "bob", "progress": "p"}, "event-5")
     assert kept is correction
+
+
+def test_a_correction_naming_someone_who_never_helped_as_the_one_who_left_replays_without_them() -> None:
+    service = a_service()
+    escalation = corrected_update(service)
+    service.handle(c.AddHelper(escalation_id=escalation, engineer="ann", engineer_region="EMEA", reason="r"), actor="m")
+    left = service.handle(c.RemoveHelper(escalation_id=escalation, engineer="ann", reason="r"), actor="m").version
+    service.handle(
+        c.RecordCorrection(
+            escalation_id=escalation,
+            corrects_version=left,
+            reason="the wrong name",
+            correction="bob left, not ann",
+            corrected_facts={"engineer": "bob"},
+        ),
+        actor="sam.manager",
+    )
+
+    as_corrected = service.state_as_occurred(escalation, MONDAY + timedelta(hours=5))
+
+    assert as_corrected["helpers"].keys() == {"ann"}  # bob never helped; ann, as corrected, never left
