@@ -56,6 +56,7 @@ VALID: list[tuple[str, Build]] = [
         lambda e: c.AddFollowUpAction(escalation_id=e, what="w", owner="o", due_on=date(2026, 11, 3), ticket="t"),
     ),
     ("retro", lambda e: c.CompleteRetrospective(escalation_id=e, completed_on=date(2026, 11, 2), notes="n")),
+    ("closed", lambda e: c.OpenRetrospective(escalation_id=e, retro_reference="retro#1")),
     ("active", lambda e: c.RecordCorrection(escalation_id=e, corrects_version=2, reason="r", correction="c")),
 ]
 

@@ -109,6 +109,27 @@ CASES: list[tuple[str, Act | None, Act, type[Exception], str]] = [
         InvalidCommandError,
         "follow-up action 'A9' is not known here; known actions: A1, A2",
     ),
+    (
+        "active",
+        lambda s, e: s.handle(c.MarkStalled(escalation_id=e, reason="stuck", noticed_by="mia.manager"), actor="m"),
+        act(lambda e: c.MarkStalled(escalation_id=e, reason="stuck", noticed_by="mia.manager")),
+        IllegalTransitionError,
+        "progress is already marked stalled; resume it or escalate to a specialist team",
+    ),
+    (
+        "active",
+        None,
+        act(lambda e: c.ResumeProgress(escalation_id=e, note="n")),
+        IllegalTransitionError,
+        "progress is not stalled; mark it stalled before resuming it",
+    ),
+    (
+        "active",
+        None,
+        act(lambda e: c.OpenRetrospective(escalation_id=e, retro_reference="retro#1")),
+        IllegalTransitionError,
+        "the retrospective is opened after closing; close the escalation first",
+    ),
     # The watcher's commands: each refusal names the deadline and why it no longer stands.
     (
         "closed",
@@ -535,3 +556,26 @@ def test_progress_only_moves_forward_when_a_step_is_recorded_back_dated() -> Non
     service.handle(c.PostUpdate(escalation_id=monitored, **UPDATE), actor="priya")
     service.handle(c.InterruptMonitoring(escalation_id=monitored, reason="again", occurred_at=earlier), actor="m")
     assert service.state(monitored)["progress_at"] == clock.now
+
+
+def test_an_emergency_reviewed_by_someone_else_records_why(memory_service: EscalationService) -> None:
+    escalation_id = in_phase(memory_service, "emergency")
+
+    memory_service.handle(
+        c.ReviewEmergencyWork(
+            escalation_id=escalation_id,
+            emergency_id="E1",
+            notes="Restarted the proxy",
+            reviewed_by="sam.manager",
+            reviewer_override_reason=" mia is away ",
+        ),
+        actor="sam.manager",
+    )
+
+    assert recorded(memory_service, escalation_id) == {
+        "event": "EmergencyWorkReviewed",
+        "emergency_id": "E1",
+        "reviewed_by": "sam.manager",
+        "notes": "Restarted the proxy",
+        "reviewer_override_reason": "mia is away",
+    }
