@@ -1,7 +1,8 @@
-"""A blank text field in any command: what the ledger answers, pinned in a reviewed golden file.
+"""A blank text field or a flipped flag in any command: what the ledger answers, in a reviewed golden file.
 
-Each command is valid in its phase; each of its text fields is blanked in turn. Most refuse naming
-the field; a choice says which values it takes; an optional text left blank is accepted as none.
+Each command is valid in its phase; each of its text fields is blanked in turn, each flag flipped.
+Most blanks are refused naming the field; a choice says which values it takes; an optional text left
+blank is accepted as none. A flag the handbook requires (the closing checklist) is refused unset.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from domain.errors import EscalationError
 from domain.service import EscalationService
 from tests.fakes import SteppingClock
 from tests.unit.golden_stories import as_text, check_golden
-from tests.unit.test_invariants import SCOPE, UPDATE
+from tests.unit.test_invariants import CLOSING, SCOPE, UPDATE
 from tests.unit.test_midway import RISK, in_phase
 
 Build = Callable[[UUID], c.Command]
@@ -57,16 +58,22 @@ VALID: list[tuple[str, Build]] = [
     ),
     ("retro", lambda e: c.CompleteRetrospective(escalation_id=e, completed_on=date(2026, 11, 2), notes="n")),
     ("closed", lambda e: c.OpenRetrospective(escalation_id=e, retro_reference="retro#1")),
+    (
+        "criteria_met",
+        lambda e: c.CloseEscalation(escalation_id=e, **CLOSING, override_reason="the customer asked to close"),
+    ),
     ("active", lambda e: c.RecordCorrection(escalation_id=e, corrects_version=2, reason="r", correction="c")),
 ]
 
 
 def answer(phase: str, build: Build, field: str | None) -> str:
-    """What a fresh escalation in `phase` answers to the command, with `field` blanked (None: as built)."""
+    """What a fresh escalation in `phase` answers to the command, with `field` blanked, or flipped if
+    it is a flag (None: as built)."""
     service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=SteppingClock())
     command = build(in_phase(service, phase))
     if field is not None:
-        command = dataclasses.replace(command, **{field: "  "})
+        value = getattr(command, field)
+        command = dataclasses.replace(command, **{field: not value if isinstance(value, bool) else "  "})
     try:
         service.handle(command, actor="mia.manager")
     except EscalationError as error:
@@ -74,14 +81,17 @@ def answer(phase: str, build: Build, field: str | None) -> str:
     return "accepted"
 
 
-def test_each_command_answers_a_blank_text_field_as_reviewed() -> None:
+def test_each_command_answers_a_blank_text_field_or_a_flipped_flag_as_reviewed() -> None:
     answers: dict[str, str] = {}
     for phase, build in VALID:
         name = type(build(UUID(int=0))).__name__
         assert answer(phase, build, None) == "accepted", f"{name} is not valid in {phase} as built"
         for field in dataclasses.fields(build(UUID(int=0))):
-            if field.name != "escalation_id" and isinstance(getattr(build(UUID(int=0)), field.name), str):
+            value = getattr(build(UUID(int=0)), field.name)
+            if field.name != "escalation_id" and isinstance(value, str):
                 answers[f"{name}.{field.name}"] = answer(phase, build, field.name)
+            elif isinstance(value, bool):
+                answers[f"{name}.{field.name}={not value}"] = answer(phase, build, field.name)
 
     check_golden("blank-fields.json", as_text(answers))
 

@@ -579,3 +579,25 @@ def test_an_emergency_reviewed_by_someone_else_records_why(memory_service: Escal
         "notes": "Restarted the proxy",
         "reviewer_override_reason": "mia is away",
     }
+
+
+def test_closing_early_records_the_override_and_the_checklist(memory_service: EscalationService) -> None:
+    escalation_id = in_phase(memory_service, "active")
+
+    memory_service.handle(
+        c.CloseEscalation(
+            escalation_id=escalation_id, **{**CLOSING, "exit_criteria_met": False}, override_reason=" opened twice "
+        ),
+        actor="m",
+    )
+
+    assert recorded(memory_service, escalation_id) == {
+        "event": "EscalationClosed",
+        "outcome": "positive",
+        "exit_criteria_met": False,
+        "summary": "done",
+        "closing_checklist_done": True,
+        "customer_comfortable": True,
+        "agreed_with_account_owner": True,
+        "override_reason": "opened twice",
+    }
