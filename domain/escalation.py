@@ -243,7 +243,9 @@ class Escalation(Aggregate):
     ) -> None:
         self.check_open_for(stamp, "complete preparation")
         if self.phase is not Phase.OPENED:
-            msg = "preparation is already complete; assign the lead engineer next"
+            # The next step only while it is still the next one: later, a lead is already assigned.
+            then = "assign the lead engineer next" if self.phase is Phase.PREPARED else "nothing more to record"
+            msg = f"preparation is already complete; {then}"
             raise IllegalTransitionError(msg)
         self._record(
             PreparationCompleted,
