@@ -542,7 +542,13 @@ def test_progress_only_moves_forward_when_a_step_is_recorded_back_dated() -> Non
     service.handle(c.MarkStalled(escalation_id=active, reason="stuck", noticed_by="mia.manager"), actor="m")
     earlier = NOW + timedelta(days=1)  # recorded now, happened yesterday
 
+    service.handle(c.PostUpdate(escalation_id=active, **UPDATE, occurred_at=earlier), actor="priya")
+    assert service.state(active)["progress_at"] == latest
     service.handle(c.ResumeProgress(escalation_id=active, note="moving", occurred_at=earlier), actor="m")
+    assert service.state(active)["progress_at"] == latest
+    service.handle(
+        c.MeetExitCriterion(escalation_id=active, criterion_id="auth", evidence="e", occurred_at=earlier), actor="m"
+    )
     assert service.state(active)["progress_at"] == latest
     service.handle(
         c.EscalateToSpecialistTeam(escalation_id=active, team="Net", reference="N-1", reason="r", occurred_at=earlier),
