@@ -24,6 +24,7 @@ from projections.deadline_tables import (
     overdue_updates,
     watcher_deadlines,
 )
+from projections.facts import RecordedEvent
 from projections.notification_tables import (
     PENDING,
     SKIPPED,
@@ -484,3 +485,23 @@ def test_an_escalation_applied_at_position_zero_has_seen_position_zero(stories: 
 
     with engine.connect() as conn:
         assert positions_seen(conn, [QUIET]) == {QUIET: 0}
+
+
+def test_the_scope_report_lists_every_ticket_another_open_escalation_claims() -> None:
+    stories = record_stories()
+
+    def claiming(events: list[RecordedEvent]) -> list[RecordedEvent]:
+        return [
+            replace(e, data=e.data | {"related_tickets": ["ZD-7", "ZD-8"]}) if e.name == "ScopeDefined" else e
+            for e in events
+        ]
+
+    engine = sa.create_engine("sqlite://")
+    project(engine, [*claiming(stories.quiet), *claiming(stories.clashing)])
+    with engine.connect() as conn:
+        rows = reports.scope(conn, NOW)
+
+    assert [(r["customer"], r["claimed_by_another_escalation"]) for r in rows] == [
+        ("Hooli", "ZD-7, ZD-8"),
+        ("Umbrella", "ZD-7, ZD-8"),
+    ]
