@@ -3,6 +3,7 @@ or risk, roles handed over, severity changes with and without a product DRI, eve
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import reduce
 from typing import Any
 
@@ -123,3 +124,33 @@ def test_a_review_and_a_settled_risk_change_only_the_one_named(opened: list[Reco
         ("R1", "retired", "2026-11-10T06:00:00Z"),
         ("R2", None, None),
     ]
+
+
+def test_a_new_lead_midway_keeps_the_escalation_active(opened: list[RecordedEvent]) -> None:
+    facts = folded(opened, ("LeadEngineerAssigned", {"engineer": "li", "engineer_region": "APAC"}))
+
+    assert (facts.status, facts.lead_engineer) == ("active", "li")
+
+
+def test_a_redefined_scope_keeps_only_the_met_criteria_it_still_has(opened: list[RecordedEvent]) -> None:
+    criteria = [{"id": "auth", "description": "a"}, {"id": "sync", "description": "s"}]
+    scope = {"scope_version": 2, "exit_criteria": criteria, "related_tickets": [], "unrelated_tickets": []}
+    met = ("ExitCriterionMet", {"criterion_id": "auth", "evidence": "e"})
+    also = ("ExitCriterionMet", {"criterion_id": "sync", "evidence": "e"})
+    narrowed = ("ScopeDefined", scope | {"scope_version": 3, "exit_criteria": criteria[1:]})
+
+    facts = folded(opened, ("ScopeDefined", scope), met, also, narrowed)
+
+    assert (facts.criteria, facts.criteria_met, facts.status) == (("sync",), ("sync",), "active")
+
+
+def test_an_opening_recorded_before_escalation_dris_and_cadences_were_facts(opened: list[RecordedEvent]) -> None:
+    first = opened[0]
+    old = replace(
+        first,
+        data={k: v for k, v in first.data.items() if k not in {"escalation_dri", "update_cadence"}},
+    )
+
+    facts = fold(None, old)
+
+    assert (facts.escalation_dri, facts.marks) == ("", (Mark(first.data["occurred_at"], "cadence", None),))
