@@ -252,3 +252,22 @@ def test_an_update_posted_at_the_moment_monitoring_starts_still_meets_its_window
     )
 
     assert met(windows(facts, LONDON)) == (1, 1)
+
+
+def test_updates_owed_again_before_a_pause_ends_count_from_that_moment_not_from_the_pause_date() -> None:
+    # Paused on Monday until Thursday, but owed again (monitoring interrupted) on Tuesday at 09:00:
+    # the daily window runs from Tuesday, so Thursday's midnight does not restart it.
+    facts = escalation(
+        1,
+        Mark("2024-05-13T09:00:00+00:00", "owed"),
+        Mark("2024-05-13T15:00:00+00:00", "paused", "2024-05-16"),
+        Mark("2024-05-14T09:00:00+00:00", "owed"),
+        updates=("2024-05-13T12:00:00+00:00", "2024-05-16T12:00:00+00:00"),
+    )
+
+    found = windows(facts, LONDON)
+
+    assert [(w.opened_at, w.met_at, w.missed) for w in found[1:3]] == [
+        ("2024-05-14T09:00:00+00:00", None, True),  # due by the end of Wednesday: missed
+        ("2024-05-15T22:59:59+00:00", "2024-05-16T12:00:00+00:00", False),
+    ]
