@@ -271,3 +271,20 @@ def test_updates_owed_again_before_a_pause_ends_count_from_that_moment_not_from_
         ("2024-05-14T09:00:00+00:00", None, True),  # due by the end of Wednesday: missed
         ("2024-05-15T22:59:59+00:00", "2024-05-16T12:00:00+00:00", False),
     ]
+
+
+def test_an_update_at_the_very_moment_updates_resume_meets_the_window_that_opens_then() -> None:
+    # Paused until Thursday 16 May: London's midnight is 23:00 UTC on the 15th, and the update comes then.
+    facts = escalation(
+        1,
+        Mark("2024-05-13T09:00:00+00:00", "owed"),
+        Mark("2024-05-13T15:00:00+00:00", "paused", "2024-05-16"),
+        updates=("2024-05-13T12:00:00+00:00", "2024-05-15T23:00:00+00:00"),
+    )
+
+    found = windows(facts, LONDON)
+
+    assert [(w.opened_at, w.met_at) for w in found[1:3]] == [
+        ("2024-05-15T23:00:00+00:00", "2024-05-15T23:00:00+00:00"),
+        ("2024-05-15T23:00:00+00:00", None),
+    ]

@@ -607,3 +607,18 @@ def test_closing_early_records_the_override_and_the_checklist(memory_service: Es
         "agreed_with_account_owner": True,
         "override_reason": "opened twice",
     }
+
+
+def test_a_gap_already_recorded_overdue_under_another_deadline_id_is_refused_naming_both() -> None:
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=SteppingClock(NOW))
+    escalation_id = in_phase(service, "active")
+    service.handle(overdue(escalation_id=escalation_id), actor="escalation-ledger")
+
+    with pytest.raises(DeadlineAlreadyFiredError) as refused:
+        service.handle(overdue(escalation_id=escalation_id, deadline_id="d2"), actor="escalation-ledger")
+
+    gap = (NOW - timedelta(days=2)).isoformat()
+    assert str(refused.value) == (
+        f"deadline d2 already recorded its event under another id: the gap since {gap} was recorded overdue at "
+        f"{NOW.isoformat()} and no update came since; nothing more to record"
+    )

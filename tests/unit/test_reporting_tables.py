@@ -269,3 +269,16 @@ def test_rows_become_tuples_in_column_order_with_none_for_what_a_row_does_not_na
 
     assert as_tuples(one, [{"a": 1}, {}]) == [(1,), (None,)]
     assert as_tuples(two, [{"b": 2, "a": 1}, {"b": 3}]) == [(1, 2), (None, 3)]
+
+
+def test_an_escalation_missing_from_what_was_written_before_is_replaced_whole(
+    engine: sa.Engine, ldap: EscalationFacts
+) -> None:
+    with engine.begin() as conn:
+        tables.write_facts(conn, ldap, EVERY_CHILD_TABLE)
+    rows = every_row(engine)
+
+    with engine.begin() as conn:
+        tables.write_many(conn, [(ldap, EVERY_CHILD_TABLE)], before={})  # not known: not taken as new
+
+    assert every_row(engine) == rows
