@@ -447,54 +447,6 @@ def test_a_monitoring_period_and_a_retrospective_are_each_recorded_once_whatever
     )
 
 
-def test_an_overdue_follow_up_action_names_it_its_owner_and_its_day(memory_service: EscalationService) -> None:
-    escalation_id = in_phase(memory_service, "retro")
-    retro_with_two_actions(memory_service, escalation_id)
-
-    memory_service.handle(
-        c.RecordFollowUpActionOverdue(escalation_id=escalation_id, deadline_id="a2", action_id="A2"), actor="ledger"
-    )
-
-    assert recorded(memory_service, escalation_id) == {
-        "event": "FollowUpActionOverdue",
-        "deadline_id": "a2",
-        "action_id": "A2",
-        "owner": "priya",
-        "due_on": "2026-11-09",
-    }
-
-
-def test_a_handed_over_role_names_who_had_it(memory_service: EscalationService) -> None:
-    escalation_id = in_phase(memory_service, "active")
-
-    memory_service.handle(
-        c.HandOverRole(escalation_id=escalation_id, role="dri_manager", successor="sam.manager", reason="leave"),
-        actor="m",
-    )
-
-    assert recorded(memory_service, escalation_id) == {
-        "event": "RoleHandedOver",
-        "role": "dri_manager",
-        "previous": "mia.manager",
-        "successor": "sam.manager",
-        "reason": "leave",
-    }
-
-
-def test_a_retrospective_completed_without_notes_records_empty_notes(memory_service: EscalationService) -> None:
-    escalation_id = in_phase(memory_service, "retro")
-
-    memory_service.handle(
-        c.CompleteRetrospective(escalation_id=escalation_id, completed_on=date(2026, 11, 2)), actor="m"
-    )
-
-    assert recorded(memory_service, escalation_id) == {
-        "event": "RetrospectiveCompleted",
-        "completed_on": "2026-11-02",
-        "notes": "",
-    }
-
-
 def test_removing_a_blank_helper_says_which_field_is_empty(memory_service: EscalationService) -> None:
     escalation_id = in_phase(memory_service, "active")
 
@@ -564,51 +516,6 @@ def test_progress_only_moves_forward_when_a_step_is_recorded_back_dated() -> Non
     assert service.state(monitored)["progress_at"] == clock.now
 
 
-def test_an_emergency_reviewed_by_someone_else_records_why(memory_service: EscalationService) -> None:
-    escalation_id = in_phase(memory_service, "emergency")
-
-    memory_service.handle(
-        c.ReviewEmergencyWork(
-            escalation_id=escalation_id,
-            emergency_id="E1",
-            notes="Restarted the proxy",
-            reviewed_by="sam.manager",
-            reviewer_override_reason=" mia is away ",
-        ),
-        actor="sam.manager",
-    )
-
-    assert recorded(memory_service, escalation_id) == {
-        "event": "EmergencyWorkReviewed",
-        "emergency_id": "E1",
-        "reviewed_by": "sam.manager",
-        "notes": "Restarted the proxy",
-        "reviewer_override_reason": "mia is away",
-    }
-
-
-def test_closing_early_records_the_override_and_the_checklist(memory_service: EscalationService) -> None:
-    escalation_id = in_phase(memory_service, "active")
-
-    memory_service.handle(
-        c.CloseEscalation(
-            escalation_id=escalation_id, **{**CLOSING, "exit_criteria_met": False}, override_reason=" opened twice "
-        ),
-        actor="m",
-    )
-
-    assert recorded(memory_service, escalation_id) == {
-        "event": "EscalationClosed",
-        "outcome": "positive",
-        "exit_criteria_met": False,
-        "summary": "done",
-        "closing_checklist_done": True,
-        "customer_comfortable": True,
-        "agreed_with_account_owner": True,
-        "override_reason": "opened twice",
-    }
-
-
 def test_a_gap_already_recorded_overdue_under_another_deadline_id_is_refused_naming_both() -> None:
     service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=SteppingClock(NOW))
     escalation_id = in_phase(service, "active")
@@ -622,3 +529,96 @@ def test_a_gap_already_recorded_overdue_under_another_deadline_id_is_refused_nam
         f"deadline d2 already recorded its event under another id: the gap since {gap} was recorded overdue at "
         f"{NOW.isoformat()} and no update came since; nothing more to record"
     )
+
+
+# What a command records, fact by fact, where the facts are the command's own: given (the override
+# reasons, trimmed), or the escalation's (who had the role, the action's owner and day).
+RECORDED: list[tuple[str, str, Act | None, Act, dict[str, Any]]] = [
+    (
+        "an overdue follow-up action names it, its owner and its day",
+        "retro",
+        retro_with_two_actions,
+        act(lambda e: c.RecordFollowUpActionOverdue(escalation_id=e, deadline_id="a2", action_id="A2")),
+        {
+            "event": "FollowUpActionOverdue",
+            "deadline_id": "a2",
+            "action_id": "A2",
+            "owner": "priya",
+            "due_on": "2026-11-09",
+        },
+    ),
+    (
+        "a handed-over role names who had it",
+        "active",
+        None,
+        act(lambda e: c.HandOverRole(escalation_id=e, role="dri_manager", successor="sam.manager", reason="leave")),
+        {
+            "event": "RoleHandedOver",
+            "role": "dri_manager",
+            "previous": "mia.manager",
+            "successor": "sam.manager",
+            "reason": "leave",
+        },
+    ),
+    (
+        "a retrospective completed without notes records empty notes",
+        "retro",
+        None,
+        act(lambda e: c.CompleteRetrospective(escalation_id=e, completed_on=date(2026, 11, 2))),
+        {"event": "RetrospectiveCompleted", "completed_on": "2026-11-02", "notes": ""},
+    ),
+    (
+        "an emergency reviewed by someone else records why",
+        "emergency",
+        None,
+        act(
+            lambda e: c.ReviewEmergencyWork(
+                escalation_id=e,
+                emergency_id="E1",
+                notes="Restarted the proxy",
+                reviewed_by="sam.manager",
+                reviewer_override_reason=" mia is away ",
+            )
+        ),
+        {
+            "event": "EmergencyWorkReviewed",
+            "emergency_id": "E1",
+            "reviewed_by": "sam.manager",
+            "notes": "Restarted the proxy",
+            "reviewer_override_reason": "mia is away",
+        },
+    ),
+    (
+        "closing early records the override and the checklist",
+        "active",
+        None,
+        act(
+            lambda e: c.CloseEscalation(
+                escalation_id=e, **{**CLOSING, "exit_criteria_met": False}, override_reason=" opened twice "
+            )
+        ),
+        {
+            "event": "EscalationClosed",
+            "outcome": "positive",
+            "exit_criteria_met": False,
+            "summary": "done",
+            "closing_checklist_done": True,
+            "customer_comfortable": True,
+            "agreed_with_account_owner": True,
+            "override_reason": "opened twice",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "phase", "setup", "command", "facts"), RECORDED, ids=[r[0] for r in RECORDED])
+def test_each_command_records_its_facts(
+    memory_service: EscalationService, case: str, phase: str, setup: Act | None, command: Act, facts: dict[str, Any]
+) -> None:
+    escalation_id = in_phase(memory_service, phase)
+    if setup is not None:
+        setup(memory_service, escalation_id)
+
+    command(memory_service, escalation_id)
+
+    assert recorded(memory_service, escalation_id) == facts, case
