@@ -13,7 +13,7 @@ from projections.facts import EscalationFacts, Mark, RecordedEvent, fold
 from tests.unit.golden_stories import record_stories
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def opened() -> list[RecordedEvent]:
     """The quiet story up to its scope: opened, prepared, a lead, a scope (in APAC, high)."""
     quiet = record_stories().quiet

@@ -39,12 +39,14 @@ DATABASE_CLOCK = (
 )
 
 
-@pytest.fixture(scope="module")
+# Per test, not per module: `make mutation` runs for a mutant only the tests during which the mutated
+# code ran, and a fixture computed once for the module would run it during the first test alone.
+@pytest.fixture
 def stories() -> Stories:
     return record_stories()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def engine(stories: Stories) -> sa.Engine:
     engine = sa.create_engine("sqlite://")
     project(engine, stories.all, ZONES)

@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CONTEXT = EscalationContext("e-1", "Globex", "EMEA", "critical", "#a_globex_escalation", lead="priya.lead")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def story() -> list[RecordedEvent]:
     service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=SteppingClock(NOW))
     return history_as_recorded(service, ldap_proxy_story(service, MONDAY))

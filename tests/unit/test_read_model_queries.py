@@ -60,12 +60,12 @@ from tests.unit.golden_stories import NOW, Stories, record_stories
 LDAP, BUMPY, QUIET, CLASHING = (f"00000000-0000-0000-0000-00000000000{n}" for n in range(1, 5))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stories() -> Stories:
     return record_stories()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def engine(stories: Stories) -> sa.Engine:
     engine = sa.create_engine("sqlite://")
     project(engine, stories.all)

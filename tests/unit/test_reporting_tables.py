@@ -27,7 +27,7 @@ from tests.unit.golden_stories import record_stories
 EVERY_CHILD_TABLE = frozenset(t.name for t in tables.CHILD_TABLES)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def ldap() -> EscalationFacts:
     """The handbook's LDAP story folded: updates, a stall, a specialist team, tickets, an emergency."""
     facts = reduce(fold, record_stories().ldap, None)

@@ -25,7 +25,7 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ZONES = build_region_zones(Settings())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def ldap_events() -> list[RecordedEvent]:
     service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=SteppingClock(NOW))
     return history_as_recorded(service, ldap_proxy_story(service, MONDAY))
