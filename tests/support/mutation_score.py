@@ -44,6 +44,10 @@ def main() -> int:
         print("no mutants/ directory: run `make mutation` first", file=sys.stderr)
         return 1
     equivalent = equivalent_mutants()
+    if sys.argv[1:] == ["--survivors"]:  # for `make mutation-recheck`: the names alone, one per line
+        by_module = statuses().values()
+        print(*sorted(n for m in by_module for n, s in m.items() if _kind(n, s, equivalent) == "survived"), sep="\n")
+        return 0
     lines = [f"Mutation score, {datetime.now(UTC):%Y-%m-%d} (killed / (killed + survived - equivalent))", ""]
     lines += ["| module | mutants checked | killed | survived | equivalent | score |", "|---|---|---|---|---|---|"]
     survivors: list[str] = []
