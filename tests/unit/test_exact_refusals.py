@@ -622,3 +622,14 @@ def test_each_command_records_its_facts(
     command(memory_service, escalation_id)
 
     assert recorded(memory_service, escalation_id) == facts, case
+
+
+def test_each_stall_is_counted(memory_service: EscalationService) -> None:
+    escalation_id = in_phase(memory_service, "active")
+    for _ in range(2):
+        memory_service.handle(
+            c.MarkStalled(escalation_id=escalation_id, reason="r", noticed_by="mia.manager"), actor="m"
+        )
+        memory_service.handle(c.ResumeProgress(escalation_id=escalation_id, note="n"), actor="m")
+
+    assert memory_service.state(escalation_id)["stall_count"] == 2
