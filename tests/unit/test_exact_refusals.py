@@ -633,3 +633,20 @@ def test_each_stall_is_counted(memory_service: EscalationService) -> None:
         memory_service.handle(c.ResumeProgress(escalation_id=escalation_id, note="n"), actor="m")
 
     assert memory_service.state(escalation_id)["stall_count"] == 2
+
+
+def test_a_new_lead_keeps_the_one_before_and_an_update_with_blockers_shows_no_progress(
+    memory_service: EscalationService, clock: SteppingClock
+) -> None:
+    escalation_id = in_phase(memory_service, "active")
+    memory_service.handle(
+        c.AssignLeadEngineer(escalation_id=escalation_id, engineer="li", engineer_region="EMEA"), actor="m"
+    )
+    progress = memory_service.state(escalation_id)["progress_at"]
+    clock.advance(hours=3)
+
+    memory_service.handle(c.PostUpdate(escalation_id=escalation_id, **(UPDATE | {"blockers": ["vendor"]})), actor="li")
+
+    state = memory_service.state(escalation_id)
+    assert (state["previous_leads"], state["lead_engineer"]) == (["priya"], "li")
+    assert state["progress_at"] == progress

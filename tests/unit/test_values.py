@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
 
@@ -62,6 +62,7 @@ def test_a_customer_slug_keeps_letters_and_digits_of_any_script_and_needs_one() 
 def test_the_legacy_key_is_ascii_where_the_name_has_some_and_the_slug_otherwise() -> None:
     assert legacy_customer_key("Globex Corp.") == "globex-corp"
     assert legacy_customer_key("トヨタ") == "トヨタ"
+    assert legacy_customer_key("Société Générale") == "soci-t-g-n-rale"  # as recorded before: not the slug
 
 
 def test_a_second_escalations_channel_carries_its_reason_and_keeps_slacks_limit() -> None:
@@ -81,8 +82,18 @@ def test_a_reason_too_long_for_any_channel_name_is_refused_with_the_fix() -> Non
     assert channel_name("Globex", DEFAULT_CHANNEL_TEMPLATE, "r" * 65) == "#a_g_escalation_" + "r" * 65  # room for one
 
 
+class NoOffset(tzinfo):
+    """A zone that knows no offset: as good as none."""
+
+    def utcoffset(self, _: datetime | None) -> timedelta | None:
+        return None
+
+
 def test_a_moment_needs_its_offset() -> None:
     assert require_aware(NOW, "due_at") is NOW
+    assert refusal(require_aware, datetime(2026, 11, 2, 8, 0, tzinfo=NoOffset()), "due_at") == (
+        "due_at 2026-11-02T08:00:00 has no time zone; give it with an offset, e.g. +00:00"
+    )
     assert refusal(require_aware, datetime(2026, 11, 2, 8, 0), "due_at") == (  # noqa: DTZ001 - the mistake
         "due_at 2026-11-02T08:00:00 has no time zone; give it with an offset, e.g. +00:00"
     )
@@ -90,7 +101,11 @@ def test_a_moment_needs_its_offset() -> None:
 
 def test_a_stamp_keeps_utc_and_refuses_what_happened_after_it_was_recorded() -> None:
     plus_two = timezone(timedelta(hours=2))
-    stamp = Stamp(actor=" mia ", occurred_at=datetime(2026, 11, 2, 9, 0, tzinfo=plus_two), recorded_at=NOW)
+    stamp = Stamp(
+        actor=" mia ",
+        occurred_at=datetime(2026, 11, 2, 9, 0, tzinfo=plus_two),
+        recorded_at=datetime(2026, 11, 2, 10, 0, tzinfo=plus_two),
+    )
 
     assert (stamp.occurred_at, stamp.recorded_at) == (datetime(2026, 11, 2, 7, 0, tzinfo=UTC), NOW)
     assert stamp.occurred_at.tzinfo is UTC
