@@ -17,7 +17,7 @@ from domain.errors import EscalationError
 from domain.service import EscalationService
 from tests.fakes import SteppingClock
 from tests.unit.golden_stories import as_text, check_golden
-from tests.unit.test_invariants import CLOSING, SCOPE, UPDATE
+from tests.unit.test_invariants import CLOSING, OPENING, SCOPE, UPDATE
 from tests.unit.test_midway import RISK, in_phase
 
 Build = Callable[[UUID], c.Command]
@@ -93,7 +93,20 @@ def test_each_command_answers_a_blank_text_field_or_a_flipped_flag_as_reviewed()
             elif isinstance(value, bool):
                 answers[f"{name}.{field.name}={not value}"] = answer(phase, build, field.name)
 
+    for field, value in (OPENING | {"escalation_dri": "erin.dri", "reason": "ldap"}).items():
+        if isinstance(value, str):
+            answers[f"OpenEscalation.{field}"] = opening_answer(field)
+
     check_golden("blank-fields.json", as_text(answers))
+
+
+def opening_answer(field: str) -> str:
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=SteppingClock())
+    try:
+        service.handle(c.OpenEscalation(**(OPENING | {field: "  "})), actor="mia.manager")
+    except EscalationError as error:
+        return f"{type(error).__name__}: {error}"
+    return "accepted"
 
 
 def test_a_blank_optional_text_is_recorded_as_none_and_blank_notes_as_empty() -> None:

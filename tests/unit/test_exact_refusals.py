@@ -650,3 +650,36 @@ def test_a_new_lead_keeps_the_one_before_and_an_update_with_blockers_shows_no_pr
     state = memory_service.state(escalation_id)
     assert (state["previous_leads"], state["lead_engineer"]) == (["priya"], "li")
     assert state["progress_at"] == progress
+
+
+def test_a_just_opened_escalation_has_nothing_yet_that_later_steps_record(memory_service: EscalationService) -> None:
+    state = memory_service.state(in_phase(memory_service, "opened"))
+
+    assert {key: state[key] for key in LATER} == LATER
+
+
+LATER: dict[str, Any] = {
+    "cs_process_followed": False,
+    "tickets_reviewed": [],
+    "lead_engineer": None,
+    "lead_region": None,
+    "backup_engineer": None,
+    "related_tickets": [],
+    "unrelated_tickets": [],
+    "exit_criteria": {},
+    "phase": "opened",
+}
+
+
+def test_an_escalation_may_be_opened_back_to_exactly_its_horizon(clock: SteppingClock) -> None:
+    service = EscalationService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    horizon = clock.now - timedelta(days=365)
+
+    opened = service.handle(c.OpenEscalation(**OPENING, occurred_at=horizon), actor="m").escalation_id
+
+    assert service.state(opened)["opened_at"] == horizon
+    with pytest.raises(InvalidCommandError, match="is more than"):
+        service.handle(
+            c.OpenEscalation(**(OPENING | {"customer": "Initech"}), occurred_at=horizon - timedelta(seconds=1)),
+            actor="m",
+        )

@@ -65,6 +65,13 @@ CASES: dict[str, tuple[str, list[Step], Step]] = {
     ),
     "scope with a criterion id twice": ("lead_assigned", [], scope(exit_criteria=[TWO_CRITERIA[0]] * 2)),
     "scope with a ticket related and unrelated": ("lead_assigned", [], scope(unrelated_tickets=["ZD-1"])),
+    "scope with two tickets related and unrelated": (
+        "lead_assigned",
+        [],
+        scope(related_tickets=["ZD-1", "ZD-3"], unrelated_tickets=["ZD-3", "ZD-1"]),
+    ),
+    "scope with a blank related ticket": ("lead_assigned", [], scope(related_tickets=["ZD-1", " "])),
+    "scope with a blank unrelated ticket": ("lead_assigned", [], scope(unrelated_tickets=[" "])),
     "scope not agreed with the account owner": ("lead_assigned", [], scope(agreed_with="someone.else")),
     "meeting a criterion out of scope": (
         "lead_assigned",
