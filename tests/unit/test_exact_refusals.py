@@ -548,6 +548,24 @@ RECORDED: list[tuple[str, str, Act | None, Act, dict[str, Any]]] = [
         },
     ),
     (
+        "a lead outside the customer's region records why",
+        "prepared",
+        None,
+        act(
+            lambda e: c.AssignLeadEngineer(
+                escalation_id=e, engineer="li", engineer_region="APAC", region_override_reason=" follows the sun "
+            )
+        ),
+        {
+            "event": "LeadEngineerAssigned",
+            "engineer": "li",
+            "engineer_region": "APAC",
+            "backup_engineer": None,
+            "handed_off_tickets": [],
+            "region_override_reason": "follows the sun",
+        },
+    ),
+    (
         "a handed-over role names who had it",
         "active",
         None,

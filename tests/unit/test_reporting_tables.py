@@ -185,6 +185,10 @@ def test_an_earlier_or_later_escalation_adds_exactly_the_missing_days(engine: sa
     assert inserts == [3]
     assert all(days[-1] == "2027-11-15" for days in calendar_days(engine).values())
 
+    with engine.begin() as conn:  # a Sunday: the day right after the last one held, a Tuesday, is added
+        tables.write_facts(conn, opened_on(ldap, date(2026, 11, 15)), frozenset())
+    assert all(days[-2:] == ["2027-11-15", "2027-11-16"] for days in calendar_days(engine).values())
+
 
 def test_a_region_without_a_configured_calendar_counts_in_utc_under_its_own_name() -> None:
     calendar = tables.calendar_of({}, "LATAM")

@@ -118,5 +118,7 @@ def test_a_stamp_keeps_utc_and_refuses_what_happened_after_it_was_recorded() -> 
     )
     with pytest.raises(InvalidCommandError, match=r"^actor must not be empty"):
         Stamp(actor=" ", occurred_at=NOW, recorded_at=NOW)
+    with pytest.raises(InvalidCommandError, match=r"^occurred_at 2026-11-02T08:00:00 has no time zone"):
+        Stamp(actor="mia", occurred_at=NOW.replace(tzinfo=None), recorded_at=NOW)
     with pytest.raises(InvalidCommandError, match=r"^recorded_at 2026-11-02T08:00:00 has no time zone"):
         Stamp(actor="mia", occurred_at=NOW, recorded_at=NOW.replace(tzinfo=None))
